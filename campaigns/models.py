@@ -1,0 +1,94 @@
+from django.db import models
+
+from apikeys.models import Workspace
+from coldsend.ids import uuid7
+from sender_accounts.models import SenderAccount
+
+
+def default_schedule() -> dict:
+    return {"timezone": "UTC", "days": [1, 2, 3, 4, 5], "start_time": "09:00", "end_time": "17:00"}
+
+
+class Campaign(models.Model):
+    class Status(models.TextChoices):
+        DRAFT = "DRAFT"
+        ACTIVE = "ACTIVE"
+        PAUSED = "PAUSED"
+        COMPLETED = "COMPLETED"
+
+    id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    name = models.CharField(max_length=200)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT)
+    sender_accounts = models.ManyToManyField(SenderAccount, blank=True, related_name="campaigns")
+    daily_limit = models.PositiveIntegerField(default=50)
+    schedule = models.JSONField(default=default_schedule)
+    stop_on_reply = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [
+            models.Index(fields=["workspace", "-id"], name="campaign_ws_newest"),
+            models.Index(fields=["workspace", "status", "-id"], name="campaign_ws_status_newest"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class CampaignStep(models.Model):
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="steps")
+    position = models.PositiveSmallIntegerField()
+    subject = models.CharField(max_length=998)
+    body = models.TextField()
+    delay_days = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["campaign", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["campaign", "position"], name="step_position_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.campaign_id} step {self.position}"
+
+
+class EmailEvent(models.Model):
+    """One thing that happened to one email: written by the sender engine and the trackers;
+    `stats` and analytics are aggregates over these rows."""
+
+    class Type(models.TextChoices):
+        SENT = "SENT"
+        OPENED = "OPENED"
+        CLICKED = "CLICKED"
+        REPLIED = "REPLIED"
+        BOUNCED = "BOUNCED"
+        UNSUBSCRIBED = "UNSUBSCRIBED"
+
+    id = models.BigAutoField(primary_key=True)
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="events")
+    lead = models.ForeignKey("leads.Lead", on_delete=models.CASCADE, related_name="events")
+    sender_account = models.ForeignKey(
+        SenderAccount, on_delete=models.SET_NULL, null=True, blank=True, related_name="events"
+    )
+    step = models.ForeignKey(
+        CampaignStep, on_delete=models.SET_NULL, null=True, blank=True, related_name="events"
+    )
+    type = models.CharField(max_length=12, choices=Type.choices)
+    occurred_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["campaign", "type", "occurred_at"], name="event_campaign_type_time"
+            ),
+            models.Index(fields=["lead", "type"], name="event_lead_type"),
+            models.Index(
+                fields=["sender_account", "type", "occurred_at"], name="event_sender_type_time"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.lead_id} at {self.occurred_at:%Y-%m-%d %H:%M}"

@@ -1,0 +1,11 @@
+"""JSON answers for errors outside DRF views (unknown paths, crashes): never HTML, no trace."""
+
+from django.http import HttpRequest, JsonResponse
+
+
+def not_found(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
+    return JsonResponse({"detail": "Not found."}, status=404)
+
+
+def server_error(request: HttpRequest) -> JsonResponse:
+    return JsonResponse({"detail": "Internal server error."}, status=500)

@@ -1,0 +1,33 @@
+from django.db.models import Model, QuerySet
+from rest_framework import viewsets
+from rest_framework.serializers import BaseSerializer
+
+from apikeys.models import Workspace
+
+
+class WorkspaceScopedViewSet(viewsets.GenericViewSet):
+    """Every queryset is filtered by the key's workspace, so another workspace's object is
+    a 404 on every method, and new objects are created in the key's workspace.
+
+    Subclasses set `scope_resource` (a resource of apikeys.scopes.RESOURCES) and `queryset`."""
+
+    scope_resource: str | None = None
+    scope_action: str | None = None
+    lookup_value_regex = "[^/]+"
+    http_method_names = ["get", "post", "put", "patch", "delete", "head"]
+
+    @property
+    def workspace(self) -> Workspace:
+        return self.request.auth.workspace
+
+    def get_queryset(self) -> QuerySet:
+        return super().get_queryset().filter(workspace=self.workspace)
+
+    def get_serializer_context(self) -> dict:
+        context = super().get_serializer_context()
+        if getattr(self, "request", None) is not None and self.request.auth is not None:
+            context["workspace"] = self.workspace
+        return context
+
+    def perform_create(self, serializer: BaseSerializer) -> Model:
+        return serializer.save(workspace=self.workspace)

@@ -1,0 +1,23 @@
+from django.contrib import admin
+from django.urls import include, path, re_path
+from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerView
+
+from apikeys.views import MeView
+from coldsend.api import errors
+
+public_v1 = [
+    re_path(r"^me/?$", MeView.as_view(), name="me"),
+    re_path(r"^schema/?$", SpectacularJSONAPIView.as_view(), name="schema"),
+    re_path(r"^docs/?$", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    path("", include("campaigns.urls")),
+    path("", include("sender_accounts.urls")),
+    path("", include("leads.urls")),
+]
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("api/public/v1/", include(public_v1)),
+]
+
+handler404 = errors.not_found
+handler500 = errors.server_error

@@ -1,0 +1,67 @@
+"""Shared fixtures: workspaces, keys with chosen scopes, and API clients that send them."""
+
+from collections.abc import Callable
+
+import pytest
+from django.core.cache import cache
+from django.db import connection
+from rest_framework.test import APIClient
+
+from apikeys.models import APIKey, Workspace
+
+API = "/api/public/v1"
+
+
+def api_url(path: str) -> str:
+    return f"{API}/{path.lstrip('/')}"
+
+
+def is_postgres() -> bool:
+    return connection.vendor == "postgresql"
+
+
+@pytest.fixture(autouse=True)
+def _clear_cache() -> None:
+    cache.clear()
+
+
+@pytest.fixture
+def workspace(db) -> Workspace:
+    return Workspace.objects.create(slug="acme", name="Acme")
+
+
+@pytest.fixture
+def other_workspace(db) -> Workspace:
+    return Workspace.objects.create(slug="globex", name="Globex")
+
+
+@pytest.fixture
+def make_key(workspace) -> Callable[..., tuple[APIKey, str]]:
+    def make(scopes=("*",), ws: Workspace | None = None, **fields) -> tuple[APIKey, str]:
+        return APIKey.objects.create_key(
+            workspace=ws or workspace,
+            name=fields.pop("name", "test key"),
+            scopes=list(scopes),
+            **fields,
+        )
+
+    return make
+
+
+@pytest.fixture
+def make_client(make_key) -> Callable[..., APIClient]:
+    """A client authenticated with a new key holding `scopes` (in `ws`, default the workspace)."""
+
+    def make(scopes=("*",), ws: Workspace | None = None) -> APIClient:
+        _, raw = make_key(scopes, ws)
+        client = APIClient()
+        client.credentials(HTTP_X_API_KEY=raw)
+        return client
+
+    return make
+
+
+@pytest.fixture
+def client_all(make_client) -> APIClient:
+    """A client whose key holds `*`."""
+    return make_client(["*"])
