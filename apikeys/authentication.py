@@ -31,10 +31,15 @@ class APIKeyAuthentication(BaseAuthentication):
             return None
         if not keys.is_well_formed(raw):
             raise AuthenticationFailed(INVALID_KEY)
-        try:
-            return None, APIKey.objects.authenticate(raw)
-        except KeyRejected as rejected:
-            raise AuthenticationFailed(rejected.reason) from None
+        django_request = request._request
+        key = getattr(django_request, "authenticated_key", None)
+        if key is None:  # not yet looked up by the idempotency middleware
+            try:
+                key = APIKey.objects.authenticate(raw)
+            except KeyRejected as rejected:
+                raise AuthenticationFailed(rejected.reason) from None
+        django_request.authenticated_key = key  # for the request log
+        return None, key
 
     def authenticate_header(self, request: Request) -> str:
         return AUTH_SCHEME

@@ -1,8 +1,10 @@
 import secrets
 import uuid
 from datetime import datetime, timedelta
+from functools import cache
+from typing import Any
 
-from django.db import IntegrityError, models, transaction
+from django.db import IntegrityError, connections, models, transaction
 from django.utils import timezone
 
 from apikeys import keys
@@ -51,7 +53,7 @@ class APIKeyManager(models.Manager["APIKey"]):
 
     def authenticate(self, raw: str) -> "APIKey":
         """The active key for a well-formed raw key, in one indexed query, or KeyRejected."""
-        key = self.select_related("workspace").filter(prefix=keys.lookup_prefix(raw)).first()
+        key = self._by_prefix(keys.lookup_prefix(raw))
         if key is None or not secrets.compare_digest(key.key_hash, keys.hash_key(raw)):
             raise KeyRejected(INVALID_KEY)
         if key.revoked_at is not None:
@@ -59,6 +61,56 @@ class APIKeyManager(models.Manager["APIKey"]):
         if key.expires_at is not None and key.expires_at <= timezone.now():
             raise KeyRejected(EXPIRED_KEY)
         return key
+
+    def _by_prefix(self, prefix: str) -> "APIKey | None":
+        """The key with its workspace, by one hand-written indexed query.
+
+        This runs on every request: the ORM spent more building the query than the database
+        spent answering it, so the SQL is built once per connection and rows are converted with
+        Django's own converters, giving the same objects `select_related("workspace")` would."""
+        sql, key_fields, workspace_fields, converters = _lookup_plan(self.db)
+        connection = connections[self.db]
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [prefix])
+            row = cursor.fetchone()
+        if row is None:
+            return None
+        values = []
+        for value, (expression, functions) in zip(row, converters, strict=True):
+            for convert in functions:
+                value = convert(value, expression, connection)
+            values.append(value)
+        split = len(key_fields)
+        key = self.model.from_db(self.db, [f.attname for f in key_fields], values[:split])
+        key.workspace = Workspace.from_db(
+            self.db, [f.attname for f in workspace_fields], values[split:]
+        )
+        return key
+
+
+@cache
+def _lookup_plan(alias: str) -> tuple[str, list, list, list[tuple[Any, list]]]:
+    connection = connections[alias]
+    qn = connection.ops.quote_name
+    key_fields = list(APIKey._meta.concrete_fields)
+    workspace_fields = [Workspace._meta.get_field(name) for name in ("id", "slug", "name")]
+    columns = [f"k.{qn(f.column)}" for f in key_fields]
+    columns += [f"w.{qn(f.column)}" for f in workspace_fields]
+    key_table, workspace_table = qn(APIKey._meta.db_table), qn(Workspace._meta.db_table)
+    workspace_fk = qn(APIKey._meta.get_field("workspace").column)
+    workspace_pk = qn(Workspace._meta.pk.column)
+    prefix = qn(APIKey._meta.get_field("prefix").column)
+    # Only quoted identifiers from model metadata are interpolated; the prefix is a parameter.
+    sql = (
+        f"SELECT {', '.join(columns)} FROM {key_table} k "  # noqa: S608
+        f"JOIN {workspace_table} w ON w.{workspace_pk} = k.{workspace_fk} WHERE k.{prefix} = %s"
+    )
+    converters = []
+    for field in (*key_fields, *workspace_fields):
+        column = field.get_col(field.model._meta.db_table)
+        functions = connection.ops.get_db_converters(column) + field.get_db_converters(connection)
+        converters.append((column, functions))
+    return sql, key_fields, workspace_fields, converters
 
 
 class APIKey(models.Model):

@@ -59,12 +59,16 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "coldsend.api.middleware.RequestLogMiddleware",
+    "coldsend.api.middleware.BodySizeLimitMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "coldsend.api.middleware.IdempotencyMiddleware",
+    "coldsend.api.middleware.RateLimitHeadersMiddleware",
 ]
 
 ROOT_URLCONF = "coldsend.urls"
@@ -130,6 +134,7 @@ REST_FRAMEWORK = {
         "rest_framework.parsers.MultiPartParser",
     ],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_THROTTLE_CLASSES": ["coldsend.api.throttling.APIKeyRateThrottle"],
     "DEFAULT_PAGINATION_CLASS": "coldsend.api.pagination.NewestFirstCursorPagination",
     "DEFAULT_SCHEMA_CLASS": "coldsend.api.schema.ScopedAutoSchema",
     "EXCEPTION_HANDLER": "coldsend.api.exceptions.api_exception_handler",
@@ -152,8 +157,46 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {},
 }
 
+# Lead import limits (API.md §6): over either, 413 and nothing imported.
+LEADS_IMPORT_MAX_BYTES = env.int("LEADS_IMPORT_MAX_BYTES", default=10 * 1024 * 1024)
+LEADS_IMPORT_MAX_ROWS = env.int("LEADS_IMPORT_MAX_ROWS", default=100_000)
+
+# Request bodies: every API endpoint but the import is bounded by API_MAX_BODY_BYTES (413 over
+# it); Django reads at most the import's size into memory.
+API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=1024 * 1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = LEADS_IMPORT_MAX_BYTES + 64 * 1024
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440  # larger uploads spool to a temporary file
+
+# Per-key rate limits, "N/second|minute|hour|day"; lead imports count in a bucket of their own.
+RATE_LIMITS = {
+    "default": env.str("RATE_LIMIT", default="600/minute"),
+    "import": env.str("RATE_LIMIT_IMPORT", default="30/minute"),
+}
+
+# Idempotency-Key: answers are replayed for 24 hours; a request still running holds its key
+# for at most IDEMPOTENCY_LOCK_SECONDS (after a crash the key frees itself).
+IDEMPOTENCY_TTL_SECONDS = env.int("IDEMPOTENCY_TTL_SECONDS", default=24 * 3600)
+IDEMPOTENCY_LOCK_SECONDS = env.int("IDEMPOTENCY_LOCK_SECONDS", default=300)
+
 # Usage (last_used_at, used scopes) is written at most once per this many seconds per key.
 API_KEY_USAGE_WRITE_INTERVAL = env.int("API_KEY_USAGE_WRITE_INTERVAL", default=60)
+
+# Production hardening: on unless DEBUG. Behind a TLS-terminating proxy, set
+# SECURE_PROXY_SSL_HEADER=HTTP_X_FORWARDED_PROTO,https so Django knows the request was HTTPS.
+_proxy_header = env.list("SECURE_PROXY_SSL_HEADER", default=[])
+SECURE_PROXY_SSL_HEADER = tuple(_proxy_header) if len(_proxy_header) == 2 else None
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
+SECURE_REDIRECT_EXEMPT = [r"^api/public/v1/"]  # API clients get no redirect; TLS is the proxy's
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31_536_000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=not DEBUG)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)
+CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=not DEBUG)
+SESSION_COOKIE_HTTPONLY = True
+X_FRAME_OPTIONS = "DENY"
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 LOGGING = {
     "version": 1,

@@ -1,6 +1,6 @@
 """One place that gives every error its shape (API.md §3)."""
 
-import logging
+import math
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
@@ -9,9 +9,9 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
+from apikeys.models import APIKey
 from apikeys.permissions import MissingScopes
-
-logger = logging.getLogger("coldsend.api")
+from coldsend.api import throttling
 
 
 class Conflict(Exception):
@@ -42,14 +42,14 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
 
     response = exception_handler(exc, context)
     if response is None:
-        logger.exception("Unhandled error in %s", context.get("view").__class__.__name__)
-        return Response(
-            {"detail": "Internal server error."}, status=status.HTTP_500_INTERNAL_SERVER_ERROR
-        )
+        return None  # a bug: Django logs it and answers with handler500's JSON, never a trace
+    request = context.get("request")
+    if request is not None and isinstance(request.auth, APIKey):
+        throttling.peek(request._request, request.auth, context.get("view"))
     if isinstance(exc, MissingScopes):
         response.data = {"detail": exc.detail, "required": exc.required, "granted": exc.granted}
     elif isinstance(exc, exceptions.Throttled):
-        wait = int(exc.wait or 1)
+        wait = max(1, math.ceil(exc.wait or 1))
         response.data = {"detail": f"Rate limit exceeded. Retry after {wait} seconds."}
         response["Retry-After"] = str(wait)
     return response

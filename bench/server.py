@@ -1,0 +1,113 @@
+"""Benchmark plumbing: a throwaway database, a real gunicorn serving the app, and timing helpers.
+
+Benchmarks run by hand (`make bench` or `python -m bench.<name>`), never in the test suite."""
+
+import contextlib
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PG_ADMIN_URL = os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def base_env(database_url: str, **extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        DATABASE_URL=database_url,
+        DEBUG="false",
+        SECRET_KEY=env.get("SECRET_KEY", "bench-secret-key"),
+        FIELD_ENCRYPTION_KEYS=env.get(
+            "FIELD_ENCRYPTION_KEYS", "YyH4Jt54Baw_X_tVYsKtpHNVqt-SN286Nc-ZaBw6b0c="
+        ),
+        ALLOWED_HOSTS="127.0.0.1,localhost",
+        LOG_LEVEL="WARNING",
+    )
+    env.update(extra)
+    return env
+
+
+def postgres_database(name: str) -> str:
+    """Drop and create database `name`; return its URL."""
+    import psycopg
+
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+
+
+def sqlite_database(name: str) -> str:
+    path = Path("/tmp") / f"{name}.sqlite3"
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    return f"sqlite:///{path}"
+
+
+def manage(env: dict[str, str], *args: str) -> str:
+    out = subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT, env=env, check=True,
+        capture_output=True, text=True,
+    )  # fmt: skip
+    return out.stdout
+
+
+@contextlib.contextmanager
+def gunicorn(env: dict[str, str], workers: int = 2, threads: int = 1, settings: str | None = None,
+             timeout: int = 120) -> Iterator[tuple[str, subprocess.Popen]]:  # fmt: skip
+    """Serve the app with gunicorn on a free port; yield (base URL, process)."""
+    port = free_port()
+    env = dict(env)
+    if settings:
+        env["DJANGO_SETTINGS_MODULE"] = settings
+    cmd = [
+        sys.executable, "-m", "gunicorn", "coldsend.wsgi:application",
+        "--bind", f"127.0.0.1:{port}", "--workers", str(workers), "--threads", str(threads),
+        "--timeout", str(timeout), "--log-level", "warning",
+    ]  # fmt: skip
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                urllib.request.urlopen(f"{base}/api/public/v1/schema", timeout=2).read()
+                break
+            except OSError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise RuntimeError("gunicorn did not start") from None
+                time.sleep(0.2)
+        yield base, proc
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def percentile(values: list[float], pct: float) -> float:
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(pct / 100 * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def summary_ms(samples: list[float]) -> str:
+    """Median and p95 of samples given in seconds, as milliseconds."""
+    return (
+        f"median {statistics.median(samples) * 1000:.1f} ms, "
+        f"p95 {percentile(samples, 95) * 1000:.1f} ms (n={len(samples)})"
+    )

@@ -1,0 +1,210 @@
+"""HTTP-level plumbing of the public API: the request log, body size bounds, rate-limit headers
+and Idempotency-Key handling. Each applies to paths under API_PREFIX only."""
+
+import contextlib
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Callable
+
+from django.conf import settings
+from django.core.cache import cache
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from rest_framework.exceptions import AuthenticationFailed
+
+from apikeys import keys
+from apikeys.authentication import presented_key
+from apikeys.models import APIKey, KeyRejected
+
+API_PREFIX = "/api/public/v1/"
+IMPORT_PATHS = ("/api/public/v1/leads/import", "/api/public/v1/leads/import/")
+MULTIPART_SLACK = 64 * 1024  # form fields and part headers around an import file
+
+request_log = logging.getLogger("coldsend.requests")
+
+GetResponse = Callable[[HttpRequest], HttpResponse]
+
+
+def authenticated_key(request: HttpRequest) -> APIKey | None:
+    """The request's valid API key, looked up once per request (the DRF authentication class
+    and the idempotency check share it); None when absent or not valid."""
+    if not hasattr(request, "authenticated_key"):
+        request.authenticated_key = None
+        try:
+            raw = presented_key(request)
+        except AuthenticationFailed:  # conflicting headers: the view answers 401 itself
+            raw = None
+        if raw and keys.is_well_formed(raw):
+            with contextlib.suppress(KeyRejected):
+                request.authenticated_key = APIKey.objects.authenticate(raw)
+    return request.authenticated_key
+
+
+class RequestLogMiddleware:
+    """One structured line per API request; never a header, a body or a query string."""
+
+    def __init__(self, get_response: GetResponse) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if not request.path.startswith(API_PREFIX):
+            return self.get_response(request)
+        started = time.perf_counter()
+        response = self.get_response(request)
+        key = getattr(request, "authenticated_key", None)
+        request_log.info(
+            json.dumps(
+                {
+                    "method": request.method,
+                    "path": request.path,
+                    "status": response.status_code,
+                    "duration_ms": round((time.perf_counter() - started) * 1000, 1),
+                    "key_prefix": key.prefix if key else None,
+                    "workspace": key.workspace.slug if key else None,
+                }
+            )
+        )
+        return response
+
+
+class BodySizeLimitMiddleware:
+    """413 before reading a body larger than the endpoint accepts (API.md §3)."""
+
+    def __init__(self, get_response: GetResponse) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.path.startswith(API_PREFIX):
+            try:
+                length = int(request.META.get("CONTENT_LENGTH") or 0)
+            except ValueError:
+                return JsonResponse({"detail": "Invalid Content-Length header."}, status=400)
+            limit = (
+                settings.LEADS_IMPORT_MAX_BYTES + MULTIPART_SLACK
+                if request.path in IMPORT_PATHS
+                else settings.API_MAX_BODY_BYTES
+            )
+            if length > limit:
+                return JsonResponse(
+                    {"detail": f"Request body too large: the limit is {limit} bytes."}, status=413
+                )
+        return self.get_response(request)
+
+
+class RateLimitHeadersMiddleware:
+    """X-RateLimit-* on every response to an authenticated API request."""
+
+    def __init__(self, get_response: GetResponse) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        window = getattr(request, "rate_limit_window", None)
+        if window is not None:
+            for header, value in window.headers().items():
+                response[header] = value
+        return response
+
+
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+REPLAYED_HEADER = "Idempotent-Replayed"
+# Results worth replaying: the endpoint ran and answered (Stripe's rule); refusals before it
+# ran (400, 401, 403, 413, 429 …) and server errors leave nothing behind, so a retry runs again.
+STORED_STATUSES = frozenset({200, 201, 202, 204, 404, 409})
+
+
+def _fingerprint(request: HttpRequest) -> str:
+    """What makes two requests 'the same': method, path (slash-insensitive) and body; JSON
+    compared as data, a multipart body without its random boundary."""
+    body = request.body
+    content_type = request.META.get("CONTENT_TYPE", "")
+    if content_type.startswith("application/json"):
+        with contextlib.suppress(ValueError):
+            body = json.dumps(json.loads(body), sort_keys=True, separators=(",", ":")).encode()
+    elif content_type.startswith("multipart/form-data") and "boundary=" in content_type:
+        boundary = content_type.split("boundary=", 1)[1].split(";")[0].strip('"')
+        body = body.replace(boundary.encode("latin-1"), b"")
+    digest = hashlib.sha256()
+    for part in (request.method.encode(), request.path.rstrip("/").encode(), body):
+        digest.update(hashlib.sha256(part).digest())
+    return digest.hexdigest()
+
+
+class IdempotencyMiddleware:
+    """Stripe's Idempotency-Key for every POST: the first answer is kept 24 hours and replayed
+    to a retry with the same body; the same key with another body is 422; a retry while the
+    first is running is 409. Keys are scoped per API key."""
+
+    def __init__(self, get_response: GetResponse) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        idempotency_key = request.headers.get(IDEMPOTENCY_HEADER)
+        if (
+            request.method != "POST"
+            or idempotency_key is None
+            or not request.path.startswith(API_PREFIX)
+        ):
+            return self.get_response(request)
+        if not 1 <= len(idempotency_key) <= 255 or not idempotency_key.isprintable():
+            return JsonResponse(
+                {IDEMPOTENCY_HEADER: ["Must be 1 to 255 printable characters."]}, status=400
+            )
+        api_key = authenticated_key(request)
+        if api_key is None:
+            return self.get_response(request)  # answered 401 by the view; nothing stored
+
+        slot = f"idempotency:{api_key.pk}:{hashlib.sha256(idempotency_key.encode()).hexdigest()}"
+        fingerprint = _fingerprint(request)
+        if not cache.add(slot, {"state": "running", "fingerprint": fingerprint},
+                         timeout=settings.IDEMPOTENCY_LOCK_SECONDS):  # fmt: skip
+            return self._answer_retry(cache.get(slot), fingerprint)
+
+        response = self.get_response(request)
+        if response.status_code in STORED_STATUSES and not response.streaming:
+            cache.set(
+                slot,
+                {
+                    "state": "done",
+                    "fingerprint": fingerprint,
+                    "status": response.status_code,
+                    "content_type": response.get("Content-Type"),
+                    "body": response.content,
+                },
+                timeout=settings.IDEMPOTENCY_TTL_SECONDS,
+            )
+        else:
+            cache.delete(slot)
+        return response
+
+    def _answer_retry(self, stored: dict | None, fingerprint: str) -> HttpResponse:
+        if stored is None:  # expired between add and get: ask the client to retry
+            return self._in_progress()
+        if stored["fingerprint"] != fingerprint:
+            return JsonResponse(
+                {
+                    "detail": "This Idempotency-Key was already used with a different request "
+                    "body. Use a new key for a new request.",
+                    "code": "idempotency_key_reused",
+                },
+                status=422,
+            )
+        if stored["state"] == "running":
+            return self._in_progress()
+        response = HttpResponse(
+            stored["body"], status=stored["status"], content_type=stored["content_type"]
+        )
+        response[REPLAYED_HEADER] = "true"
+        return response
+
+    @staticmethod
+    def _in_progress() -> JsonResponse:
+        return JsonResponse(
+            {
+                "detail": "A request with this Idempotency-Key is still being processed. "
+                "Retry later.",
+                "code": "idempotency_in_progress",
+            },
+            status=409,
+        )
