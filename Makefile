@@ -39,6 +39,7 @@ schema: $(STAMP)
 	$(TEST_ENV) $(BIN)/python manage.py spectacular --validate --fail-on-warn --file /dev/null
 
 bench: $(STAMP)
+	command -v wrk >/dev/null || apt-get install -y -q wrk
 	$(TEST_ENV) $(BIN)/python -m bench.run_all
 
 clean:

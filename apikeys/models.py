@@ -165,10 +165,18 @@ class APIKey(models.Model):
         """Note that the key was used (with these scopes), writing only when something is new:
         a scope never used before, or last_used_at older than `interval`."""
         now = timezone.now()
-        new_scopes = [s for s in scopes_used if s not in self.used_scopes]
+        new_scopes = set(scopes_used) - set(self.used_scopes)
         stale = self.last_used_at is None or now - self.last_used_at >= interval
         if not new_scopes and not stale:
             return
         self.last_used_at = now
-        self.used_scopes = sorted({*self.used_scopes, *new_scopes})
-        type(self).objects.filter(pk=self.pk).update(last_used_at=now, used_scopes=self.used_scopes)
+        rows = type(self).objects.filter(pk=self.pk)
+        if not new_scopes:
+            rows.update(last_used_at=now)
+            return
+        # A scope seen for the first time (rare): merge under a row lock so two requests
+        # recording different scopes at once cannot overwrite each other.
+        with transaction.atomic():
+            stored = rows.select_for_update().values_list("used_scopes", flat=True).first()
+            self.used_scopes = sorted({*(stored or []), *new_scopes})
+            rows.update(last_used_at=now, used_scopes=self.used_scopes)

@@ -2,6 +2,8 @@
 indexed query, both served by gunicorn in one run, and the queries `me` costs once warm.
 
 Target (issue 2): authenticated >= 90% of the baseline's throughput; <= 1 query per request.
+Target (issue 5): the rate limiter and idempotency check cost <= 5% of `me` throughput: the same
+run serves `me` once more from a server without them (BENCH_GUARDS=off) and compares.
 Usage: python -m bench.auth_throughput [--seconds 10] [--sqlite]"""
 
 import argparse
@@ -57,19 +59,27 @@ def run(seconds: int, sqlite: bool, workers: int, rounds: int) -> dict[str, floa
     key = manage(env, "create_api_key", "--name", "bench", "--scopes", "*", "--workspace", "bench")
     key = key.strip().splitlines()[-1]
     queries = queries_per_me_request(env, key)
-    baseline, me = [], []
-    with gunicorn(env, workers=workers, settings="bench.settings") as (base, _):
-        wrk(f"{base}/bench/baseline", 2, None)  # warm both paths
-        wrk(f"{base}/api/public/v1/me", 2, key)
-        for _ in range(rounds):  # alternate, so drift on a shared machine hits both alike
+    # A limit no benchmark reaches, so every request does the full rate-limit work.
+    env["RATE_LIMIT"] = "100000000/minute"
+    baseline, me, unguarded = [], [], []
+    guarded = gunicorn(env, workers=workers, settings="bench.settings")
+    bare = gunicorn({**env, "BENCH_GUARDS": "off"}, workers=workers, settings="bench.settings")
+    with guarded as (base, _), bare as (bare_base, _):
+        for url, k in ((f"{base}/bench/baseline", None), (f"{base}/api/public/v1/me", key),
+                       (f"{bare_base}/api/public/v1/me", key)):  # fmt: skip
+            wrk(url, 2, k)  # warm up
+        for _ in range(rounds):  # interleave, so drift on a shared machine hits all alike
             baseline.append(wrk(f"{base}/bench/baseline", seconds, None))
             me.append(wrk(f"{base}/api/public/v1/me", seconds, key))
+            unguarded.append(wrk(f"{bare_base}/api/public/v1/me", seconds, key))
     result = {
         "baseline_rps": sum(baseline) / len(baseline),
         "me_rps": sum(me) / len(me),
+        "me_unguarded_rps": sum(unguarded) / len(unguarded),
         "queries_per_me_request": queries,
     }
     result["ratio"] = result["me_rps"] / result["baseline_rps"]
+    result["guard_cost"] = 1 - result["me_rps"] / result["me_unguarded_rps"]
     return result
 
 
@@ -87,6 +97,8 @@ def main() -> None:
     print(f"  GET /me with X-API-Key:              {r['me_rps']:.0f} req/s")
     print(f"  ratio: {r['ratio']:.1%} (target >= 90%)")
     print(f"  queries per warm GET /me: {r['queries_per_me_request']} (target <= 1)")
+    print(f"  GET /me without rate limiter and idempotency: {r['me_unguarded_rps']:.0f} req/s")
+    print(f"  their cost: {r['guard_cost']:.1%} of /me throughput (target <= 5%)")
 
 
 if __name__ == "__main__":

@@ -4,6 +4,8 @@ Defaults make `runserver` work on a fresh clone with DEBUG on; with DEBUG off th
 secrets must come from the environment (or a `.env` file beside manage.py).
 """
 
+import os
+import tempfile
 from pathlib import Path
 
 import environ
@@ -105,6 +107,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
             "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
         }
     )
+    # A file, not the in-memory default, so tests with threads see real locking (and wait).
+    DATABASES["default"]["TEST"] = {
+        "NAME": str(Path(tempfile.gettempdir()) / f"coldsend-test-{os.getpid()}.sqlite3")
+    }
 
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://coldsend")}
 
@@ -185,8 +191,9 @@ API_KEY_USAGE_WRITE_INTERVAL = env.int("API_KEY_USAGE_WRITE_INTERVAL", default=6
 # SECURE_PROXY_SSL_HEADER=HTTP_X_FORWARDED_PROTO,https so Django knows the request was HTTPS.
 _proxy_header = env.list("SECURE_PROXY_SSL_HEADER", default=[])
 SECURE_PROXY_SSL_HEADER = tuple(_proxy_header) if len(_proxy_header) == 2 else None
-SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
-SECURE_REDIRECT_EXEMPT = [r"^api/public/v1/"]  # API clients get no redirect; TLS is the proxy's
+# Off by default: the TLS-terminating proxy redirects; API clients never get redirects.
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
+SECURE_REDIRECT_EXEMPT = [r"^api/public/v1/"]
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31_536_000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=not DEBUG)
 SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)

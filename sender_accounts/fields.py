@@ -10,7 +10,8 @@ from django.db import models
 
 
 class DecryptionError(Exception):
-    """The stored value cannot be decrypted with any of FIELD_ENCRYPTION_KEYS."""
+    """The stored value cannot be decrypted with any of FIELD_ENCRYPTION_KEYS.
+    Its message never carries the stored token or the plain text."""
 
 
 @cache
@@ -26,30 +27,36 @@ def encrypt(value: str) -> str:
     return fernet().encrypt(value.encode("utf-8")).decode("ascii")
 
 
-def decrypt(token: str) -> str:
+def decrypt(token: str, what: str = "Stored secret") -> str:
     try:
         return fernet().decrypt(token.encode("ascii")).decode("utf-8")
-    except (InvalidToken, UnicodeError) as error:
+    except (InvalidToken, UnicodeError):
+        # `from None`: the chained error would add nothing but noise to the report.
         raise DecryptionError(
-            "Stored secret cannot be decrypted with any key in FIELD_ENCRYPTION_KEYS"
-        ) from error
+            f"{what} cannot be decrypted with any key in FIELD_ENCRYPTION_KEYS"
+        ) from None
 
 
-def rotate(token: str) -> str:
+def rotate(token: str, what: str = "Stored secret") -> str:
     """Re-encrypt a stored token under the current first key."""
     try:
         return fernet().rotate(token.encode("ascii")).decode("ascii")
-    except InvalidToken as error:
-        raise DecryptionError("Stored secret cannot be decrypted for rotation") from error
+    except (InvalidToken, UnicodeError):
+        raise DecryptionError(
+            f"{what} cannot be decrypted for rotation with any key in FIELD_ENCRYPTION_KEYS"
+        ) from None
 
 
 class EncryptedTextField(models.TextField):
-    """Python side: the plain text; database side: a Fernet token. Never logged or shown."""
+    """Python side: the plain text; database side: a Fernet token. Never logged or shown.
+
+    Reading a value that no configured key decrypts raises DecryptionError, never the token.
+    Lookups other than `isnull` and `=""` cannot match (every encryption is randomised)."""
 
     def from_db_value(self, value: str | None, expression: Any, connection: Any) -> str | None:
         if value is None or value == "":
             return value
-        return decrypt(value)
+        return decrypt(value, what=f"{self.model._meta.label}.{self.name}")
 
     def get_prep_value(self, value: Any) -> str | None:
         value = super().get_prep_value(value)

@@ -1,8 +1,12 @@
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 from apikeys.models import Workspace
 from coldsend.ids import uuid7
 from sender_accounts.fields import EncryptedTextField
+
+DAILY_LIMIT_MAX = 10_000
 
 
 class SenderAccount(models.Model):
@@ -24,9 +28,13 @@ class SenderAccount(models.Model):
     type = models.CharField(max_length=10, choices=Type.choices)
     email = models.EmailField(max_length=254)
     display_name = models.CharField(max_length=200, blank=True, default="")
-    daily_limit = models.PositiveIntegerField(default=50)
+    daily_limit = models.PositiveIntegerField(
+        default=50, validators=[MinValueValidator(1), MaxValueValidator(DAILY_LIMIT_MAX)]
+    )
     smtp_host = models.CharField(max_length=255, blank=True, default="")
-    smtp_port = models.PositiveIntegerField(null=True, blank=True)
+    smtp_port = models.PositiveIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(65535)]
+    )
     smtp_username = models.CharField(max_length=255, blank=True, default="")
     smtp_password = EncryptedTextField(blank=True, default="")
     smtp_security = models.CharField(
@@ -41,3 +49,23 @@ class SenderAccount(models.Model):
 
     def __str__(self) -> str:
         return f"{self.email} ({self.type})"
+
+    def clean(self) -> None:
+        """Model-form validation (the admin): SMTP settings are complete for SMTP accounts and
+        absent for NATIVE ones. The API serializer applies the same rules to its own input."""
+        self.email = (self.email or "").strip().lower()
+        settings = {
+            "smtp_host": self.smtp_host,
+            "smtp_port": self.smtp_port,
+            "smtp_username": self.smtp_username,
+            "smtp_security": self.smtp_security,
+        }
+        if self.type == self.Type.SMTP:
+            errors = {f: "Required for SMTP sender accounts." for f, v in settings.items() if not v}
+            if not self.smtp_password:
+                errors["smtp_password"] = "Required for SMTP sender accounts."
+        else:
+            errors = {f: "Only for SMTP sender accounts." for f, v in settings.items() if v}
+            self.smtp_password = ""  # a NATIVE account keeps no secret
+        if errors:
+            raise ValidationError(errors)

@@ -3,6 +3,7 @@ and Idempotency-Key handling. Each applies to paths under API_PREFIX only."""
 
 import contextlib
 import hashlib
+import hmac
 import json
 import logging
 import time
@@ -125,7 +126,8 @@ def _fingerprint(request: HttpRequest) -> str:
     elif content_type.startswith("multipart/form-data") and "boundary=" in content_type:
         boundary = content_type.split("boundary=", 1)[1].split(";")[0].strip('"')
         body = body.replace(boundary.encode("latin-1"), b"")
-    digest = hashlib.sha256()
+    # Keyed, so a fingerprint in the cache cannot be used to guess a body (an SMTP password).
+    digest = hmac.new(settings.SECRET_KEY.encode(), digestmod=hashlib.sha256)
     for part in (request.method.encode(), request.path.rstrip("/").encode(), body):
         digest.update(hashlib.sha256(part).digest())
     return digest.hexdigest()

@@ -1,3 +1,5 @@
+import uuid
+
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.pagination import Cursor, CursorPagination
 from rest_framework.request import Request
@@ -29,9 +31,12 @@ class NewestFirstCursorPagination(CursorPagination):
 
     def decode_cursor(self, request: Request) -> Cursor | None:
         try:
-            return super().decode_cursor(request)
-        except NotFound:
+            cursor = super().decode_cursor(request)
+            if cursor is not None and cursor.position is not None:
+                uuid.UUID(cursor.position)  # positions are ids; anything else was forged
+        except (NotFound, ValueError):
             raise ValidationError({"cursor": ["Invalid cursor."]}) from None
+        return cursor
 
     def get_schema_operation_parameters(self, view: object) -> list[dict]:
         params = super().get_schema_operation_parameters(view)

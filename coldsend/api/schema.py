@@ -1,27 +1,118 @@
-"""OpenAPI: each operation's required scope in its description, and the API-key security scheme."""
+"""OpenAPI: each operation's required scope in its description, the API-key security scheme,
+the Idempotency-Key header on POSTs and the error answers every operation can give (API.md §3)."""
+
+from typing import Any
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.openapi import AutoSchema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, inline_serializer
+from rest_framework import serializers
 
 from apikeys.permissions import required_scopes
 
+ERROR = inline_serializer("Error", {"detail": serializers.CharField()})
+MISSING_SCOPES = inline_serializer(
+    "MissingScopesError",
+    {
+        "detail": serializers.CharField(),
+        "required": serializers.ListField(child=serializers.CharField()),
+        "granted": serializers.ListField(child=serializers.CharField()),
+    },
+)
+CONFLICT = inline_serializer(
+    "ConflictError",
+    {
+        "detail": serializers.CharField(),
+        "code": serializers.CharField(
+            help_text="invalid_state, not_ready, duplicate, in_use, idempotency_in_progress"
+        ),
+        "status": serializers.CharField(required=False, help_text="The current state."),
+        "allowed": serializers.ListField(
+            child=serializers.CharField(), required=False, help_text="States the action needs."
+        ),
+        "problems": serializers.ListField(child=serializers.CharField(), required=False),
+    },
+)
+IDEMPOTENCY_REUSED = inline_serializer(
+    "IdempotencyKeyReusedError",
+    {"detail": serializers.CharField(), "code": serializers.CharField()},
+)
+
+IDEMPOTENCY_KEY = OpenApiParameter(
+    "Idempotency-Key",
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    description=(
+        "Makes a POST safe to retry (Stripe's semantics). The first answer for an API key and "
+        "Idempotency-Key is kept 24 hours and replayed, with `Idempotent-Replayed: true`, to a "
+        "retry with the same body; the same key with another body or path is 422; a retry "
+        "while the first is still running is 409. Answers that refuse a request before it ran "
+        "(400, 401, 403, 413, 429) and server errors are not kept. 1 to 255 printable characters."
+    ),
+)
+
+BODY_METHODS = {"POST", "PUT", "PATCH"}
+
 
 class ScopedAutoSchema(AutoSchema):
-    def get_description(self) -> str:
-        description = super().get_description() or ""
+    def _scopes(self) -> list[str] | None:
         try:
-            scopes = required_scopes(self.view)
+            return required_scopes(self.view)
         except ValueError:
-            scopes = None
-        if getattr(self.view, "authentication_classes", None) == []:
-            note = "No API key needed."
-        elif scopes is None:
-            note = "Not available to API keys."
-        elif not scopes:
-            note = "Required scope: none (any valid API key)."
-        else:
-            note = "Required scope: " + ", ".join(f"`{s}`" for s in scopes) + "."
-        return f"{description}\n\n{note}".strip()
+            return None
+
+    def _is_public(self) -> bool:
+        return getattr(self.view, "authentication_classes", None) == []
+
+    def get_operation(self, *args: Any, **kwargs: Any) -> dict[str, Any] | None:
+        operation = super().get_operation(*args, **kwargs)
+        if operation is not None:  # after extend_schema(description=…), which replaces ours
+            description = operation.get("description", "")
+            operation["description"] = f"{description}\n\n{self._scope_note()}".strip()
+        return operation
+
+    def _scope_note(self) -> str:
+        scopes = self._scopes()
+        if self._is_public():
+            return "No API key needed."
+        if scopes is None:
+            return "Not available to API keys."
+        if not scopes:
+            return "Required scope: none (any valid API key)."
+        return "Required scope: " + ", ".join(f"`{s}`" for s in scopes) + "."
+
+    def get_override_parameters(self) -> list:
+        parameters = list(super().get_override_parameters())
+        if self.method == "POST" and not self._is_public():
+            parameters.append(IDEMPOTENCY_KEY)
+        return parameters
+
+    def _get_response_bodies(self, direction: str = "response") -> dict[str, Any]:
+        responses = super()._get_response_bodies(direction)
+        if self._is_public():
+            return responses
+        errors: dict[str, Any] = {
+            "401": ERROR,
+            "403": MISSING_SCOPES,
+            "405": ERROR,
+            "429": ERROR,
+        }
+        has_query = bool(self._get_filter_parameters()) or self._is_list_view()
+        if self.method in BODY_METHODS or has_query:
+            errors["400"] = OpenApiTypes.OBJECT
+        if "{" in self.path:
+            errors["404"] = ERROR
+        if self.method in BODY_METHODS:
+            errors["413"] = ERROR
+        if self.method in {"POST", "DELETE"}:
+            errors["409"] = CONFLICT
+        if self.method == "POST":
+            errors["422"] = IDEMPOTENCY_REUSED
+        for code, serializer in errors.items():
+            if code not in responses:
+                responses[code] = self._get_response_for_code(serializer, code, direction=direction)
+        return responses
 
 
 class APIKeyAuthenticationScheme(OpenApiAuthenticationExtension):

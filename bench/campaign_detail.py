@@ -1,0 +1,175 @@
+"""Latency of `GET campaigns/{id}` (with `stats`) for a campaign of 100,000 leads and 300,000
+events, on PostgreSQL through gunicorn, and the queries the view makes.
+
+Target: median < 50 ms. The stats are two grouped queries (leads by status, events by type),
+answered from the (campaign, status) and (campaign, type, occurred_at) indexes; their plans are
+printed (EXPLAIN ANALYZE).
+Usage: python -m bench.campaign_detail [--requests 200] [--leads 100000] [--events 300000]"""
+
+import argparse
+import json
+import os
+import time
+import urllib.request
+
+from bench.server import base_env, gunicorn, manage, postgres_database, summary_ms
+
+DATABASE = "coldsend_bench_campaign"
+WARMUP = 30
+
+# UUIDv7-shaped ids from a number, so events can name their lead without a join.
+LEAD_ID = """(lpad(to_hex(%(start_ms)s::bigint + {n}), 12, '0') || '7'
+              || lpad(to_hex({n} %% 4096), 3, '0') || '8' || lpad(to_hex({n}), 15, '0'))::uuid"""
+
+INSERT_LEADS = f"""
+INSERT INTO leads_lead (id, workspace_id, campaign_id, email, first_name, last_name, company,
+                        custom_fields, status, created_at)
+SELECT {LEAD_ID.format(n="g")}, %(workspace)s, %(campaign)s, 'lead' || g || '@example.com',
+       'First' || g, 'Last' || g, 'Company ' || (g %% 1000), '{{"plan": "pro"}}'::jsonb,
+       (ARRAY['PENDING', 'CONTACTED', 'REPLIED', 'BOUNCED', 'UNSUBSCRIBED',
+              'COMPLETED'])[1 + g %% 6],
+       now()
+FROM generate_series(1, %(leads)s) AS g
+"""
+
+# Every lead is sent to; the other events are spread over the leads, as a real campaign's are.
+INSERT_EVENTS = f"""
+INSERT INTO campaigns_emailevent (campaign_id, lead_id, sender_account_id, step_id, type,
+                                  occurred_at)
+SELECT %(campaign)s, {LEAD_ID.format(n="(1 + g %% %(leads)s)")}, %(sender)s, NULL,
+       CASE WHEN g <= %(leads)s THEN 'SENT'
+            ELSE (ARRAY['OPENED', 'OPENED', 'OPENED', 'OPENED', 'CLICKED', 'CLICKED',
+                        'REPLIED', 'BOUNCED', 'UNSUBSCRIBED', 'SENT'])[1 + g %% 10] END,
+       now() - make_interval(secs => (g %% (60 * 86400)))
+FROM generate_series(1, %(events)s) AS g
+"""
+
+
+def setup_django(env: dict[str, str]) -> None:
+    os.environ.update(env)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "coldsend.settings")
+    import django
+
+    django.setup()
+
+
+def load(key: str, leads: int, events: int) -> str:
+    """One ready campaign made through the API's own code, then leads and events in bulk SQL."""
+    from django.db import connection
+    from django.test import Client
+
+    from campaigns.models import Campaign
+    from sender_accounts.models import SenderAccount
+
+    client = Client(HTTP_HOST="localhost", HTTP_X_API_KEY=key)
+    response = client.get("/api/public/v1/me")
+    assert response.status_code == 200, response.content
+    workspace = response.json()["workspace"]
+    from apikeys.models import Workspace
+
+    ws = Workspace.objects.get(slug=workspace)
+    sender = SenderAccount.objects.create(workspace=ws, type="NATIVE", email="bench@example.com")
+    body = {
+        "name": "Bench campaign",
+        "sender_account_ids": [str(sender.pk)],
+        "steps": [{"subject": f"Step {i}", "body": "Hello", "delay_days": i} for i in range(3)],
+    }
+    response = client.post("/api/public/v1/campaigns", body, content_type="application/json")
+    assert response.status_code == 201, response.content
+    campaign = Campaign.objects.get(pk=response.json()["id"])
+    params = {
+        "start_ms": int(time.time() * 1000) - leads - 60_000,
+        "workspace": ws.pk,
+        "campaign": campaign.pk,
+        "sender": sender.pk,
+        "leads": leads,
+        "events": events,
+    }
+    with connection.cursor() as cursor:
+        started = time.monotonic()
+        cursor.execute(INSERT_LEADS, params)
+        cursor.execute(INSERT_EVENTS, params)
+        print(f"  loaded {leads:,} leads, {events:,} events in {time.monotonic() - started:.1f} s")
+        cursor.execute("VACUUM ANALYZE leads_lead")
+        cursor.execute("VACUUM ANALYZE campaigns_emailevent")
+    return str(campaign.pk)
+
+
+def inspect(key: str, campaign: str) -> int:
+    """The view's query count (in-process, same database), and the stats queries' plans."""
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    client = Client(HTTP_HOST="localhost", HTTP_X_API_KEY=key)
+    path = f"/api/public/v1/campaigns/{campaign}"
+    client.get(path)
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(path)
+    assert response.status_code == 200, response.content
+    stats = response.json()["stats"]
+    print(f"  stats: {json.dumps(stats)}")
+    for query in queries:
+        sql = query["sql"]
+        if "GROUP BY" not in sql:
+            continue
+        with connection.cursor() as cursor:
+            cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql)
+            plan = [row[0] for row in cursor.fetchall()]
+        print(f"\n  {sql[:110]}…")
+        for line in plan:
+            print(f"    {line}")
+    from campaigns.models import Campaign
+    from campaigns.stats import campaign_stats
+
+    row = Campaign.objects.get(pk=campaign)
+    samples = []
+    for _ in range(30):
+        started = time.perf_counter()
+        campaign_stats(row)
+        samples.append(time.perf_counter() - started)
+    print(f"\n  the two stats queries alone, in-process: {summary_ms(samples)}")
+    connection.close()
+    return len(queries)
+
+
+def timed(url: str, key: str) -> float:
+    request = urllib.request.Request(url, headers={"X-API-Key": key})
+    started = time.perf_counter()
+    with urllib.request.urlopen(request, timeout=30) as response:
+        response.read()
+        assert response.status == 200
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--requests", type=int, default=200)
+    parser.add_argument("--leads", type=int, default=100_000)
+    parser.add_argument("--events", type=int, default=300_000)
+    args = parser.parse_args()
+
+    env = base_env(postgres_database(DATABASE), RATE_LIMIT="100000000/minute")
+    manage(env, "migrate", "--noinput")
+    key = manage(env, "create_api_key", "--name", "bench", "--scopes", "*")
+    key = key.strip().splitlines()[-1]
+    setup_django(env)
+    print(f"campaign detail (PostgreSQL, {DATABASE}):")
+    campaign = load(key, args.leads, args.events)
+    queries = inspect(key, campaign)
+
+    with gunicorn(env, workers=2) as (base, _):
+        url = f"{base}/api/public/v1/campaigns/{campaign}"
+        for _ in range(WARMUP):
+            timed(url, key)
+        samples = [timed(url, key) for _ in range(args.requests)]
+
+    print(
+        f"\n  GET campaigns/{{id}} ({args.leads:,} leads, {args.events:,} events), "
+        f"gunicorn 2 sync workers, sequential: {summary_ms(samples)}; "
+        f"{queries} queries per request (target: median < 50 ms)"
+    )
+
+
+if __name__ == "__main__":
+    main()

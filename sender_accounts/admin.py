@@ -1,0 +1,102 @@
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.utils.decorators import method_decorator
+from django.views.decorators.debug import sensitive_post_parameters
+
+from coldsend.api.exceptions import Conflict
+from sender_accounts.models import SenderAccount
+from sender_accounts.services import active_campaign_ids, delete_sender_account
+
+
+class SenderAccountAdminForm(forms.ModelForm):
+    """The SMTP password is write-only: the stored value is never rendered, a blank field keeps
+    it, and a new value replaces it (encrypted on save by the model field)."""
+
+    smtp_password = forms.CharField(
+        label="SMTP password",
+        widget=forms.PasswordInput(render_value=False),
+        required=False,
+        strip=False,
+        help_text="Write-only. Leave blank to keep the current password.",
+    )
+
+    class Meta:
+        model = SenderAccount
+        # The stored secret is not a form field; `smtp_password` above is the write-only input.
+        fields = [
+            "workspace", "type", "email", "display_name", "daily_limit", "status",
+            "smtp_host", "smtp_port", "smtp_username", "smtp_security",
+        ]  # fmt: skip
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        # Popped so the model form never copies it onto the instance (a blank would erase it).
+        new_password = cleaned.pop("smtp_password", "")
+        if new_password and cleaned.get("type") == SenderAccount.Type.NATIVE:
+            self.add_error("smtp_password", "Only for SMTP sender accounts.")
+        elif new_password:
+            # Set before model validation, which checks that an SMTP account has a password.
+            self.instance.smtp_password = new_password
+        return cleaned
+
+
+@admin.register(SenderAccount)
+class SenderAccountAdmin(admin.ModelAdmin):
+    form = SenderAccountAdminForm
+    list_display = ["email", "type", "workspace", "status", "created_at"]
+    list_filter = ["type", "status", "workspace"]
+    search_fields = ["email", "display_name", "smtp_host"]
+    readonly_fields = ["created_at"]
+    fieldsets = [
+        (None, {"fields": ["workspace", "type", "email", "display_name", "daily_limit", "status"]}),
+        (
+            "SMTP (SMTP accounts only)",
+            {
+                "fields": [
+                    "smtp_host",
+                    "smtp_port",
+                    "smtp_username",
+                    "smtp_password",
+                    "smtp_security",
+                ]
+            },
+        ),
+        (None, {"fields": ["created_at"]}),
+    ]
+
+    @method_decorator(sensitive_post_parameters("smtp_password"))
+    def changeform_view(
+        self,
+        request: HttpRequest,
+        object_id: str | None = None,
+        form_url: str = "",
+        extra_context: dict | None = None,
+    ) -> HttpResponse:
+        # Kept out of Django's error reports, should an add or change ever fail.
+        return super().changeform_view(request, object_id, form_url, extra_context)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[SenderAccount]:
+        # Lists never need the secret; model validation loads it when a form is saved.
+        return super().get_queryset(request).select_related("workspace").defer("smtp_password")
+
+    def get_deleted_objects(self, objs: Any, request: HttpRequest) -> tuple:
+        """Show ACTIVE campaigns as protected, so the admin refuses the delete up front."""
+        deleted, model_count, perms_needed, protected = super().get_deleted_objects(objs, request)
+        for account in objs:
+            for campaign_id in active_campaign_ids(account):
+                protected.append(f"{account}: used by ACTIVE campaign {campaign_id}")
+        return deleted, model_count, perms_needed, protected
+
+    def delete_model(self, request: HttpRequest, obj: SenderAccount) -> None:
+        try:
+            delete_sender_account(obj)
+        except Conflict as conflict:  # an activation won the race after the confirmation page
+            messages.error(request, conflict.detail)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[SenderAccount]) -> None:
+        for account in queryset:
+            self.delete_model(request, account)

@@ -1,0 +1,179 @@
+"""Sender accounts over the API (API.md §5): validate and shape, never return the SMTP password."""
+
+import ipaddress
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from django.db.models import TextChoices
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from sender_accounts.models import DAILY_LIMIT_MAX, SenderAccount
+
+Type = SenderAccount.Type
+
+HOSTNAME_RE = re.compile(
+    r"^(?=.{1,253}\.?$)[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?"
+    r"(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)*\.?$"
+)
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def no_line_breaks(value: str) -> str:
+    # A function, not a RegexValidator: the schema would show an inverse match as a `pattern`.
+    if CONTROL_CHARACTERS.search(value):
+        raise serializers.ValidationError("Must not contain line breaks or control characters.")
+    return value
+
+
+def validate_host(value: str) -> str:
+    try:
+        ipaddress.ip_address(value.removeprefix("[").removesuffix("]"))
+    except ValueError:
+        if not HOSTNAME_RE.match(value):
+            raise serializers.ValidationError(
+                "Enter a host name or IP address, without scheme or port."
+            ) from None
+    return value
+
+
+def named_choice_field(choices: type[TextChoices], name: str) -> type[serializers.ChoiceField]:
+    """A ChoiceField whose enum has its own name in the schema (several models have a `status`)."""
+
+    @extend_schema_field({"type": "string", "enum": choices.values}, component_name=name)
+    class NamedChoiceField(serializers.ChoiceField):
+        def __init__(self, **kwargs: Any) -> None:
+            super().__init__(choices=choices.choices, **kwargs)
+
+    return NamedChoiceField
+
+
+TypeField = named_choice_field(SenderAccount.Type, "SenderAccountType")
+StatusField = named_choice_field(SenderAccount.Status, "SenderAccountStatus")
+SecurityField = named_choice_field(SenderAccount.Security, "SMTPSecurity")
+
+
+class StrictSerializerMixin:
+    """Refuse input keys the serializer does not accept: unknown ones and read-only ones
+    (like Stripe, a typo or a read-only field is an error, never silently ignored)."""
+
+    def input_errors(self, data: Mapping) -> dict[str, list[str]]:
+        errors = {}
+        for key in data:
+            field = self.fields.get(key)
+            if field is None:
+                errors[key] = ["Unknown field."]
+            elif field.read_only:
+                errors[key] = ["This field is read-only."]
+        return errors
+
+    def to_internal_value(self, data: Any) -> Any:
+        errors = self.input_errors(data) if isinstance(data, Mapping) else {}
+        try:
+            value = super().to_internal_value(data)
+        except serializers.ValidationError as error:
+            if errors and isinstance(error.detail, Mapping):
+                raise serializers.ValidationError({**error.detail, **errors}) from None
+            raise
+        if errors:
+            raise serializers.ValidationError(errors)
+        return value
+
+
+class SMTPSettingsSerializer(StrictSerializerMixin, serializers.Serializer):
+    """How ColdSend reaches the account's SMTP server. The password is write-only."""
+
+    host = serializers.CharField(
+        source="smtp_host",
+        max_length=255,
+        validators=[validate_host],
+        help_text="A host name or IP address, e.g. smtp.example.com.",
+    )
+    port = serializers.IntegerField(source="smtp_port", min_value=1, max_value=65535)
+    username = serializers.CharField(
+        source="smtp_username", max_length=255, validators=[no_line_breaks]
+    )
+    password = serializers.CharField(
+        source="smtp_password",
+        write_only=True,
+        max_length=1024,
+        trim_whitespace=False,
+        style={"input_type": "password"},
+        help_text="Write-only: encrypted at rest and never returned, in any response.",
+    )
+    security = SecurityField(
+        source="smtp_security",
+        default=SenderAccount.Security.STARTTLS,
+        help_text="STARTTLS (default; usually port 587), SSL (implicit TLS, usually 465) or NONE.",
+    )
+
+    def get_attribute(self, instance: SenderAccount) -> SenderAccount | None:
+        return instance if instance.type == Type.SMTP else None
+
+
+class SenderAccountStatsSerializer(serializers.Serializer):
+    """Counted from the account's email events when the account is fetched."""
+
+    sent_today = serializers.IntegerField(
+        help_text="Emails sent through this account since 00:00 UTC today."
+    )
+    sent_total = serializers.IntegerField(help_text="Emails sent through this account, ever.")
+    bounced = serializers.IntegerField(help_text="Bounces of emails sent through this account.")
+
+
+class SenderAccountSerializer(StrictSerializerMixin, serializers.ModelSerializer):
+    """A mailbox campaigns send from. No update: delete it and create it again."""
+
+    type = TypeField(
+        help_text="SMTP: your own mail server; NATIVE: the service's own outgoing mail settings."
+    )
+    email = serializers.EmailField(max_length=254, help_text="Stored lower-cased.")
+    display_name = serializers.CharField(
+        max_length=200, allow_blank=True, default="", validators=[no_line_breaks]
+    )
+    daily_limit = serializers.IntegerField(min_value=1, max_value=DAILY_LIMIT_MAX, default=50)
+    smtp = SMTPSettingsSerializer(
+        required=False,
+        allow_null=True,
+        help_text=(
+            "Required for SMTP accounts; refused for NATIVE accounts (they send through the "
+            "service's own mail settings), which answer null."
+        ),
+    )
+    status = StatusField(
+        read_only=True, help_text="Set by ColdSend (e.g. in the admin), not through the API."
+    )
+
+    class Meta:
+        model = SenderAccount
+        fields = [
+            "id", "type", "email", "display_name", "daily_limit", "smtp", "status", "created_at",
+        ]  # fmt: skip
+        read_only_fields = ["id", "created_at"]
+
+    def input_errors(self, data: Mapping) -> dict[str, list[str]]:
+        # Decided before the nested fields are validated, so NATIVE + `smtp` gets one clear error.
+        errors = super().input_errors(data)
+        smtp_given = data.get("smtp") is not None
+        if data.get("type") == Type.NATIVE and smtp_given:
+            errors["smtp"] = ["Not allowed for NATIVE sender accounts."]
+        elif data.get("type") == Type.SMTP and not smtp_given:
+            errors["smtp"] = ["Required for SMTP sender accounts."]
+        return errors
+
+    def validate_email(self, value: str) -> str:
+        return value.lower()
+
+    def validate(self, attrs: dict) -> dict:
+        attrs.update(attrs.pop("smtp", None) or {})
+        return attrs
+
+
+class SenderAccountDetailSerializer(SenderAccountSerializer):
+    """A sender account with its sending `stats`."""
+
+    stats = SenderAccountStatsSerializer(read_only=True)
+
+    class Meta(SenderAccountSerializer.Meta):
+        fields = [*SenderAccountSerializer.Meta.fields, "stats"]

@@ -1,0 +1,75 @@
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import mixins, serializers, status
+from rest_framework.parsers import JSONParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from coldsend.api.viewsets import WorkspaceScopedViewSet
+from sender_accounts.models import SenderAccount
+from sender_accounts.serializers import SenderAccountDetailSerializer, SenderAccountSerializer
+from sender_accounts.services import delete_sender_account, sender_account_stats
+
+IN_USE = inline_serializer(
+    "SenderAccountInUse",
+    fields={
+        "detail": serializers.CharField(),
+        "code": serializers.ChoiceField(choices=["in_use"]),
+        "campaigns": serializers.ListField(
+            child=serializers.UUIDField(), help_text="The ACTIVE campaigns using the account."
+        ),
+    },
+)
+
+
+class SenderAccountViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, WorkspaceScopedViewSet
+):
+    """Sender accounts cannot be updated (PUT and PATCH answer 405): delete and create again."""
+
+    scope_resource = "sender_accounts"
+    # The API never needs the SMTP password, so it is never loaded (nor decrypted) here.
+    queryset = SenderAccount.objects.defer("smtp_password")
+    serializer_class = SenderAccountSerializer
+    parser_classes = [JSONParser]
+
+    def get_serializer_class(self) -> type[SenderAccountSerializer]:
+        if self.action == "retrieve":
+            return SenderAccountDetailSerializer
+        return SenderAccountSerializer
+
+    def list(self, request: Request) -> Response:
+        """The workspace's sender accounts, newest first. List items carry no `stats`
+        (retrieve an account for them), so a page costs the same whatever the accounts sent."""
+        return super().list(request)
+
+    @extend_schema(request=SenderAccountSerializer, responses={201: SenderAccountDetailSerializer})
+    def create(self, request: Request) -> Response:
+        """Connect a sender account. SMTP accounts need the `smtp` block; NATIVE accounts send
+        through the service's own mail settings and refuse it. The SMTP password is encrypted at
+        rest and never returned. Unknown or read-only fields are refused (400); an invalid
+        request saves nothing."""
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        account = self.perform_create(serializer)
+        return Response(self.detail_data(account), status=status.HTTP_201_CREATED)
+
+    def retrieve(self, request: Request, pk: str) -> Response:
+        """One sender account with its sending `stats`; `sent_today` counts from 00:00 UTC."""
+        return Response(self.detail_data(self.get_object()))
+
+    @extend_schema(
+        responses={
+            204: OpenApiResponse(description="Deleted."),
+            409: OpenApiResponse(IN_USE, description="`in_use`: an ACTIVE campaign uses it."),
+        }
+    )
+    def destroy(self, request: Request, pk: str) -> Response:
+        """Delete a sender account. Refused with 409 `in_use` (listing the `campaigns`) while an
+        ACTIVE campaign uses it; DRAFT, PAUSED and COMPLETED campaigns simply lose it. Its
+        sending history stays in the campaigns' stats."""
+        delete_sender_account(self.get_object())
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    def detail_data(self, account: SenderAccount) -> dict:
+        account.stats = sender_account_stats(account)
+        return SenderAccountDetailSerializer(account, context=self.get_serializer_context()).data
