@@ -30,10 +30,18 @@ def test_a_retry_replays_the_first_answer(client_all):
 
 
 def test_json_is_compared_as_data_not_as_bytes(client_all):
-    first = client_all.post(api_url("campaigns"), '{"name": "A", "daily_limit": 10}',
-                            content_type="application/json", HTTP_IDEMPOTENCY_KEY="k")  # fmt: skip
-    again = client_all.post(api_url("campaigns"), '{"daily_limit":10,"name":"A"}',
-                            content_type="application/json", HTTP_IDEMPOTENCY_KEY="k")  # fmt: skip
+    first = client_all.post(
+        api_url("campaigns"),
+        '{"name": "A", "daily_limit": 10}',
+        content_type="application/json",
+        HTTP_IDEMPOTENCY_KEY="k",
+    )
+    again = client_all.post(
+        api_url("campaigns"),
+        '{"daily_limit":10,"name":"A"}',
+        content_type="application/json",
+        HTTP_IDEMPOTENCY_KEY="k",
+    )
     assert (first.status_code, again.status_code) == (201, 201)
     assert again.json()["id"] == first.json()["id"]
     assert Campaign.objects.count() == 1
@@ -79,15 +87,21 @@ def test_nothing_is_stored_on_validation_failure(client_all):
 
 
 def test_nothing_is_stored_on_authentication_or_scope_failure(client, make_client, make_key):
-    unauthenticated = client.post(api_url("campaigns"), BODY, content_type="application/json",
-                                  HTTP_IDEMPOTENCY_KEY="k-5")  # fmt: skip
+    unauthenticated = client.post(
+        api_url("campaigns"), BODY, content_type="application/json", HTTP_IDEMPOTENCY_KEY="k-5"
+    )
     assert unauthenticated.status_code == 401
     no_scope = post(make_client(["leads:read"]), "campaigns", BODY, "k-5")
     assert no_scope.status_code == 403
-    key, raw = make_key(["campaigns:create"])
+    _, raw = make_key(["campaigns:create"])
     client.credentials = None
-    created = client.post(api_url("campaigns"), BODY, content_type="application/json",
-                          HTTP_IDEMPOTENCY_KEY="k-5", HTTP_X_API_KEY=raw)  # fmt: skip
+    created = client.post(
+        api_url("campaigns"),
+        BODY,
+        content_type="application/json",
+        HTTP_IDEMPOTENCY_KEY="k-5",
+        HTTP_X_API_KEY=raw,
+    )
     assert created.status_code == 201
 
 
@@ -114,24 +128,31 @@ def _hold_write_lock(campaign_id) -> object:
     other.set_autocommit(False)
     with other.cursor() as cursor:
         if other.vendor == "postgresql":
-            cursor.execute("SELECT id FROM campaigns_campaign WHERE id = %s FOR UPDATE",
-                           [campaign_id])  # fmt: skip
+            cursor.execute(
+                "SELECT id FROM campaigns_campaign WHERE id = %s FOR UPDATE", [campaign_id]
+            )
         else:
-            cursor.execute("UPDATE campaigns_campaign SET name = name WHERE id = %s",
-                           [campaign_id.replace("-", "")])  # fmt: skip
+            cursor.execute(
+                "UPDATE campaigns_campaign SET name = name WHERE id = %s",
+                [campaign_id.replace("-", "")],
+            )
     return other
 
 
 @pytest.mark.django_db(transaction=True)
 def test_a_retry_while_the_first_is_running_is_409(make_client, workspace):
     client = make_client(["*"])
-    sender = client.post(api_url("sender_accounts"), {"type": "NATIVE", "email": "s@example.com"},
-                         format="json").json()  # fmt: skip
+    sender = client.post(
+        api_url("sender_accounts"), {"type": "NATIVE", "email": "s@example.com"}, format="json"
+    ).json()
     campaign = post(
         client,
         "campaigns",
-        {"name": "Race", "sender_account_ids": [sender["id"]],
-         "steps": [{"subject": "Hi", "body": "Hello", "delay_days": 0}]},  # fmt: skip
+        {
+            "name": "Race",
+            "sender_account_ids": [sender["id"]],
+            "steps": [{"subject": "Hi", "body": "Hello", "delay_days": 0}],
+        },
         None,
     ).json()
     lock = _hold_write_lock(campaign["id"])

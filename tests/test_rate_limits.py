@@ -11,7 +11,6 @@ import pytest
 from django.conf import settings
 from django.db import connection
 from django.test import override_settings
-from rest_framework.test import APIClient
 
 from tests.conftest import api_url
 

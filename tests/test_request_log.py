@@ -35,8 +35,13 @@ def test_no_raw_key_or_smtp_password_in_any_log(caplog, make_key, other_workspac
     _, raw = make_key(["*"])
     client = Client(raise_request_exception=False)
     headers = {"HTTP_X_API_KEY": raw}
-    smtp = {"host": "smtp.example.com", "port": 587, "username": "u", "password": PASSWORD,
-            "security": "STARTTLS"}  # fmt: skip
+    smtp = {
+        "host": "smtp.example.com",
+        "port": 587,
+        "username": "u",
+        "password": PASSWORD,
+        "security": "STARTTLS",
+    }
     created = client.post(
         api_url("sender_accounts"),
         {"type": "SMTP", "email": "a@example.com", "smtp": smtp},

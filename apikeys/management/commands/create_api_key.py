@@ -26,6 +26,8 @@ class Command(BaseCommand):
             raise CommandError(str(error)) from None
         if not scopes:
             raise CommandError("At least one scope is required.")
+        if not options["name"].strip():
+            raise CommandError("--name must not be empty.")
         days = options["expires_in_days"]
         if days is not None and days < 1:
             raise CommandError("--expires-in-days must be at least 1.")

@@ -1,8 +1,10 @@
+import contextlib
 import uuid
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from apikeys import keys
 from apikeys.models import APIKey
 
 
@@ -14,13 +16,9 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         ident = options["prefix_or_id"].strip()
-        try:
-            key = APIKey.objects.get(id=uuid.UUID(ident))
-        except (ValueError, APIKey.DoesNotExist):
-            matches = list(APIKey.objects.filter(prefix=ident[:16])) if len(ident) >= 16 else []
-            if len(matches) != 1:
-                raise CommandError("No API key with that prefix or id.") from None
-            key = matches[0]
+        key = self._find(ident)
+        if key is None:
+            raise CommandError("No API key with that prefix or id.")
         if key.revoked_at is not None:
             self.stdout.write(
                 f"Key {key.prefix}… was already revoked at {key.revoked_at.isoformat()}."
@@ -28,3 +26,15 @@ class Command(BaseCommand):
             return
         key.revoke()
         self.stdout.write(f"Revoked key {key.name!r} ({key.prefix}…).")
+
+    @staticmethod
+    def _find(ident: str) -> APIKey | None:
+        """By id, by the 16-character prefix, or by the whole raw key (its hash must match)."""
+        with contextlib.suppress(ValueError):
+            return APIKey.objects.filter(id=uuid.UUID(ident)).first()
+        if keys.is_well_formed(ident):
+            key = APIKey.objects.filter(prefix=keys.lookup_prefix(ident)).first()
+            return key if key and key.key_hash == keys.hash_key(ident) else None
+        if len(ident) == len(keys.KEY_PREFIX) + keys.LOOKUP_LENGTH:
+            return APIKey.objects.filter(prefix=ident).first()
+        return None
