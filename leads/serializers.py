@@ -1,0 +1,189 @@
+from collections.abc import Mapping
+from typing import Any
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db.models import QuerySet
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from campaigns.models import Campaign
+from leads.emails import normalize_email
+from leads.models import Lead
+from leads.services import CAMPAIGN_NOT_FOUND
+
+MAX_CUSTOM_FIELDS = 50
+MAX_CUSTOM_KEY_LENGTH = 100
+MAX_CUSTOM_VALUE_LENGTH = 1000
+
+
+def _storable(text: str) -> bool:
+    """PostgreSQL cannot store NUL characters, nor lone surrogates (not valid UTF-8); DRF's
+    CharField refuses both, a free-form object needs the same check."""
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def custom_fields_problems(data: dict) -> list[str]:
+    """What is wrong with a custom_fields object (empty when it is valid)."""
+    if len(data) > MAX_CUSTOM_FIELDS:
+        return [f"At most {MAX_CUSTOM_FIELDS} custom fields are allowed."]
+    problems = []
+    for key, value in data.items():
+        shown = key[:MAX_CUSTOM_KEY_LENGTH]
+        if not 1 <= len(key) <= MAX_CUSTOM_KEY_LENGTH:
+            problems.append(f"Keys must be 1 to {MAX_CUSTOM_KEY_LENGTH} characters long.")
+        elif not isinstance(value, str):
+            problems.append(f"The value of {shown!r} must be a string.")
+        elif len(value) > MAX_CUSTOM_VALUE_LENGTH:
+            problems.append(
+                f"The value of {shown!r} is longer than {MAX_CUSTOM_VALUE_LENGTH} characters."
+            )
+        elif not (_storable(key) and _storable(value)):
+            problems.append("Keys and values may not contain NUL characters or invalid Unicode.")
+    return list(dict.fromkeys(problems))
+
+
+class StrictSerializer(serializers.Serializer):
+    """Refuses fields it does not accept, instead of silently ignoring them: a misspelt or
+    read-only field is a 400, so a client never believes it set something it did not."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        if not isinstance(data, Mapping):
+            return super().to_internal_value(data)
+        errors: dict[str, list[str]] = {}
+        for name in data:
+            field = self.fields.get(name)
+            if field is None:
+                errors[name] = ["Unknown field."]
+            elif field.read_only:
+                errors[name] = ["This field is read-only."]
+        try:
+            value = super().to_internal_value(data)
+        except serializers.ValidationError as exc:
+            raise serializers.ValidationError({**exc.detail, **errors}) from None
+        if errors:
+            raise serializers.ValidationError(errors)
+        return value
+
+
+@extend_schema_field({"type": "string", "enum": Lead.Status.values}, component_name="LeadStatus")
+class LeadStatusField(serializers.ChoiceField):
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(choices=Lead.Status.choices, **kwargs)
+
+
+class CampaignIdField(serializers.PrimaryKeyRelatedField):
+    """A campaign of the key's workspace; any other id (absent, or another workspace's) reads
+    the same, so the answer gives no hint about other workspaces."""
+
+    default_error_messages = {
+        "does_not_exist": CAMPAIGN_NOT_FOUND,
+        "incorrect_type": "Must be a valid UUID.",
+    }
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(pk_field=serializers.UUIDField(), **kwargs)
+
+    def get_queryset(self) -> QuerySet:
+        return Campaign.objects.filter(workspace=self.context["workspace"])
+
+
+@extend_schema_field(
+    {
+        "type": "object",
+        "additionalProperties": {"type": "string", "maxLength": MAX_CUSTOM_VALUE_LENGTH},
+        "maxProperties": MAX_CUSTOM_FIELDS,
+        "description": (
+            f"Free-form string attributes (e.g. merge tags): at most {MAX_CUSTOM_FIELDS} keys "
+            f"of 1 to {MAX_CUSTOM_KEY_LENGTH} characters, each value a string of at most "
+            f"{MAX_CUSTOM_VALUE_LENGTH} characters. Numbers, booleans, null and nested "
+            "objects are refused, not converted."
+        ),
+    }
+)
+class CustomFieldsField(serializers.Field):
+    default_error_messages = {"not_object": "Expected an object of string keys to string values."}
+
+    def to_internal_value(self, data: Any) -> dict[str, str]:
+        if not isinstance(data, dict):
+            self.fail("not_object")
+        problems = custom_fields_problems(data)
+        if problems:
+            raise serializers.ValidationError(problems)
+        return data
+
+    def to_representation(self, value: dict[str, str]) -> dict[str, str]:
+        return value
+
+
+class LeadEngagementSerializer(serializers.Serializer):
+    sent = serializers.IntegerField(help_text="Emails sent to this lead.")
+    opened = serializers.IntegerField(help_text="Open events (each tracked open counts).")
+    clicked = serializers.IntegerField(help_text="Click events (each tracked click counts).")
+    replied_at = serializers.DateTimeField(allow_null=True, help_text="First reply, if any.")
+    last_contacted_at = serializers.DateTimeField(
+        allow_null=True, help_text="Last email sent, if any."
+    )
+
+
+class LeadSerializer(StrictSerializer, serializers.ModelSerializer):
+    """A recipient of one campaign. Leads are created and deleted, never updated."""
+
+    campaign_id = CampaignIdField(
+        source="campaign",
+        help_text="A campaign of your workspace. Any other id is a 400 on `campaign_id`.",
+    )
+    email = serializers.CharField(
+        max_length=254,
+        help_text="Validated, trimmed and stored lower-cased; unique within the campaign.",
+    )
+    custom_fields = CustomFieldsField(required=False)
+    status = LeadStatusField(
+        read_only=True, help_text="PENDING at creation; moved by the sender engine only."
+    )
+    engagement = serializers.SerializerMethodField(
+        help_text="Counts and times from this lead's email events (also on list items, "
+        "computed with one grouped query per page)."
+    )
+
+    class Meta:
+        model = Lead
+        fields = [
+            "id", "campaign_id", "email", "first_name", "last_name", "company",
+            "custom_fields", "status", "created_at", "engagement",
+        ]  # fmt: skip
+        read_only_fields = ["id", "created_at"]
+        # Uniqueness per campaign is left to the database (a 409 from create_lead), not a
+        # pre-check that two racing requests could both pass.
+        validators = []
+
+    @extend_schema_field(LeadEngagementSerializer)
+    def get_engagement(self, lead: Lead) -> dict:
+        return LeadEngagementSerializer(lead.engagement).data  # set by services.attach_engagement
+
+    def validate_email(self, value: str) -> str:
+        try:
+            email = normalize_email(value)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.messages) from None
+        return email
+
+
+class LeadDuplicateSerializer(serializers.Serializer):
+    detail = serializers.CharField()
+    code = serializers.CharField(help_text="`duplicate`")
+    lead_id = serializers.UUIDField(help_text="The lead that already has this email.")
+
+
+class LeadStateConflictSerializer(serializers.Serializer):
+    detail = serializers.CharField()
+    code = serializers.CharField(help_text="`invalid_state`")
+    status = LeadStatusField(help_text="The lead's current status.")
+    allowed = serializers.ListField(
+        child=LeadStatusField(), help_text="The statuses a lead can be deleted from."
+    )

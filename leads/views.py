@@ -1,0 +1,66 @@
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from rest_framework import status
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from coldsend.api.viewsets import WorkspaceScopedViewSet
+from leads.filters import LeadFilter
+from leads.models import Lead
+from leads.serializers import LeadDuplicateSerializer, LeadSerializer, LeadStateConflictSerializer
+from leads.services import attach_engagement, create_lead, delete_lead
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List leads, newest first"),
+    create=extend_schema(
+        summary="Create one lead",
+        description="The lead starts PENDING. Body fields not listed here are refused (400).",
+        responses={
+            201: LeadSerializer,
+            400: OpenApiResponse(description="Invalid input: `{field: [messages]}`."),
+            409: OpenApiResponse(
+                LeadDuplicateSerializer,
+                description="`duplicate`: the email (compared lower-cased) is already in "
+                "this campaign; `lead_id` names the existing lead.",
+            ),
+        },
+    ),
+    retrieve=extend_schema(summary="Get a lead with its engagement"),
+    destroy=extend_schema(
+        summary="Delete a PENDING lead",
+        responses={
+            204: None,
+            409: OpenApiResponse(
+                LeadStateConflictSerializer,
+                description="`invalid_state`: the lead is no longer PENDING.",
+            ),
+        },
+    ),
+)
+class LeadViewSet(WorkspaceScopedViewSet):
+    """Leads of the key's workspace. There is no update: PUT and PATCH answer 405."""
+
+    scope_resource = "leads"
+    queryset = Lead.objects.all()
+    serializer_class = LeadSerializer
+    filterset_class = LeadFilter
+
+    def list(self, request: Request) -> Response:
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        attach_engagement(page)
+        return self.get_paginated_response(self.get_serializer(page, many=True).data)
+
+    def create(self, request: Request) -> Response:
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        lead = create_lead(workspace=self.workspace, **serializer.validated_data)
+        return Response(self.get_serializer(lead).data, status=status.HTTP_201_CREATED)
+
+    def retrieve(self, request: Request, pk: str | None = None) -> Response:
+        lead = self.get_object()
+        attach_engagement([lead])
+        return Response(self.get_serializer(lead).data)
+
+    def destroy(self, request: Request, pk: str | None = None) -> Response:
+        delete_lead(self.get_object())
+        return Response(status=status.HTTP_204_NO_CONTENT)
