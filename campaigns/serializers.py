@@ -1,0 +1,305 @@
+import datetime as dt
+import functools
+import zoneinfo
+from collections.abc import Mapping
+from typing import Any
+
+from django.core.validators import RegexValidator
+from django.utils import timezone
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+from rest_framework.fields import empty
+
+from campaigns.models import Campaign, CampaignStep, default_schedule
+from campaigns.stats import EVENT_COUNTERS, campaign_stats, campaign_timezone
+from leads.models import Lead
+from sender_accounts.models import SenderAccount
+
+MAX_STEPS = 20
+MAX_SENDER_ACCOUNTS = 100
+MAX_ANALYTICS_DAYS = 366
+DEFAULT_ANALYTICS_DAYS = 30
+STATUS_READ_ONLY = (
+    "The status cannot be changed here: use POST campaigns/{id}/activate or campaigns/{id}/pause."
+)
+
+
+@functools.cache
+def known_timezones() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())
+
+
+class StrictFieldsMixin:
+    """Refuses any key that is not a writable field, so a typo is a 400, not silently ignored.
+    With `whole = True` the object is always complete: its required fields stay required in a
+    PATCH (a nested schedule or step is replaced, never merged)."""
+
+    read_only_messages: dict[str, str] = {}
+    whole = False
+
+    def to_internal_value(self, data: Any) -> Any:
+        errors = {}
+        if isinstance(data, Mapping):
+            if self.whole:
+                for name, field in self.fields.items():
+                    if field.required and name not in data:
+                        errors[name] = [field.error_messages["required"]]
+            for key in data:
+                field = self.fields.get(key)
+                if field is not None and not field.read_only:
+                    continue
+                message = "Unknown field." if field is None else "This field is read-only."
+                errors[key] = [self.read_only_messages.get(key, message)]
+        try:
+            value = super().to_internal_value(data)
+        except serializers.ValidationError as exc:
+            if not errors or not isinstance(exc.detail, dict):
+                raise
+            raise serializers.ValidationError({**exc.detail, **errors}) from None
+        if errors:
+            raise serializers.ValidationError(errors)
+        if self.whole:  # a PATCH skips defaults, but a replaced object takes them
+            for name, field in self.fields.items():
+                if name not in value and not field.read_only and field.default is not empty:
+                    value[name] = field.default() if callable(field.default) else field.default
+        return value
+
+
+@extend_schema_field(
+    {"type": "string", "enum": Campaign.Status.values}, component_name="CampaignStatus"
+)
+class CampaignStatusField(serializers.ChoiceField):
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(choices=Campaign.Status.choices, **kwargs)
+
+
+hh_mm = RegexValidator(r"^([01]\d|2[0-3]):[0-5]\d\Z", 'Use 24-hour "HH:MM", e.g. "09:30".')
+
+
+class ScheduleSerializer(StrictFieldsMixin, serializers.Serializer):
+    whole = True
+
+    timezone = serializers.CharField(help_text="IANA time zone name, e.g. `Europe/Berlin`.")
+    days = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=7),
+        allow_empty=False,
+        max_length=7,
+        help_text="Days of the week to send on, Monday = 1 … Sunday = 7; no repeats. "
+        "Stored in ascending order.",
+    )
+    start_time = serializers.CharField(validators=[hh_mm], help_text='"HH:MM", 24-hour.')
+    end_time = serializers.CharField(
+        validators=[hh_mm], help_text='"HH:MM", 24-hour, later than `start_time` (same day).'
+    )
+
+    def validate_timezone(self, value: str) -> str:
+        if value not in known_timezones():
+            raise serializers.ValidationError(f'"{value}" is not an IANA time zone name.')
+        return value
+
+    def validate_days(self, value: list[int]) -> list[int]:
+        if len(set(value)) != len(value):
+            raise serializers.ValidationError("Days must not repeat.")
+        return sorted(value)
+
+    def validate(self, attrs: dict) -> dict:
+        if attrs["start_time"] >= attrs["end_time"]:
+            raise serializers.ValidationError({"end_time": ["Must be later than start_time."]})
+        return attrs
+
+
+class StepSerializer(StrictFieldsMixin, serializers.ModelSerializer):
+    whole = True
+
+    subject = serializers.CharField(max_length=998)
+    body = serializers.CharField(trim_whitespace=False)
+    delay_days = serializers.IntegerField(
+        min_value=0, max_value=3650, default=0, help_text="Days to wait after the previous step."
+    )
+
+    class Meta:
+        model = CampaignStep
+        fields = ["subject", "body", "delay_days"]
+
+    def validate_body(self, value: str) -> str:
+        if not value.strip():
+            raise serializers.ValidationError("This field may not be blank.")
+        return value
+
+
+class SenderAccountIdsField(serializers.ListField):
+    child = serializers.UUIDField()
+
+    def get_attribute(self, instance: Campaign) -> list:
+        # Reads the prefetched accounts; sorted because the order carries no meaning.
+        return sorted((a.pk for a in instance.sender_accounts.all()), key=str)
+
+
+LeadsByStatusSerializer = type(
+    "LeadsByStatusSerializer",
+    (serializers.Serializer,),
+    {status: serializers.IntegerField() for status in Lead.Status.values},
+)
+
+
+class CampaignStatsSerializer(serializers.Serializer):
+    leads_total = serializers.IntegerField()
+    leads_by_status = LeadsByStatusSerializer(help_text="Every lead status, zeros included.")
+    sent = serializers.IntegerField()
+    opened = serializers.IntegerField()
+    clicked = serializers.IntegerField()
+    replied = serializers.IntegerField()
+    bounced = serializers.IntegerField()
+    unsubscribed = serializers.IntegerField()
+    open_rate = serializers.FloatField(help_text="opened / sent, 0 to 1, 4 decimals.")
+    reply_rate = serializers.FloatField(help_text="replied / sent, 0 to 1, 4 decimals.")
+    bounce_rate = serializers.FloatField(help_text="bounced / sent, 0 to 1, 4 decimals.")
+
+
+class CampaignSerializer(StrictFieldsMixin, serializers.ModelSerializer):
+    """A campaign. PUT replaces every writable field (omitted ones take their defaults);
+    PATCH changes only the fields sent. `status`, `id`, timestamps and `stats` are read-only:
+    sending them is a 400."""
+
+    read_only_messages = {"status": STATUS_READ_ONLY}
+
+    name = serializers.CharField(min_length=1, max_length=200)
+    sender_account_ids = SenderAccountIdsField(
+        default=list,
+        max_length=MAX_SENDER_ACCOUNTS,
+        help_text="Sender accounts of this workspace, no duplicates. Returned sorted.",
+    )
+    daily_limit = serializers.IntegerField(min_value=1, max_value=10000, default=50)
+    schedule = ScheduleSerializer(default=default_schedule)
+    steps = StepSerializer(
+        many=True,
+        max_length=MAX_STEPS,
+        default=list,
+        help_text="The emails in order; a write replaces the whole list.",
+    )
+    stop_on_reply = serializers.BooleanField(default=True)
+    status = CampaignStatusField(read_only=True)
+    stats = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Campaign
+        fields = [
+            "id",
+            "name",
+            "status",
+            "sender_account_ids",
+            "daily_limit",
+            "schedule",
+            "steps",
+            "stop_on_reply",
+            "created_at",
+            "updated_at",
+            "stats",
+        ]
+        read_only_fields = ["id", "status", "created_at", "updated_at"]
+
+    @extend_schema_field(CampaignStatsSerializer)
+    def get_stats(self, campaign: Campaign) -> dict[str, Any]:
+        return campaign_stats(campaign)
+
+    def validate_sender_account_ids(self, value: list) -> list:
+        if len(set(value)) != len(value):
+            raise serializers.ValidationError("Sender accounts must not repeat.")
+        if not value:
+            return value
+        found = set(
+            SenderAccount.objects.filter(
+                workspace=self.context["workspace"], pk__in=value
+            ).values_list("pk", flat=True)
+        )
+        missing = [f"Sender account {i} does not exist." for i in value if i not in found]
+        if missing:
+            raise serializers.ValidationError(missing)
+        return value
+
+
+class CampaignListItemSerializer(CampaignSerializer):
+    """A campaign in a list: everything but `stats` (fetch one campaign for its stats)."""
+
+    stats = None
+
+    class Meta(CampaignSerializer.Meta):
+        fields = [f for f in CampaignSerializer.Meta.fields if f != "stats"]
+
+
+class DateRangeFields:
+    """Names the declared `from_field` `from`, a Python keyword."""
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        fields = super().get_fields()
+        return {"from": fields.pop("from_field"), **fields}
+
+
+class AnalyticsQuerySerializer(DateRangeFields, serializers.Serializer):
+    """`?from=&to=` (YYYY-MM-DD, inclusive, days of the campaign's time zone)."""
+
+    from_field = serializers.DateField(required=False)
+    to = serializers.DateField(required=False)
+
+    def validate(self, attrs: dict) -> dict:
+        today = timezone.now().astimezone(campaign_timezone(self.context["campaign"])).date()
+        last = attrs.get("to") or today
+        first = attrs.get("from") or last - dt.timedelta(days=DEFAULT_ANALYTICS_DAYS - 1)
+        if first > last:
+            raise serializers.ValidationError({"from": ["Must be on or before `to`."]})
+        if (last - first).days + 1 > MAX_ANALYTICS_DAYS:
+            raise serializers.ValidationError(
+                {"to": [f"The range may cover at most {MAX_ANALYTICS_DAYS} days."]}
+            )
+        return {"first": first, "last": last}
+
+
+def _counter_fields() -> dict[str, serializers.Field]:
+    return {name: serializers.IntegerField() for name in EVENT_COUNTERS.values()}
+
+
+AnalyticsCountsSerializer = type(
+    "AnalyticsCountsSerializer", (serializers.Serializer,), _counter_fields()
+)
+AnalyticsDaySerializer = type(
+    "AnalyticsDaySerializer",
+    (serializers.Serializer,),
+    {"date": serializers.DateField(), **_counter_fields()},
+)
+
+
+class AnalyticsRatesSerializer(serializers.Serializer):
+    open_rate = serializers.FloatField()
+    click_rate = serializers.FloatField()
+    reply_rate = serializers.FloatField()
+    bounce_rate = serializers.FloatField()
+
+
+class CampaignAnalyticsSerializer(DateRangeFields, serializers.Serializer):
+    """Event counts from `from` to `to` inclusive, by day of the campaign's schedule time zone;
+    rates are over `sent` in the same range (0 when nothing was sent)."""
+
+    campaign_id = serializers.UUIDField()
+    timezone = serializers.CharField()
+    from_field = serializers.DateField()
+    to = serializers.DateField()
+    totals = AnalyticsCountsSerializer()
+    rates = AnalyticsRatesSerializer()
+    daily = AnalyticsDaySerializer(many=True, help_text="One entry per day, zeros included.")
+
+
+class ConflictSerializer(serializers.Serializer):
+    """A 409: the action is not allowed from the campaign's current state."""
+
+    detail = serializers.CharField()
+    code = serializers.ChoiceField(choices=["invalid_state", "not_ready"])
+    status = CampaignStatusField(help_text="Current status.")
+    allowed = serializers.ListField(
+        child=CampaignStatusField(),
+        help_text="The states the action is allowed from, sorted.",
+    )
+    problems = serializers.ListField(
+        child=serializers.CharField(),
+        required=False,
+        help_text="`not_ready` only: what the campaign lacks to be activated.",
+    )

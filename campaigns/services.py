@@ -1,0 +1,92 @@
+"""Writes to a campaign's settings (never its status: that is campaigns.transitions)."""
+
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from django.db import transaction
+from rest_framework.exceptions import ValidationError
+
+from apikeys.models import Workspace
+from campaigns.models import Campaign, CampaignStep
+from campaigns.transitions import locked
+from sender_accounts.models import SenderAccount
+
+
+def _set_sender_accounts(campaign: Campaign, ids: Sequence[uuid.UUID]) -> None:
+    # Locked so that a concurrent sender-account delete either finishes first (and the id is
+    # refused here) or waits and then sees the campaign using the account.
+    found = set(
+        SenderAccount.objects.select_for_update()
+        .filter(workspace_id=campaign.workspace_id, pk__in=ids)
+        .values_list("pk", flat=True)
+    )
+    missing = [str(i) for i in ids if i not in found]
+    if missing:
+        raise ValidationError(
+            {"sender_account_ids": [f"Sender account {i} does not exist." for i in missing]}
+        )
+    campaign.sender_accounts.set(ids)
+
+
+def _set_steps(campaign: Campaign, steps: Sequence[dict[str, Any]]) -> None:
+    """Replace the steps by position, updating rows in place so a position keeps its step id
+    (the events already sent for it keep pointing at it)."""
+    existing = {s.position: s for s in CampaignStep.objects.filter(campaign=campaign)}
+    changed, new = [], []
+    for position, data in enumerate(steps, start=1):
+        step = existing.pop(position, None)
+        if step is None:
+            new.append(CampaignStep(campaign=campaign, position=position, **data))
+        else:
+            for field, value in data.items():
+                setattr(step, field, value)
+            changed.append(step)
+    if existing:
+        CampaignStep.objects.filter(pk__in=[s.pk for s in existing.values()]).delete()
+    if changed:
+        CampaignStep.objects.bulk_update(changed, ["subject", "body", "delay_days"])
+    if new:
+        CampaignStep.objects.bulk_create(new)
+
+
+def create_campaign(workspace: Workspace, data: dict[str, Any]) -> Campaign:
+    data = dict(data)
+    sender_account_ids = data.pop("sender_account_ids", [])
+    steps = data.pop("steps", [])
+    with transaction.atomic():
+        campaign = Campaign.objects.create(workspace=workspace, **data)
+        if sender_account_ids:
+            _set_sender_accounts(campaign, sender_account_ids)
+        if steps:
+            _set_steps(campaign, steps)
+    return campaign
+
+
+def update_campaign(campaign: Campaign, data: dict[str, Any]) -> Campaign:
+    """Apply validated settings under the campaign's row lock, so the status read here is the
+    one activation and pause see. An ACTIVE campaign keeps at least one sender account and
+    one step (pause it first to empty them)."""
+    data = dict(data)
+    sender_account_ids = data.pop("sender_account_ids", None)
+    steps = data.pop("steps", None)
+    with transaction.atomic():
+        current = locked(campaign)
+        if current.status == Campaign.Status.ACTIVE:
+            errors = {}
+            if sender_account_ids == []:
+                errors["sender_account_ids"] = [
+                    "An active campaign needs at least one sender account; pause it first."
+                ]
+            if steps == []:
+                errors["steps"] = ["An active campaign needs at least one step; pause it first."]
+            if errors:
+                raise ValidationError(errors)
+        for field, value in data.items():
+            setattr(current, field, value)
+        current.save()
+        if sender_account_ids is not None:
+            _set_sender_accounts(current, sender_account_ids)
+        if steps is not None:
+            _set_steps(current, steps)
+    return current

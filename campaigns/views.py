@@ -1,0 +1,147 @@
+import django_filters
+from django.db.models import Prefetch, QuerySet
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from rest_framework import mixins
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.serializers import BaseSerializer
+
+from campaigns import services, transitions
+from campaigns.models import Campaign
+from campaigns.serializers import (
+    AnalyticsQuerySerializer,
+    CampaignAnalyticsSerializer,
+    CampaignListItemSerializer,
+    CampaignSerializer,
+    ConflictSerializer,
+)
+from campaigns.stats import campaign_analytics
+from coldsend.api.viewsets import WorkspaceScopedViewSet
+from sender_accounts.models import SenderAccount
+
+
+class CampaignFilter(django_filters.FilterSet):
+    status = django_filters.ChoiceFilter(choices=Campaign.Status.choices)
+
+    class Meta:
+        model = Campaign
+        fields = ["status"]
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="List campaigns",
+        description="Newest first. Items carry everything but `stats`, so a page costs the "
+        "same whatever the campaigns hold; fetch one campaign for its stats.",
+    ),
+    create=extend_schema(summary="Create a campaign", description="Created in status DRAFT."),
+    retrieve=extend_schema(summary="Retrieve a campaign, with its stats"),
+    update=extend_schema(
+        summary="Replace a campaign",
+        description="Every writable field is replaced; omitted ones take their defaults. "
+        "`status` cannot be changed here (400): use activate and pause. An ACTIVE campaign "
+        "keeps at least one sender account and one step (400 otherwise; pause it first).",
+    ),
+    partial_update=extend_schema(
+        summary="Update a campaign",
+        description="Only the fields sent change; `schedule` and `steps` are replaced whole. "
+        "`status` cannot be changed here (400): use activate and pause. An ACTIVE campaign "
+        "keeps at least one sender account and one step (400 otherwise; pause it first).",
+    ),
+    destroy=extend_schema(
+        summary="Delete a campaign",
+        description="Allowed in DRAFT or PAUSED (else 409 `invalid_state`); its steps, leads "
+        "and events are deleted with it.",
+        responses={204: None, 409: ConflictSerializer},
+    ),
+)
+class CampaignViewSet(
+    mixins.ListModelMixin,
+    mixins.CreateModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.UpdateModelMixin,
+    mixins.DestroyModelMixin,
+    WorkspaceScopedViewSet,
+):
+    scope_resource = "campaigns"
+    queryset = Campaign.objects.all()
+    serializer_class = CampaignSerializer
+    filterset_class = CampaignFilter
+
+    def get_queryset(self) -> QuerySet:
+        queryset = super().get_queryset()
+        if self.action in ("list", "retrieve"):
+            queryset = queryset.prefetch_related(
+                "steps", Prefetch("sender_accounts", queryset=SenderAccount.objects.only("pk"))
+            )
+        return queryset
+
+    def filter_queryset(self, queryset: QuerySet) -> QuerySet:
+        # `?status=` filters the list only; it must not turn a detail request into a 404.
+        return super().filter_queryset(queryset) if self.action == "list" else queryset
+
+    def get_serializer_class(self) -> type[BaseSerializer]:
+        return CampaignListItemSerializer if self.action == "list" else CampaignSerializer
+
+    def perform_create(self, serializer: BaseSerializer) -> None:
+        serializer.instance = services.create_campaign(self.workspace, serializer.validated_data)
+
+    def perform_update(self, serializer: BaseSerializer) -> None:
+        serializer.instance = services.update_campaign(
+            serializer.instance, serializer.validated_data
+        )
+
+    def perform_destroy(self, instance: Campaign) -> None:
+        transitions.delete(instance)
+
+    @extend_schema(
+        summary="Pause a campaign",
+        description="ACTIVE → PAUSED. Already PAUSED: 200, nothing changes. Otherwise 409 "
+        "`invalid_state` naming the current `status` and the `allowed` states.",
+        request=None,
+        responses={200: CampaignSerializer, 409: ConflictSerializer},
+    )
+    @action(detail=True, methods=["post"], scope_action="pause")
+    def pause(self, request: Request, pk: str | None = None) -> Response:
+        campaign = transitions.pause(self.get_object())
+        return Response(self.get_serializer(campaign).data)
+
+    @extend_schema(
+        summary="Activate a campaign",
+        description="DRAFT or PAUSED → ACTIVE. Already ACTIVE: 200, nothing changes. Otherwise "
+        "409 `invalid_state`; without a sender account or a step, 409 `not_ready` with the "
+        "`problems` listed.",
+        request=None,
+        responses={200: CampaignSerializer, 409: ConflictSerializer},
+    )
+    @action(detail=True, methods=["post"], scope_action="activate")
+    def activate(self, request: Request, pk: str | None = None) -> Response:
+        campaign = transitions.activate(self.get_object())
+        return Response(self.get_serializer(campaign).data)
+
+    @extend_schema(
+        summary="Campaign analytics",
+        parameters=[
+            OpenApiParameter(
+                "from",
+                OpenApiTypes.DATE,
+                description="First day, YYYY-MM-DD (default: `to` minus 29 days).",
+            ),
+            OpenApiParameter(
+                "to",
+                OpenApiTypes.DATE,
+                description="Last day, YYYY-MM-DD, inclusive (default: today in the campaign's "
+                "time zone). At most 366 days from `from` to `to`.",
+            ),
+        ],
+        responses=CampaignAnalyticsSerializer,
+    )
+    @action(detail=True, methods=["get"], scope_action="read", pagination_class=None)
+    def analytics(self, request: Request, pk: str | None = None) -> Response:
+        campaign = self.get_object()
+        query = AnalyticsQuerySerializer(data=request.query_params, context={"campaign": campaign})
+        query.is_valid(raise_exception=True)
+        report = campaign_analytics(campaign, **query.validated_data)
+        return Response(CampaignAnalyticsSerializer(report).data)
