@@ -121,7 +121,20 @@ def setup_campaigns(env: dict[str, str], count: int) -> tuple[str, list[str]]:
     return key, manage(env, "shell", "--no-imports", "-c", code).split()
 
 
-def run_requests(env: dict[str, str], data: bytes, rows: int, runs: int) -> dict[str, float]:
+def settle(database_url: str | None) -> None:
+    """Empty leads_lead and checkpoint, so every timed step starts alike (PostgreSQL only)."""
+    if database_url is None:
+        return
+    import psycopg
+
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("TRUNCATE leads_lead CASCADE")
+        conn.execute("CHECKPOINT")
+
+
+def run_requests(
+    env: dict[str, str], data: bytes, rows: int, runs: int, pg_url: str | None = None
+) -> dict[str, float]:
     key, campaigns = setup_campaigns(env, runs + 1)
     warmup = make_csv(100)
     seconds, growth_mb = [], []
@@ -129,6 +142,7 @@ def run_requests(env: dict[str, str], data: bytes, rows: int, runs: int) -> dict
         pid = worker_pid(proc.pid)
         post_import(base, key, campaigns[0], warmup)  # load every module the import uses
         for campaign_id in campaigns[1:]:
+            settle(pg_url)
             before = memory_kb(pid, "VmRSS")
             reset_peak(pid)
             elapsed, report = post_import(base, key, campaign_id, data)
@@ -151,6 +165,7 @@ def copy_floor(database_url: str, data: bytes, runs: int) -> float:
             conn.execute("DROP TABLE IF EXISTS bench_bare")
             conn.execute(f"CREATE TABLE bench_bare ({columns})")
             conn.commit()
+            settle(database_url)
             started = time.perf_counter()
             with conn.cursor().copy("COPY bench_bare FROM STDIN (FORMAT csv, HEADER true)") as copy:
                 for i in range(0, len(data), 1 << 16):
@@ -183,6 +198,7 @@ def copy_into_leads(database_url: str, env: dict[str, str], data: bytes) -> floa
                       "2026-01-01 00:00:00+00", campaign_id, str(workspace_id)]  # fmt: skip
             lines.append("\t".join(v.replace("\\", "\\\\").replace("\t", "\\t") for v in values))
         payload = ("\n".join(lines) + "\n").encode()
+        settle(database_url)
         started = time.perf_counter()
         with conn.cursor().copy(
             "COPY leads_lead (id, email, first_name, last_name, company, custom_fields, status,"
@@ -207,7 +223,7 @@ def main() -> None:
         env = base_env(url, RATE_LIMIT_IMPORT="1000/minute")
         manage(env, "migrate", "--noinput")
         floor = copy_floor(url, data, args.runs)
-        result = run_requests(env, data, args.rows, args.runs)
+        result = run_requests(env, data, args.rows, args.runs, pg_url=url)
         into_leads = copy_into_leads(url, env, data)
         ratio = result["seconds"] / floor
         print("PostgreSQL:")

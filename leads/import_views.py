@@ -1,0 +1,185 @@
+"""POST leads/import: a CSV upload or a JSON list of leads into one campaign (API.md §6)."""
+
+from typing import Any
+
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.parsers import JSONParser, MultiPartParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from campaigns.models import Campaign
+from coldsend.api.exceptions import PayloadTooLarge
+from coldsend.api.schema import ERROR
+from leads import importing
+from leads.importing import HEADER_ALIASES, MAX_ERRORS, NAME_MAX_LENGTH
+
+CAMPAIGN_ID_HELP = "A campaign of the key's workspace (404 otherwise)."
+
+
+class LeadImportUploadSerializer(serializers.Serializer):
+    campaign_id = serializers.UUIDField(help_text=CAMPAIGN_ID_HELP)
+    file = serializers.FileField(
+        help_text=(
+            "The CSV file. UTF-8 with or without BOM, else Windows-1252 (Latin-1); the delimiter "
+            "(`,` `;` or tab) is taken from the header line; quoted cells may hold delimiters and "
+            "line breaks; CRLF or LF. A header row is required. Headers are matched ignoring "
+            "case, spaces and punctuation: "
+            + "; ".join(
+                f"{name} ← {', '.join(aliases)}" for name, aliases in HEADER_ALIASES.items()
+            )
+            + ". Every other column with a header becomes a custom field under its trimmed "
+            "header; columns without a header are ignored. Values are trimmed and stored as "
+            "given otherwise (empty custom values are left out). Blank rows, and rows of empty "
+            "cells only, are skipped and not counted."
+        )
+    )
+
+
+class LeadImportItemSerializer(serializers.Serializer):
+    email = serializers.CharField()
+    first_name = serializers.CharField(required=False, max_length=NAME_MAX_LENGTH)
+    last_name = serializers.CharField(required=False, max_length=NAME_MAX_LENGTH)
+    company = serializers.CharField(required=False, max_length=NAME_MAX_LENGTH)
+    custom_fields = serializers.DictField(child=serializers.CharField(), required=False)
+
+
+class LeadImportJSONSerializer(serializers.Serializer):
+    campaign_id = serializers.UUIDField(help_text=CAMPAIGN_ID_HELP)
+    leads = serializers.ListField(
+        child=LeadImportItemSerializer(),
+        help_text=(
+            "The leads, numbered from 1 in the report. An item that is not an object, has a "
+            "value that is not a string, or has a field not listed here is an invalid row, "
+            "not a 400."
+        ),
+    )
+
+
+class LeadImportErrorSerializer(serializers.Serializer):
+    row = serializers.IntegerField(
+        help_text=(
+            "CSV: the file line the row starts on (header = 1; blank lines count). "
+            "JSON: the lead's position in `leads`, from 1."
+        )
+    )
+    email = serializers.CharField(help_text='The email as given ("" when missing).')
+    error = serializers.CharField()
+
+
+class LeadImportReportSerializer(serializers.Serializer):
+    created = serializers.IntegerField()
+    duplicates = serializers.IntegerField(
+        help_text=(
+            "Rows whose email (normalised) came earlier in the file or is already in the "
+            "campaign, also when added by a concurrent request. Counted, not listed in `errors`."
+        )
+    )
+    invalid = serializers.IntegerField()
+    errors = LeadImportErrorSerializer(
+        many=True, help_text=f"The invalid rows, in file order; at most {MAX_ERRORS:,}."
+    )
+
+
+IMPORT_INVALID = inline_serializer(
+    "LeadImportInvalid",
+    {
+        "campaign_id": serializers.ListField(child=serializers.CharField(), required=False),
+        "file": serializers.ListField(child=serializers.CharField(), required=False),
+        "leads": serializers.ListField(child=serializers.CharField(), required=False),
+    },
+)
+
+
+class CampaignIdSerializer(serializers.Serializer):
+    campaign_id = serializers.UUIDField()
+
+
+class LeadImportView(APIView):
+    scope_resource = "leads"
+    scope_action = "create"
+    throttle_bucket = "import"
+    parser_classes = [JSONParser, MultiPartParser]
+
+    @extend_schema(
+        operation_id="leads_import",
+        summary="Import leads from a CSV file or a JSON list",
+        description=(
+            "Imports leads into one campaign in a single transaction: every valid row is "
+            "created, or (on any failure) nothing. Invalid rows (missing or malformed email, a "
+            f"name or company over {NAME_MAX_LENGTH} characters, …) and duplicates are skipped "
+            "and counted: `created + duplicates + invalid` is the number of data rows. New leads "
+            "are PENDING.\n\n"
+            "Limits: the file (or the JSON body) may be up to `LEADS_IMPORT_MAX_BYTES` (10 MB by "
+            "default) and hold up to `LEADS_IMPORT_MAX_ROWS` data rows (100,000): over either, "
+            "413 and nothing is imported. A body far over the byte limit is refused by its "
+            "Content-Length before it is read, so before the campaign is looked up; otherwise "
+            "the campaign is checked (404) before the file (400, 413)."
+        ),
+        request={
+            "multipart/form-data": LeadImportUploadSerializer,
+            "application/json": LeadImportJSONSerializer,
+        },
+        responses={
+            201: LeadImportReportSerializer,
+            400: OpenApiResponse(
+                IMPORT_INVALID,
+                description=(
+                    "`campaign_id` missing or not a UUID; no file; or a file that is empty, "
+                    "binary, not UTF-8/Latin-1 text, has no header row or no email column, or "
+                    "cannot be read as CSV. Nothing is imported."
+                ),
+            ),
+            404: OpenApiResponse(ERROR, description="No such campaign in the key's workspace."),
+            413: OpenApiResponse(ERROR, description="Over the byte or row limit."),
+        },
+    )
+    def post(self, request: Request) -> Response:
+        campaign = self.campaign(request.data)
+        try:
+            if request.content_type.startswith("multipart/form-data"):
+                report = importing.import_csv(campaign, self.uploaded_file(request))
+            else:
+                report = importing.import_json(campaign, self.json_leads(request))
+        except importing.ImportFileError as exc:
+            raise ValidationError({"file": [str(exc)]}) from None
+        except importing.ImportTooLarge as exc:
+            raise PayloadTooLarge(str(exc)) from None
+        except Campaign.DoesNotExist:  # deleted while the file was being read
+            raise NotFound("Not found.") from None
+        return Response(report.as_dict(), status=status.HTTP_201_CREATED)
+
+    def campaign(self, data: Any) -> Campaign:
+        serializer = CampaignIdSerializer(data=data)
+        serializer.is_valid(raise_exception=True)
+        campaign = Campaign.objects.filter(
+            workspace=self.request.auth.workspace, pk=serializer.validated_data["campaign_id"]
+        ).first()
+        if campaign is None:
+            raise NotFound("Not found.")
+        return campaign
+
+    def uploaded_file(self, request: Request) -> Any:
+        upload = request.FILES.get("file")
+        if upload is None:
+            message = (
+                "Send the CSV as a file (a form part with a filename)."
+                if "file" in request.data
+                else "No file was submitted."
+            )
+            raise ValidationError({"file": [message]})
+        if upload.size > importing.max_bytes():
+            raise PayloadTooLarge(importing.too_many_bytes_message())
+        return upload.file
+
+    def json_leads(self, request: Request) -> list[Any]:
+        if "leads" not in request.data:
+            raise ValidationError({"leads": ["This field is required."]})
+        leads = request.data["leads"]
+        if not isinstance(leads, list):
+            raise ValidationError({"leads": ["Expected a list of lead objects."]})
+        if int(request.META.get("CONTENT_LENGTH") or 0) > importing.max_bytes():
+            raise PayloadTooLarge(importing.too_many_bytes_message())
+        return leads
