@@ -16,8 +16,14 @@ class Lead(models.Model):
 
     id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
     # The campaign's workspace, kept on the row so isolation and lists need no join.
-    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
-    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="leads")
+    # No single-column FK indexes: the composite indexes below lead with these columns, and
+    # every extra index slows bulk imports.
+    workspace = models.ForeignKey(
+        Workspace, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    campaign = models.ForeignKey(
+        Campaign, on_delete=models.CASCADE, related_name="leads", db_index=False
+    )
     email = models.EmailField(max_length=254)
     first_name = models.CharField(max_length=200, blank=True, default="")
     last_name = models.CharField(max_length=200, blank=True, default="")
