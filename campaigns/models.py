@@ -92,3 +92,44 @@ class EmailEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.type} {self.lead_id} at {self.occurred_at:%Y-%m-%d %H:%M}"
+
+
+class CampaignCounter(models.Model):
+    """A running total of one campaign: `lead:<status>` (leads in that status) or `event:<type>`
+    (events of that type). Kept exact by database triggers on leads and events (migration 0003),
+    so every writer counts, raw SQL included; `stats` reads these rows instead of counting."""
+
+    pk = models.CompositePrimaryKey("campaign_id", "key")
+    # No database constraint: the triggers still write while a campaign's rows are being
+    # deleted; a trigger on the campaign removes its counters.
+    campaign = models.ForeignKey(
+        Campaign, on_delete=models.DO_NOTHING, db_constraint=False, db_index=False, related_name="+"
+    )
+    key = models.CharField(max_length=32)
+    value = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.campaign_id} {self.key} = {self.value}"
+
+
+class CampaignEventSlot(models.Model):
+    """A campaign's events of one 15-minute slot (UTC), by type, kept by the same triggers.
+    Every time zone in use today starts its days on a quarter hour, so the analytics add up
+    slots into the days of the campaign's time zone exactly."""
+
+    MINUTES = 15
+
+    pk = models.CompositePrimaryKey("campaign_id", "slot")
+    campaign = models.ForeignKey(
+        Campaign, on_delete=models.DO_NOTHING, db_constraint=False, db_index=False, related_name="+"
+    )
+    slot = models.DateTimeField(help_text="The start of the slot, UTC.")
+    sent = models.BigIntegerField(default=0)
+    opened = models.BigIntegerField(default=0)
+    clicked = models.BigIntegerField(default=0)
+    replied = models.BigIntegerField(default=0)
+    bounced = models.BigIntegerField(default=0)
+    unsubscribed = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.campaign_id} {self.slot:%Y-%m-%d %H:%M}: {self.sent} sent"

@@ -1,15 +1,17 @@
 """Read-side aggregates over leads and email events: a campaign's `stats` and its analytics.
 
-Each is a fixed number of grouped queries, whatever the number of leads or events."""
+Both read the counters that database triggers keep (CampaignCounter, CampaignEventSlot; see
+migration 0003), so each is one query whatever the number of leads or events."""
 
 import datetime as dt
 import zoneinfo
+from collections.abc import Iterator
 from typing import Any
 
-from django.db.models import Count
+from django.db.models import Count, Sum
 from django.db.models.functions import TruncDate
 
-from campaigns.models import Campaign, EmailEvent
+from campaigns.models import Campaign, CampaignCounter, CampaignEventSlot, EmailEvent
 
 EVENT_COUNTERS = {
     EmailEvent.Type.SENT: "sent",
@@ -28,28 +30,19 @@ def rate(count: int, sent: int) -> float:
     return round(min(count / sent, 1.0), 4)
 
 
-def _event_counts(events: Any) -> dict[str, int]:
-    counts = dict.fromkeys(EVENT_COUNTERS.values(), 0)
-    for row in events.order_by().values("type").annotate(n=Count("*")):
-        if row["type"] in EVENT_COUNTERS:
-            counts[EVENT_COUNTERS[row["type"]]] = row["n"]
-    return counts
-
-
 def campaign_stats(campaign: Campaign) -> dict[str, Any]:
-    """Leads by status and event counters: two grouped queries."""
+    """Leads by status and event counters, from the campaign's counter rows: one query."""
     from leads.models import Lead  # leads.models imports campaigns.models
 
     by_status = dict.fromkeys(Lead.Status.values, 0)
-    rows = (
-        Lead.objects.filter(campaign=campaign)
-        .order_by()
-        .values("status")
-        .annotate(n=Count("*"))
-        .values_list("status", "n")
-    )
-    by_status.update(rows)
-    counts = _event_counts(EmailEvent.objects.filter(campaign=campaign))
+    counts = dict.fromkeys(EVENT_COUNTERS.values(), 0)
+    rows = CampaignCounter.objects.filter(campaign_id=campaign.pk).values_list("key", "value")
+    for key, value in rows:
+        kind, _, name = key.partition(":")
+        if kind == "lead" and name in by_status:
+            by_status[name] = value
+        elif kind == "event" and name in EVENT_COUNTERS:
+            counts[EVENT_COUNTERS[name]] = value
     return {
         "leads_total": sum(by_status.values()),
         "leads_by_status": by_status,
@@ -67,27 +60,61 @@ def campaign_timezone(campaign: Campaign) -> zoneinfo.ZoneInfo:
         return zoneinfo.ZoneInfo("UTC")
 
 
+def days_start_on_slots(tz: zoneinfo.ZoneInfo, first: dt.date, last: dt.date) -> bool:
+    """True when every day from `first` to `last` starts on a slot boundary (a quarter hour, UTC)
+    in `tz`: then each slot lies within one day, and slot counts add up to exact daily ones.
+    True for every zone in use today (Asia/Kathmandu is +05:45); False for a zone's local mean
+    time of old, such as Berlin's +00:53:28 before 1893."""
+    slot = dt.timedelta(minutes=CampaignEventSlot.MINUTES)
+    for i in range((last - first).days + 2):
+        midnight = dt.datetime.combine(first + dt.timedelta(days=i), dt.time.min, tzinfo=tz)
+        if midnight.utcoffset() % slot:
+            return False
+    return True
+
+
+def daily_counts(
+    campaign: Campaign, tz: zoneinfo.ZoneInfo, first: dt.date, last: dt.date
+) -> Iterator[tuple[dt.date, dict[str, int]]]:
+    """(day, counts) from `first` to `last`, days of `tz`: one grouped query, on the slot
+    counters when days start on slot boundaries, else on the events themselves."""
+    start = dt.datetime.combine(first, dt.time.min, tzinfo=tz)
+    end = dt.datetime.combine(last + dt.timedelta(days=1), dt.time.min, tzinfo=tz)
+    if days_start_on_slots(tz, first, last):
+        names = list(EVENT_COUNTERS.values())
+        rows = (
+            CampaignEventSlot.objects.filter(campaign_id=campaign.pk, slot__gte=start, slot__lt=end)
+            .order_by()
+            .values(day=TruncDate("slot", tzinfo=tz))
+            .annotate(**{name: Sum(name) for name in names})
+        )
+        for row in rows:
+            # PostgreSQL sums bigints as numeric (Decimal).
+            yield row["day"], {name: int(row[name]) for name in names}
+        return
+    rows = (
+        EmailEvent.objects.filter(campaign=campaign, occurred_at__gte=start, occurred_at__lt=end)
+        .order_by()
+        .values("type", day=TruncDate("occurred_at", tzinfo=tz))
+        .annotate(n=Count("*"))
+    )
+    for row in rows:
+        if row["type"] in EVENT_COUNTERS:
+            yield row["day"], {EVENT_COUNTERS[row["type"]]: row["n"]}
+
+
 def campaign_analytics(campaign: Campaign, first: dt.date, last: dt.date) -> dict[str, Any]:
     """Totals, rates and a zero-filled daily series from `first` to `last` inclusive, days
     being those of the campaign's schedule timezone: one grouped query."""
     tz = campaign_timezone(campaign)
-    start = dt.datetime.combine(first, dt.time.min, tzinfo=tz)
-    end = dt.datetime.combine(last + dt.timedelta(days=1), dt.time.min, tzinfo=tz)
-    rows = (
-        EmailEvent.objects.filter(campaign=campaign, occurred_at__gte=start, occurred_at__lt=end)
-        .order_by()
-        .annotate(day=TruncDate("occurred_at", tzinfo=tz))
-        .values("day", "type")
-        .annotate(n=Count("*"))
-    )
     days = (last - first).days + 1
     series = {
         first + dt.timedelta(days=i): dict.fromkeys(EVENT_COUNTERS.values(), 0) for i in range(days)
     }
-    for row in rows:
-        day = series.get(row["day"])
-        if day is not None and row["type"] in EVENT_COUNTERS:
-            day[EVENT_COUNTERS[row["type"]]] += row["n"]
+    for day, counts in daily_counts(campaign, tz, first, last):
+        if day in series:
+            for name, n in counts.items():
+                series[day][name] += n
     totals = dict.fromkeys(EVENT_COUNTERS.values(), 0)
     for counts in series.values():
         for name, n in counts.items():
