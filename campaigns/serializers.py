@@ -12,6 +12,7 @@ from rest_framework.fields import empty
 
 from campaigns.models import Campaign, CampaignStep, default_schedule
 from campaigns.stats import EVENT_COUNTERS, campaign_stats, campaign_timezone
+from coldsend.api.strict import type_errors
 from leads.models import Lead
 from sender_accounts.models import SenderAccount
 
@@ -36,10 +37,12 @@ class StrictFieldsMixin:
 
     read_only_messages: dict[str, str] = {}
     whole = False
+    refuses_unknown_fields = True  # the schema says `additionalProperties: false`
 
     def to_internal_value(self, data: Any) -> Any:
         errors = {}
         if isinstance(data, Mapping):
+            errors.update(type_errors(self.fields, data))
             if self.whole:
                 for name, field in self.fields.items():
                     if field.required and name not in data:
@@ -235,13 +238,28 @@ class DateRangeFields:
         return {"from": fields.pop("from_field"), **fields}
 
 
+ANALYTICS_MIN_DATE = dt.date(1800, 1, 1)
+ANALYTICS_MAX_DATE = dt.date(2999, 12, 31)
+
+
 class AnalyticsQuerySerializer(DateRangeFields, serializers.Serializer):
     """`?from=&to=` (YYYY-MM-DD, inclusive, days of the campaign's time zone)."""
 
-    from_field = serializers.DateField(required=False)
-    to = serializers.DateField(required=False)
+    # Bounded so that day arithmetic in any time zone stays within Python's dates.
+    from_field = serializers.DateField(
+        required=False,
+        help_text="First day, 1800-01-01 to 2999-12-31; default 29 days before `to`.",
+    )
+    to = serializers.DateField(
+        required=False, help_text="Last day, 1800-01-01 to 2999-12-31; default today."
+    )
 
     def validate(self, attrs: dict) -> dict:
+        for name in ("from", "to"):
+            if name in attrs and not ANALYTICS_MIN_DATE <= attrs[name] <= ANALYTICS_MAX_DATE:
+                raise serializers.ValidationError(
+                    {name: [f"Must be between {ANALYTICS_MIN_DATE} and {ANALYTICS_MAX_DATE}."]}
+                )
         today = timezone.now().astimezone(campaign_timezone(self.context["campaign"])).date()
         last = attrs.get("to") or today
         first = attrs.get("from") or last - dt.timedelta(days=DEFAULT_ANALYTICS_DAYS - 1)

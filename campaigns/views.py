@@ -4,6 +4,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins
 from rest_framework.decorators import action
+from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.serializers import BaseSerializer
@@ -69,6 +70,8 @@ class CampaignViewSet(
     queryset = Campaign.objects.all()
     serializer_class = CampaignSerializer
     filterset_class = CampaignFilter
+    # JSON only: a form would flatten `schedule` and `steps`, which were then silently dropped.
+    parser_classes = [JSONParser]
 
     def get_queryset(self) -> QuerySet:
         queryset = super().get_queryset()

@@ -1,5 +1,7 @@
 from django import forms
 from django_filters import rest_framework as filters
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 
 from leads.emails import normalize_email
 from leads.models import Lead
@@ -11,6 +13,7 @@ class NormalizedEmailField(forms.CharField):
         return normalize_email(value) if value else value
 
 
+@extend_schema_field(OpenApiTypes.EMAIL)
 class NormalizedEmailFilter(filters.CharFilter):
     field_class = NormalizedEmailField
 

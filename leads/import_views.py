@@ -1,8 +1,14 @@
 """POST leads/import: a CSV upload or a JSON list of leads into one campaign (API.md §6)."""
 
+from collections.abc import Mapping
 from typing import Any
 
-from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.utils import (
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_field,
+    inline_serializer,
+)
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.parsers import JSONParser, MultiPartParser
@@ -13,6 +19,7 @@ from rest_framework.views import APIView
 from campaigns.models import Campaign
 from coldsend.api.exceptions import PayloadTooLarge
 from coldsend.api.schema import ERROR
+from coldsend.api.strict import type_errors
 from leads import importing
 from leads.importing import HEADER_ALIASES, MAX_ERRORS, NAME_MAX_LENGTH
 
@@ -38,24 +45,41 @@ class LeadImportUploadSerializer(serializers.Serializer):
     )
 
 
-class LeadImportItemSerializer(serializers.Serializer):
-    email = serializers.CharField()
-    first_name = serializers.CharField(required=False, max_length=NAME_MAX_LENGTH)
-    last_name = serializers.CharField(required=False, max_length=NAME_MAX_LENGTH)
-    company = serializers.CharField(required=False, max_length=NAME_MAX_LENGTH)
-    custom_fields = serializers.DictField(child=serializers.CharField(), required=False)
+LEAD_ROW_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "email": {"type": "string"},
+        **{
+            name: {"type": "string", "maxLength": NAME_MAX_LENGTH}
+            for name in ("first_name", "last_name", "company")
+        },
+        "custom_fields": {"type": "object", "additionalProperties": {"type": "string"}},
+    },
+    "required": ["email"],
+    "additionalProperties": False,
+}
+
+
+@extend_schema_field(
+    {
+        "type": "array",
+        "items": {
+            # Any item is accepted: one that does not match the first schema is an invalid row.
+            "anyOf": [LEAD_ROW_SCHEMA, {}],
+            "description": "A lead, shaped as the first schema. Any other item (not an "
+            "object, a value that is not a string, a field not listed, a name over "
+            f"{NAME_MAX_LENGTH} characters, a missing or malformed email) is an invalid row, "
+            "counted and listed in `errors`, not a 400.",
+        },
+    }
+)
+class LeadRowsField(serializers.ListField):
+    pass
 
 
 class LeadImportJSONSerializer(serializers.Serializer):
     campaign_id = serializers.UUIDField(help_text=CAMPAIGN_ID_HELP)
-    leads = serializers.ListField(
-        child=LeadImportItemSerializer(),
-        help_text=(
-            "The leads, numbered from 1 in the report. An item that is not an object, has a "
-            "value that is not a string, or has a field not listed here is an invalid row, "
-            "not a 400."
-        ),
-    )
+    leads = LeadRowsField(help_text="The leads, numbered from 1 in the report.")
 
 
 class LeadImportErrorSerializer(serializers.Serializer):
@@ -96,12 +120,19 @@ IMPORT_INVALID = inline_serializer(
 class CampaignIdSerializer(serializers.Serializer):
     campaign_id = serializers.UUIDField()
 
+    def to_internal_value(self, data: Any) -> Any:
+        errors = type_errors(self.fields, data) if isinstance(data, Mapping) else {}
+        if errors:  # a JSON number is not an id (DRF would read 5 as UUID(int=5))
+            raise ValidationError(errors)
+        return super().to_internal_value(data)
+
 
 class LeadImportView(APIView):
     scope_resource = "leads"
     scope_action = "create"
     throttle_bucket = "import"
     parser_classes = [JSONParser, MultiPartParser]
+    http_method_names = ["post"]  # OPTIONS too answers 405, as on every other API path
 
     @extend_schema(
         operation_id="leads_import",

@@ -311,7 +311,7 @@ def json_rows(leads: list[Any]) -> Iterator[ParsedRow]:
         email = item.get("email", "")
         yield (
             row,
-            email.strip() if isinstance(email, str) else "",
+            _shown(email.strip()) if isinstance(email, str) else "",
             *(value.strip() for value in _json_names(item)),
             _json_custom_fields(item.get("custom_fields")),
             _json_problem(item),
@@ -344,7 +344,20 @@ def _json_problem(item: dict[str, Any]) -> str | None:
         isinstance(value, str) for value in custom_fields.values()
     ):
         return "custom_fields must be an object of strings."
+    texts = [item.get(name, "") for name in ("email", *NAME_FIELDS)]
+    if not all(_storable(text) for text in [*texts, *custom_fields, *custom_fields.values()]):
+        return "Values may not contain NUL characters or invalid Unicode."
     return None
+
+
+def _storable(text: str) -> bool:
+    """PostgreSQL stores neither NUL characters nor lone surrogates (which are not UTF-8)."""
+    return "\x00" not in text and _shown(text) == text
+
+
+def _shown(text: str) -> str:
+    """The text with lone surrogates replaced, so a report that repeats it can be sent."""
+    return text.encode("utf-8", "replace").decode("utf-8")
 
 
 # Validation

@@ -3,10 +3,12 @@ from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import QuerySet
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from campaigns.models import Campaign
+from coldsend.api.strict import type_errors
 from leads.emails import normalize_email
 from leads.models import Lead
 from leads.services import CAMPAIGN_NOT_FOUND
@@ -52,10 +54,12 @@ class StrictSerializer(serializers.Serializer):
     """Refuses fields it does not accept, instead of silently ignoring them: a misspelt or
     read-only field is a 400, so a client never believes it set something it did not."""
 
+    refuses_unknown_fields = True  # the schema says `additionalProperties: false`
+
     def to_internal_value(self, data: Any) -> Any:
         if not isinstance(data, Mapping):
             return super().to_internal_value(data)
-        errors: dict[str, list[str]] = {}
+        errors: dict[str, list[str]] = type_errors(self.fields, data)
         for name in data:
             field = self.fields.get(name)
             if field is None:
@@ -121,6 +125,11 @@ class CustomFieldsField(serializers.Field):
         return value
 
 
+@extend_schema_field(OpenApiTypes.EMAIL)
+class EmailAddressField(serializers.CharField):
+    """Checked by the shared normaliser (validate_email), which also lower-cases it."""
+
+
 class LeadEngagementSerializer(serializers.Serializer):
     sent = serializers.IntegerField(help_text="Emails sent to this lead.")
     opened = serializers.IntegerField(help_text="Open events (each tracked open counts).")
@@ -138,7 +147,7 @@ class LeadSerializer(StrictSerializer, serializers.ModelSerializer):
         source="campaign",
         help_text="A campaign of your workspace. Any other id is a 400 on `campaign_id`.",
     )
-    email = serializers.CharField(
+    email = EmailAddressField(
         max_length=254,
         help_text="Validated, trimmed and stored lower-cased; unique within the campaign.",
     )

@@ -1,5 +1,6 @@
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import status
+from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -44,6 +45,8 @@ class LeadViewSet(WorkspaceScopedViewSet):
     queryset = Lead.objects.all()
     serializer_class = LeadSerializer
     filterset_class = LeadFilter
+    # JSON only: a form cannot carry the `custom_fields` object (CSV files go to leads/import).
+    parser_classes = [JSONParser]
 
     def list(self, request: Request) -> Response:
         page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))

@@ -9,6 +9,7 @@ from django.db.models import TextChoices
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from coldsend.api.strict import type_errors
 from sender_accounts.models import DAILY_LIMIT_MAX, SenderAccount
 
 Type = SenderAccount.Type
@@ -58,8 +59,10 @@ class StrictSerializerMixin:
     """Refuse input keys the serializer does not accept: unknown ones and read-only ones
     (like Stripe, a typo or a read-only field is an error, never silently ignored)."""
 
+    refuses_unknown_fields = True  # the schema says `additionalProperties: false`
+
     def input_errors(self, data: Mapping) -> dict[str, list[str]]:
-        errors = {}
+        errors = type_errors(self.fields, data)
         for key in data:
             field = self.fields.get(key)
             if field is None:

@@ -6,8 +6,10 @@ import hashlib
 import hmac
 import json
 import logging
+import re
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.core.cache import cache
@@ -17,6 +19,12 @@ from rest_framework.exceptions import AuthenticationFailed
 from apikeys import keys
 from apikeys.authentication import presented_key
 from apikeys.models import APIKey, KeyRejected
+from apikeys.permissions import required_scopes
+from apikeys.scopes import missing_scopes
+from coldsend.api import throttling
+
+if TYPE_CHECKING:
+    from rest_framework.views import APIView
 
 API_PREFIX = "/api/public/v1/"
 IMPORT_PATHS = ("/api/public/v1/leads/import", "/api/public/v1/leads/import/")
@@ -110,6 +118,13 @@ class RateLimitHeadersMiddleware:
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
+# 1 to 255 visible ASCII characters, spaces inside only: HTTP trims a header value's ends.
+IDEMPOTENCY_KEY_PATTERN = r"^[!-~](?:[ -~]{0,253}[!-~])?$"
+MALFORMED_IDEMPOTENCY_KEY = {
+    IDEMPOTENCY_HEADER: [
+        "Must be 1 to 255 printable ASCII characters, without spaces at either end."
+    ]
+}
 # Results worth replaying: the endpoint ran and answered (Stripe's rule); refusals before it
 # ran (400, 401, 403, 413, 429 …) and server errors leave nothing behind, so a retry runs again.
 STORED_STATUSES = frozenset({200, 201, 202, 204, 404, 409})
@@ -149,13 +164,13 @@ class IdempotencyMiddleware:
             or not request.path.startswith(API_PREFIX)
         ):
             return self.get_response(request)
-        if not 1 <= len(idempotency_key) <= 255 or not idempotency_key.isprintable():
-            return JsonResponse(
-                {IDEMPOTENCY_HEADER: ["Must be 1 to 255 printable characters."]}, status=400
-            )
         api_key = authenticated_key(request)
         if api_key is None:
             return self.get_response(request)  # answered 401 by the view; nothing stored
+        if not re.fullmatch(IDEMPOTENCY_KEY_PATTERN, idempotency_key):
+            # Refused in process_view, once the view has had its say on scopes (403) and methods.
+            request.malformed_idempotency_key = True
+            return self.get_response(request)
 
         slot = f"idempotency:{api_key.pk}:{hashlib.sha256(idempotency_key.encode()).hexdigest()}"
         fingerprint = _fingerprint(request)
@@ -179,6 +194,17 @@ class IdempotencyMiddleware:
         else:
             cache.delete(slot)
         return response
+
+    def process_view(
+        self, request: HttpRequest, view_func: Callable, view_args: tuple, view_kwargs: dict
+    ) -> HttpResponse | None:
+        if not getattr(request, "malformed_idempotency_key", False):
+            return None
+        view = _view_instance(view_func, request.method)
+        if view is None or _refused_by_permissions(view, request):
+            return None  # the view answers 403 or 405 before it runs anything
+        throttling.peek(request, request.authenticated_key, view)
+        return JsonResponse(MALFORMED_IDEMPOTENCY_KEY, status=400)
 
     def _answer_retry(self, stored: dict | None, fingerprint: str) -> HttpResponse:
         if stored is None:  # expired between add and get: ask the client to retry
@@ -210,3 +236,29 @@ class IdempotencyMiddleware:
             },
             status=409,
         )
+
+
+def _view_instance(view_func: Callable, method: str) -> "APIView | None":
+    """The DRF view (with its action, for a viewset) that will answer the request."""
+    view_class = getattr(view_func, "cls", None)
+    if view_class is None:
+        return None
+    view = view_class(**getattr(view_func, "initkwargs", {}))
+    actions = getattr(view_func, "actions", None)
+    if actions is not None:
+        view.action = actions.get(method.lower())
+        for http_method, action in actions.items():
+            setattr(view, http_method, getattr(view, action))
+    return view
+
+
+def _refused_by_permissions(view: "APIView", request: HttpRequest) -> bool:
+    """Whether the view refuses the request's key before running: a missing scope (403) or a
+    method it does not offer (405)."""
+    if request.method.lower() not in (m.lower() for m in view.allowed_methods):
+        return True
+    try:
+        required = required_scopes(view)
+    except ValueError:
+        return True
+    return required is None or bool(missing_scopes(request.authenticated_key.scopes, required))

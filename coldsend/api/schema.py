@@ -3,13 +3,16 @@ the Idempotency-Key header on POSTs and the error answers every operation can gi
 
 from typing import Any
 
+from django.db.models import UUIDField
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.openapi import AutoSchema
+from drf_spectacular.plumbing import get_view_model
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, inline_serializer
 from rest_framework import serializers
 
 from apikeys.permissions import required_scopes
+from coldsend.api.middleware import IDEMPOTENCY_KEY_PATTERN
 
 ERROR = inline_serializer("Error", {"detail": serializers.CharField()})
 MISSING_SCOPES = inline_serializer(
@@ -41,14 +44,17 @@ IDEMPOTENCY_REUSED = inline_serializer(
 
 IDEMPOTENCY_KEY = OpenApiParameter(
     "Idempotency-Key",
-    OpenApiTypes.STR,
+    {"type": "string", "pattern": IDEMPOTENCY_KEY_PATTERN},
     OpenApiParameter.HEADER,
     description=(
         "Makes a POST safe to retry (Stripe's semantics). The first answer for an API key and "
         "Idempotency-Key is kept 24 hours and replayed, with `Idempotent-Replayed: true`, to a "
         "retry with the same body; the same key with another body or path is 422; a retry "
         "while the first is still running is 409. Answers that refuse a request before it ran "
-        "(400, 401, 403, 413, 429) and server errors are not kept. 1 to 255 printable characters."
+        "(400, 401, 403, 413, 429) and server errors are not kept. 1 to 255 printable ASCII "
+        "characters, no space at either end (a UUID is a good choice). A malformed value is a "
+        "400, answered after the key and its scopes are checked (401, 403) and before the "
+        "request runs."
     ),
 )
 
@@ -88,6 +94,45 @@ class ScopedAutoSchema(AutoSchema):
             parameters.append(IDEMPOTENCY_KEY)
         return parameters
 
+    def _resolve_path_parameters(self, variables: list[str]) -> list[dict]:
+        parameters = super()._resolve_path_parameters(variables)
+        model = get_view_model(self.view, emit_warnings=False)
+        if model is not None and isinstance(model._meta.pk, UUIDField):
+            for parameter in parameters:
+                if parameter["name"] in ("id", "pk"):
+                    # Routes take any segment so that 401 and 403 come first; a value that is not
+                    # an id of the key's workspace is a 404.
+                    parameter["schema"] = {"type": "string", "format": "uuid"}
+        return parameters
+
+    def _postprocess_serializer_schema(
+        self, schema: dict, serializer: Any, direction: str
+    ) -> dict[str, Any]:
+        schema = super()._postprocess_serializer_schema(schema, serializer, direction)
+        if direction == "request" and getattr(serializer, "refuses_unknown_fields", False):
+            schema["additionalProperties"] = False  # an unknown field is a 400, not ignored
+        return schema
+
+    def _process_override_parameters(self, direction: str = "request") -> dict:
+        result = super()._process_override_parameters(direction)
+        for parameter in self.get_override_parameters():
+            key = getattr(parameter, "name", None), getattr(parameter, "location", None)
+            if (
+                key[1] == OpenApiParameter.QUERY
+                and result.get(key)
+                and parameter.allow_blank
+                and not parameter.required
+            ):
+                # DRF reads an empty optional query value (`?to=`) as absent: the schema says so.
+                result[key]["allowEmptyValue"] = True
+        return result
+
+    def _get_filter_parameters(self) -> list[dict]:
+        # django-filter skips a filter whose value is empty (`?status=`): the schema says so.
+        return [
+            {**parameter, "allowEmptyValue": True} for parameter in super()._get_filter_parameters()
+        ]
+
     def _get_response_bodies(self, direction: str = "response") -> dict[str, Any]:
         responses = super()._get_response_bodies(direction)
         if self._is_public():
@@ -98,13 +143,22 @@ class ScopedAutoSchema(AutoSchema):
             "405": ERROR,
             "429": ERROR,
         }
-        has_query = bool(self._get_filter_parameters()) or self._is_list_view()
+        has_query = (
+            bool(self._get_filter_parameters())
+            or self._is_list_view()
+            or any(
+                isinstance(p, OpenApiParameter) and p.location == OpenApiParameter.QUERY
+                for p in self.get_override_parameters()
+            )
+        )
         if self.method in BODY_METHODS or has_query:
             errors["400"] = OpenApiTypes.OBJECT
         if "{" in self.path:
             errors["404"] = ERROR
         if self.method in BODY_METHODS:
             errors["413"] = ERROR
+            if self.get_request_serializer() is not None:
+                errors["415"] = ERROR
         if self.method in {"POST", "DELETE"}:
             errors["409"] = CONFLICT
         if self.method == "POST":
@@ -118,6 +172,10 @@ class ScopedAutoSchema(AutoSchema):
 class APIKeyAuthenticationScheme(OpenApiAuthenticationExtension):
     target_class = "apikeys.authentication.APIKeyAuthentication"
     name = ["ApiKeyHeader", "BearerKey"]
+
+    def get_security_requirement(self, auto_schema: AutoSchema) -> list[dict]:
+        # Either header will do: alternatives, not both at once.
+        return [{name: []} for name in self.name]
 
     def get_security_definition(self, auto_schema: AutoSchema) -> list[dict]:
         return [
