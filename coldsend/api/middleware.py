@@ -14,16 +14,15 @@ from typing import TYPE_CHECKING
 from django.conf import settings
 from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from rest_framework.exceptions import AuthenticationFailed
+from rest_framework.exceptions import AuthenticationFailed, ValidationError
+from rest_framework.permissions import BasePermission
 
 from apikeys import keys
 from apikeys.authentication import presented_key
 from apikeys.models import APIKey, KeyRejected
-from apikeys.permissions import required_scopes
-from apikeys.scopes import missing_scopes
-from coldsend.api import throttling
 
 if TYPE_CHECKING:
+    from rest_framework.request import Request
     from rest_framework.views import APIView
 
 API_PREFIX = "/api/public/v1/"
@@ -168,8 +167,7 @@ class IdempotencyMiddleware:
         if api_key is None:
             return self.get_response(request)  # answered 401 by the view; nothing stored
         if not re.fullmatch(IDEMPOTENCY_KEY_PATTERN, idempotency_key):
-            # Refused in process_view, once the view has had its say on scopes (403) and methods.
-            request.malformed_idempotency_key = True
+            # Refused by IdempotencyKeyFormat, after the view's 401/403/405; nothing stored.
             return self.get_response(request)
 
         slot = f"idempotency:{api_key.pk}:{hashlib.sha256(idempotency_key.encode()).hexdigest()}"
@@ -194,17 +192,6 @@ class IdempotencyMiddleware:
         else:
             cache.delete(slot)
         return response
-
-    def process_view(
-        self, request: HttpRequest, view_func: Callable, view_args: tuple, view_kwargs: dict
-    ) -> HttpResponse | None:
-        if not getattr(request, "malformed_idempotency_key", False):
-            return None
-        view = _view_instance(view_func, request.method)
-        if view is None or _refused_by_permissions(view, request):
-            return None  # the view answers 403 or 405 before it runs anything
-        throttling.peek(request, request.authenticated_key, view)
-        return JsonResponse(MALFORMED_IDEMPOTENCY_KEY, status=400)
 
     def _answer_retry(self, stored: dict | None, fingerprint: str) -> HttpResponse:
         if stored is None:  # expired between add and get: ask the client to retry
@@ -238,27 +225,17 @@ class IdempotencyMiddleware:
         )
 
 
-def _view_instance(view_func: Callable, method: str) -> "APIView | None":
-    """The DRF view (with its action, for a viewset) that will answer the request."""
-    view_class = getattr(view_func, "cls", None)
-    if view_class is None:
-        return None
-    view = view_class(**getattr(view_func, "initkwargs", {}))
-    actions = getattr(view_func, "actions", None)
-    if actions is not None:
-        view.action = actions.get(method.lower())
-        for http_method, action in actions.items():
-            setattr(view, http_method, getattr(view, action))
-    return view
+class IdempotencyKeyFormat(BasePermission):
+    """A malformed Idempotency-Key is a 400, judged like the body: after the key's
+    authentication and scopes (401, 403) and the method check (405), before anything runs."""
 
-
-def _refused_by_permissions(view: "APIView", request: HttpRequest) -> bool:
-    """Whether the view refuses the request's key before running: a missing scope (403) or a
-    method it does not offer (405)."""
-    if request.method.lower() not in (m.lower() for m in view.allowed_methods):
+    def has_permission(self, request: "Request", view: "APIView") -> bool:
+        idempotency_key = request.headers.get(IDEMPOTENCY_HEADER)
+        if (
+            request.method == "POST"
+            and idempotency_key is not None
+            and request.method.lower() in (m.lower() for m in view.allowed_methods)
+            and not re.fullmatch(IDEMPOTENCY_KEY_PATTERN, idempotency_key)
+        ):
+            raise ValidationError(MALFORMED_IDEMPOTENCY_KEY)
         return True
-    try:
-        required = required_scopes(view)
-    except ValueError:
-        return True
-    return required is None or bool(missing_scopes(request.authenticated_key.scopes, required))
