@@ -10,6 +10,7 @@ import argparse
 import os
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 
@@ -29,24 +30,35 @@ def wrk(url: str, seconds: int, key: str | None) -> float:
     return float(WRK_RE.search(out).group(1))
 
 
-def queries_per_me_request(env: dict[str, str], key: str) -> int:
-    """Count the queries of a warm `GET me` in-process, with the same settings and database."""
-    code = (
-        "import django; django.setup()\n"
-        "from django.db import connection\n"
-        "from django.test import Client\n"
-        "from django.test.utils import CaptureQueriesContext\n"
-        "import os\n"
-        "c = Client(HTTP_HOST='localhost', HTTP_X_API_KEY=os.environ['BENCH_KEY'])\n"
-        "c.get('/api/public/v1/me')\n"
-        "with CaptureQueriesContext(connection) as q:\n"
-        "    r = c.get('/api/public/v1/me')\n"
-        "assert r.status_code == 200, r.status_code\n"
-        "print(len(q))\n"
+IN_PROCESS = """
+import os, time, django
+django.setup()
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+client = Client(HTTP_HOST="localhost", HTTP_X_API_KEY=os.environ["BENCH_KEY"])
+path = os.environ["BENCH_PATH"]
+assert client.get(path).status_code == 200
+with CaptureQueriesContext(connection) as captured:
+    client.get(path)
+queries = len(captured)  # now: every request start empties the log
+started = time.process_time()
+for _ in range(2000):
+    client.get(path)
+print(queries, (time.process_time() - started) / 2000 * 1e6)
+"""
+
+
+def in_process(env: dict[str, str], key: str, path: str, guards: bool) -> tuple[int, float]:
+    """(queries per warm request, CPU microseconds per request) of `path`, served in-process
+    by Django's test client: no network, no load generator, far less noise than wrk."""
+    env = {**env, "DJANGO_SETTINGS_MODULE": "bench.settings", "BENCH_KEY": key,
+           "BENCH_PATH": path, "BENCH_GUARDS": "on" if guards else "off"}  # fmt: skip
+    out = subprocess.run(
+        [sys.executable, "-c", IN_PROCESS], env=env, check=True, capture_output=True
     )
-    env = {**env, "DJANGO_SETTINGS_MODULE": "bench.settings", "BENCH_KEY": key}
-    out = subprocess.run([sys.executable, "-c", code], env=env, check=True, capture_output=True)
-    return int(out.stdout.decode().strip().splitlines()[-1])
+    queries, micros = out.stdout.decode().split()
+    return int(queries), float(micros)
 
 
 def run(seconds: int, sqlite: bool, workers: int, rounds: int) -> dict[str, float]:
@@ -58,9 +70,11 @@ def run(seconds: int, sqlite: bool, workers: int, rounds: int) -> dict[str, floa
     manage(env, "migrate", "--noinput")
     key = manage(env, "create_api_key", "--name", "bench", "--scopes", "*", "--workspace", "bench")
     key = key.strip().splitlines()[-1]
-    queries = queries_per_me_request(env, key)
     # A limit no benchmark reaches, so every request does the full rate-limit work.
     env["RATE_LIMIT"] = "100000000/minute"
+    queries, cpu_me = in_process(env, key, "/api/public/v1/me", guards=True)
+    _, cpu_bare = in_process(env, key, "/api/public/v1/me", guards=False)
+    _, cpu_baseline = in_process(env, key, "/bench/baseline", guards=True)
     baseline, me, unguarded = [], [], []
     guarded = gunicorn(env, workers=workers, settings="bench.settings")
     bare = gunicorn({**env, "BENCH_GUARDS": "off"}, workers=workers, settings="bench.settings")
@@ -72,15 +86,18 @@ def run(seconds: int, sqlite: bool, workers: int, rounds: int) -> dict[str, floa
             baseline.append(wrk(f"{base}/bench/baseline", seconds, None))
             me.append(wrk(f"{base}/api/public/v1/me", seconds, key))
             unguarded.append(wrk(f"{bare_base}/api/public/v1/me", seconds, key))
-    result = {
-        "baseline_rps": sum(baseline) / len(baseline),
-        "me_rps": sum(me) / len(me),
-        "me_unguarded_rps": sum(unguarded) / len(unguarded),
+    return {
+        "baseline_rps": statistics.median(baseline),
+        "me_rps": statistics.median(me),
+        "me_unguarded_rps": statistics.median(unguarded),
+        # each round's figures were taken side by side: the median of their ratios
+        "ratio": statistics.median(m / b for m, b in zip(me, baseline, strict=True)),
+        "guard_cost": statistics.median(1 - m / u for m, u in zip(me, unguarded, strict=True)),
         "queries_per_me_request": queries,
+        "cpu_baseline_us": cpu_baseline,
+        "cpu_me_us": cpu_me,
+        "cpu_me_unguarded_us": cpu_bare,
     }
-    result["ratio"] = result["me_rps"] / result["baseline_rps"]
-    result["guard_cost"] = 1 - result["me_rps"] / result["me_unguarded_rps"]
-    return result
 
 
 def main() -> None:
@@ -92,13 +109,19 @@ def main() -> None:
     args = parser.parse_args()
     r = run(args.seconds, args.sqlite, args.workers, args.rounds)
     engine = "SQLite" if args.sqlite else "PostgreSQL"
-    print(f"auth throughput ({engine}, gunicorn {args.workers} sync workers, wrk -t2 -c16):")
+    print(f"auth throughput ({engine}, gunicorn {args.workers} sync workers, wrk -t2 -c16, "
+          f"median of {args.rounds} interleaved rounds of {args.seconds}s):")  # fmt: skip
     print(f"  baseline (no auth, 1 indexed query): {r['baseline_rps']:.0f} req/s")
     print(f"  GET /me with X-API-Key:              {r['me_rps']:.0f} req/s")
     print(f"  ratio: {r['ratio']:.1%} (target >= 90%)")
     print(f"  queries per warm GET /me: {r['queries_per_me_request']} (target <= 1)")
     print(f"  GET /me without rate limiter and idempotency: {r['me_unguarded_rps']:.0f} req/s")
     print(f"  their cost: {r['guard_cost']:.1%} of /me throughput (target <= 5%)")
+    print("in-process CPU per request (Django test client, 2000 requests, less noisy):")
+    print(f"  baseline {r['cpu_baseline_us']:.0f} us, GET /me {r['cpu_me_us']:.0f} us "
+          f"(ratio {r['cpu_baseline_us'] / r['cpu_me_us']:.1%}), GET /me without guards "
+          f"{r['cpu_me_unguarded_us']:.0f} us (guards cost "
+          f"{1 - r['cpu_me_unguarded_us'] / r['cpu_me_us']:.1%})")  # fmt: skip
 
 
 if __name__ == "__main__":

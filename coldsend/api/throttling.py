@@ -6,10 +6,11 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
+from functools import cache
 from typing import TYPE_CHECKING
 
 from django.conf import settings
-from django.core.cache import cache
+from django.core.cache import cache as django_cache
 from rest_framework.throttling import BaseThrottle
 
 from apikeys.models import APIKey
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
 PERIODS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
 
 
+@cache
 def parse_rate(rate: str) -> tuple[int, int]:
     """'600/minute' → (600, 60)."""
     count, _, period = rate.partition("/")
@@ -62,16 +64,19 @@ def _window(key: APIKey, bucket: str, consume: bool) -> Window:
     limit, period = parse_rate(settings.RATE_LIMITS[bucket])
     start = int(time.time()) // period * period
     cache_key = f"ratelimit:{bucket}:{key.pk}:{start}"
-    if consume:
-        cache.add(cache_key, 0, timeout=period + 5)
-        try:
-            used = cache.incr(cache_key)
-        except ValueError:  # expired between add and incr: this request opens the window
-            cache.set(cache_key, 1, timeout=period + 5)
-            used = 1
-    else:
-        used = cache.get(cache_key, 0)
+    used = _count(cache_key, timeout=period + 5) if consume else django_cache.get(cache_key, 0)
     return Window(limit=limit, used=used, reset=start + period)
+
+
+def _count(cache_key: str, timeout: int) -> int:
+    """Add one to the window's counter, atomically; one cache round trip once it exists."""
+    for _ in range(3):
+        try:
+            return django_cache.incr(cache_key)
+        except ValueError:  # the window's first request: open it, unless another just did
+            if django_cache.add(cache_key, 1, timeout=timeout):
+                return 1
+    raise RuntimeError(f"rate-limit counter {cache_key} keeps vanishing")
 
 
 def remember(request: HttpRequest, window: Window) -> None:
