@@ -81,10 +81,6 @@ class CampaignViewSet(
             )
         return queryset
 
-    def filter_queryset(self, queryset: QuerySet) -> QuerySet:
-        # `?status=` filters the list only; it must not turn a detail request into a 404.
-        return super().filter_queryset(queryset) if self.action == "list" else queryset
-
     def get_serializer_class(self) -> type[BaseSerializer]:
         return CampaignListItemSerializer if self.action == "list" else CampaignSerializer
 

@@ -19,5 +19,7 @@ urlpatterns = [
     path("api/public/v1/", include(public_v1)),
 ]
 
+handler400 = errors.bad_request
+handler403 = errors.forbidden
 handler404 = errors.not_found
 handler500 = errors.server_error

@@ -6,10 +6,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from coldsend.urls import handler404, handler500
+from coldsend.urls import handler400, handler403, handler404, handler500
 from coldsend.urls import urlpatterns as app_urlpatterns
 
-__all__ = ["handler404", "handler500", "urlpatterns"]
+__all__ = ["handler400", "handler403", "handler404", "handler500", "urlpatterns"]
 
 
 class CrashingAPIView(APIView):

@@ -295,7 +295,7 @@ TRICKY_EMAILS = [
     "ann@" + "a" * 63 + ".com",
     "a" * 245 + "@example.com",
     "a" * 242 + "@example.com",
-    "\u017f@example.com"  # long s: upper-cases to S,
+    "\u017f@example.com",  # long s: upper-cases to S
     "ann@example.com\u00a0",
     "@example.com",
     "ann@",

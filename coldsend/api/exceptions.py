@@ -35,6 +35,8 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
         return Response(
             {"detail": exc.detail, "code": exc.code, **exc.extra}, status=status.HTTP_409_CONFLICT
         )
+    if isinstance(exc, RecursionError):  # DRF's JSON parser lets it through
+        exc = exceptions.ParseError("JSON parse error - nested too deeply.")
     if isinstance(exc, Http404):
         exc = exceptions.NotFound("Not found.")
     elif isinstance(exc, DjangoPermissionDenied):

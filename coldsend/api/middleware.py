@@ -20,6 +20,7 @@ from rest_framework.permissions import BasePermission
 from apikeys import keys
 from apikeys.authentication import presented_key
 from apikeys.models import APIKey, KeyRejected
+from coldsend.api import throttling
 
 if TYPE_CHECKING:
     from rest_framework.request import Request
@@ -101,14 +102,23 @@ class BodySizeLimitMiddleware:
 
 
 class RateLimitHeadersMiddleware:
-    """X-RateLimit-* on every response to an authenticated API request."""
+    """X-RateLimit-* on every response to an authenticated API request, including those
+    answered before the view (413, idempotent replays and their 409/422)."""
 
     def __init__(self, get_response: GetResponse) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         response = self.get_response(request)
+        if not request.path.startswith(API_PREFIX):
+            return response
         window = getattr(request, "rate_limit_window", None)
+        if window is None and response.status_code != 401:
+            key = authenticated_key(request)
+            if key is not None:
+                bucket = "import" if request.path in IMPORT_PATHS else "default"
+                throttling.peek(request, key, None, bucket)
+                window = request.rate_limit_window
         if window is not None:
             for header, value in window.headers().items():
                 response[header] = value
@@ -135,7 +145,7 @@ def _fingerprint(request: HttpRequest) -> str:
     body = request.body
     content_type = request.META.get("CONTENT_TYPE", "")
     if content_type.startswith("application/json"):
-        with contextlib.suppress(ValueError):
+        with contextlib.suppress(ValueError, RecursionError):
             body = json.dumps(json.loads(body), sort_keys=True, separators=(",", ":")).encode()
     elif content_type.startswith("multipart/form-data") and "boundary=" in content_type:
         boundary = content_type.split("boundary=", 1)[1].split(";")[0].strip('"')

@@ -84,10 +84,12 @@ def remember(request: HttpRequest, window: Window) -> None:
     request.rate_limit_window = window
 
 
-def peek(request: HttpRequest, key: APIKey, view: APIView | None) -> None:
+def peek(
+    request: HttpRequest, key: APIKey, view: APIView | None, bucket: str | None = None
+) -> None:
     """Note the key's current window without counting a request (for refused requests)."""
     if getattr(request, "rate_limit_window", None) is None:
-        remember(request, _window(key, bucket_for(view), consume=False))
+        remember(request, _window(key, bucket or bucket_for(view), consume=False))
 
 
 class APIKeyRateThrottle(BaseThrottle):

@@ -23,6 +23,10 @@ class WorkspaceScopedViewSet(viewsets.GenericViewSet):
     def get_queryset(self) -> QuerySet:
         return super().get_queryset().filter(workspace=self.workspace)
 
+    def filter_queryset(self, queryset: QuerySet) -> QuerySet:
+        # List filters (`?status=` …) narrow lists only: never turn a detail request into a 404.
+        return super().filter_queryset(queryset) if self.action == "list" else queryset
+
     def get_serializer_context(self) -> dict:
         context = super().get_serializer_context()
         if getattr(self, "request", None) is not None and self.request.auth is not None:
