@@ -2,8 +2,11 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.utils import quote
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.urls import reverse
 from django.utils.html import format_html_join
 
 from apikeys.models import APIKey, Workspace
@@ -73,11 +76,35 @@ class APIKeyAdmin(admin.ModelAdmin):
         if change:
             super().save_model(request, obj, form, change)
             return
-        raw = obj.save_with_new_secret()
-        messages.warning(
-            request,
-            f"New API key for {obj.name!r}: {raw} — copy it now, it will not be shown again.",
-        )
+        # Only on the request: response_add renders it once. A message would carry it in the
+        # messages cookie (signed, not encrypted) or the session table.
+        request._new_api_key = obj.save_with_new_secret()
+
+    def response_add(
+        self, request: HttpRequest, obj: APIKey, post_url_continue: str | None = None
+    ) -> HttpResponse:
+        """The new key's raw secret, shown once, in this response's body only."""
+        raw = getattr(request, "_new_api_key", None)
+        if raw is None:
+            return super().response_add(request, obj, post_url_continue)
+        opts, site = self.opts, self.admin_site.name
+        request.current_app = site
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "API key created",
+            "opts": opts,
+            "key": obj,
+            "raw_key": raw,
+            "change_url": reverse(
+                f"admin:{opts.app_label}_{opts.model_name}_change",
+                args=[quote(obj.pk)],
+                current_app=site,
+            ),
+            "changelist_url": reverse(
+                f"admin:{opts.app_label}_{opts.model_name}_changelist", current_app=site
+            ),
+        }
+        return TemplateResponse(request, "admin/apikeys/apikey/key_created.html", context)
 
     @admin.action(description="Revoke selected keys")
     def revoke_keys(self, request: HttpRequest, queryset: QuerySet[APIKey]) -> None:

@@ -79,6 +79,14 @@ class SenderAccountAdmin(admin.ModelAdmin):
         # Kept out of Django's error reports, should an add or change ever fail.
         return super().changeform_view(request, object_id, form_url, extra_context)
 
+    def get_readonly_fields(
+        self, request: HttpRequest, obj: SenderAccount | None = None
+    ) -> list[str]:
+        if obj is None:
+            return list(self.readonly_fields)
+        # Campaigns use only their own workspace's accounts; moving one would break that.
+        return [*self.readonly_fields, "workspace"]
+
     def get_queryset(self, request: HttpRequest) -> QuerySet[SenderAccount]:
         # Lists never need the secret; model validation loads it when a form is saved.
         return super().get_queryset(request).select_related("workspace").defer("smtp_password")

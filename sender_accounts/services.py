@@ -34,10 +34,13 @@ def sender_account_stats(account: SenderAccount) -> dict[str, int]:
 
 
 def active_campaign_ids(account: SenderAccount) -> list[str]:
+    """The ACTIVE campaigns using the account, only ever from the account's own workspace."""
     return [
         str(pk)
         for pk in Campaign.objects.filter(
-            sender_accounts=account, status=Campaign.Status.ACTIVE
+            workspace_id=account.workspace_id,
+            sender_accounts=account,
+            status=Campaign.Status.ACTIVE,
         ).values_list("pk", flat=True)
     ]
 
@@ -48,7 +51,12 @@ def delete_sender_account(account: SenderAccount) -> None:
     The account row is locked first; campaign activation locks its accounts' rows too, so the
     two serialise and the check below sees any activation that committed before the lock."""
     with transaction.atomic():
-        current = SenderAccount.objects.select_for_update().only("pk").filter(pk=account.pk).first()
+        current = (
+            SenderAccount.objects.select_for_update()
+            .only("pk", "workspace_id")
+            .filter(pk=account.pk)
+            .first()
+        )
         if current is None:
             raise Http404
         campaigns = active_campaign_ids(current)
