@@ -12,7 +12,8 @@ from rest_framework.fields import empty
 
 from campaigns.models import Campaign, CampaignStep, default_schedule
 from campaigns.stats import EVENT_COUNTERS, campaign_stats, campaign_timezone
-from coldsend.api.strict import type_errors
+from coldsend.api.fields import conflict_body, named_choice_field
+from coldsend.api.strict import StrictFieldsMixin
 from leads.models import Lead
 from sender_accounts.models import SenderAccount
 
@@ -30,58 +31,33 @@ def known_timezones() -> frozenset[str]:
     return frozenset(zoneinfo.available_timezones())
 
 
-class StrictFieldsMixin:
-    """Refuses any key that is not a writable field, so a typo is a 400, not silently ignored.
-    With `whole = True` the object is always complete: its required fields stay required in a
-    PATCH (a nested schedule or step is replaced, never merged)."""
+class WholeObjectMixin(StrictFieldsMixin):
+    """An object that is always complete: its required fields stay required in a PATCH (a
+    nested schedule or step is replaced, never merged), and omitted ones take their defaults."""
 
-    read_only_messages: dict[str, str] = {}
-    whole = False
-    refuses_unknown_fields = True  # the schema says `additionalProperties: false`
+    def input_errors(self, data: Mapping) -> dict[str, Any]:
+        errors = super().input_errors(data)
+        for name, field in self.fields.items():
+            if field.required and name not in data:
+                errors[name] = [field.error_messages["required"]]
+        return errors
 
     def to_internal_value(self, data: Any) -> Any:
-        errors = {}
-        if isinstance(data, Mapping):
-            errors.update(type_errors(self.fields, data))
-            if self.whole:
-                for name, field in self.fields.items():
-                    if field.required and name not in data:
-                        errors[name] = [field.error_messages["required"]]
-            for key in data:
-                field = self.fields.get(key)
-                if field is not None and not field.read_only:
-                    continue
-                message = "Unknown field." if field is None else "This field is read-only."
-                errors[key] = [self.read_only_messages.get(key, message)]
-        try:
-            value = super().to_internal_value(data)
-        except serializers.ValidationError as exc:
-            if not errors or not isinstance(exc.detail, dict):
-                raise
-            raise serializers.ValidationError({**exc.detail, **errors}) from None
-        if errors:
-            raise serializers.ValidationError(errors)
-        if self.whole:  # a PATCH skips defaults, but a replaced object takes them
-            for name, field in self.fields.items():
-                if name not in value and not field.read_only and field.default is not empty:
-                    value[name] = field.default() if callable(field.default) else field.default
+        value = super().to_internal_value(data)
+        # A PATCH skips defaults, but a replaced object takes them.
+        for name, field in self.fields.items():
+            if name not in value and not field.read_only and field.default is not empty:
+                value[name] = field.default() if callable(field.default) else field.default
         return value
 
 
-@extend_schema_field(
-    {"type": "string", "enum": Campaign.Status.values}, component_name="CampaignStatus"
-)
-class CampaignStatusField(serializers.ChoiceField):
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(choices=Campaign.Status.choices, **kwargs)
+CampaignStatusField = named_choice_field(Campaign.Status, "CampaignStatus")
 
 
 hh_mm = RegexValidator(r"^([01]\d|2[0-3]):[0-5]\d\Z", 'Use 24-hour "HH:MM", e.g. "09:30".')
 
 
-class ScheduleSerializer(StrictFieldsMixin, serializers.Serializer):
-    whole = True
-
+class ScheduleSerializer(WholeObjectMixin, serializers.Serializer):
     timezone = serializers.CharField(help_text="IANA time zone name, e.g. `Europe/Berlin`.")
     days = serializers.ListField(
         child=serializers.IntegerField(min_value=1, max_value=7),
@@ -111,9 +87,7 @@ class ScheduleSerializer(StrictFieldsMixin, serializers.Serializer):
         return attrs
 
 
-class StepSerializer(StrictFieldsMixin, serializers.ModelSerializer):
-    whole = True
-
+class StepSerializer(WholeObjectMixin, serializers.ModelSerializer):
     subject = serializers.CharField(max_length=998)
     body = serializers.CharField(trim_whitespace=False)
     delay_days = serializers.IntegerField(
@@ -306,18 +280,18 @@ class CampaignAnalyticsSerializer(DateRangeFields, serializers.Serializer):
     daily = AnalyticsDaySerializer(many=True, help_text="One entry per day, zeros included.")
 
 
-class ConflictSerializer(serializers.Serializer):
-    """A 409: the action is not allowed from the campaign's current state."""
-
-    detail = serializers.CharField()
-    code = serializers.ChoiceField(choices=["invalid_state", "not_ready"])
-    status = CampaignStatusField(help_text="Current status.")
-    allowed = serializers.ListField(
+ConflictSerializer = conflict_body(
+    "Conflict",
+    ["invalid_state", "not_ready"],
+    "A 409: the action is not allowed from the campaign's current state.",
+    status=CampaignStatusField(help_text="Current status."),
+    allowed=serializers.ListField(
         child=CampaignStatusField(),
         help_text="The states the action is allowed from, sorted.",
-    )
-    problems = serializers.ListField(
+    ),
+    problems=serializers.ListField(
         child=serializers.CharField(),
         required=False,
         help_text="`not_ready` only: what the campaign lacks to be activated.",
-    )
+    ),
+)

@@ -1,6 +1,6 @@
 """POST leads/import: a CSV upload or a JSON list of leads into one campaign (API.md §6)."""
 
-from collections.abc import Mapping
+import csv
 from typing import Any
 
 from drf_spectacular.utils import (
@@ -19,9 +19,11 @@ from rest_framework.views import APIView
 from campaigns.models import Campaign
 from coldsend.api.exceptions import PayloadTooLarge
 from coldsend.api.schema import ERROR
-from coldsend.api.strict import type_errors
+from coldsend.api.strict import StrictFieldsMixin
 from leads import importing
 from leads.importing import HEADER_ALIASES, MAX_ERRORS, NAME_MAX_LENGTH
+from leads.serializers import CUSTOM_FIELDS_SCHEMA
+from leads.values import MAX_CUSTOM_FIELDS, MAX_CUSTOM_KEY_LENGTH, MAX_CUSTOM_VALUE_LENGTH
 
 CAMPAIGN_ID_HELP = "A campaign of the key's workspace (404 otherwise)."
 
@@ -38,9 +40,11 @@ class LeadImportUploadSerializer(serializers.Serializer):
                 f"{name} ← {', '.join(aliases)}" for name, aliases in HEADER_ALIASES.items()
             )
             + ". Every other column with a header becomes a custom field under its trimmed "
-            "header; columns without a header are ignored. Values are trimmed and stored as "
-            "given otherwise (empty custom values are left out). Blank rows, and rows of empty "
-            "cells only, are skipped and not counted."
+            f"header, so there may be at most {MAX_CUSTOM_FIELDS} such columns, each header of at "
+            f"most {MAX_CUSTOM_KEY_LENGTH} characters (else 400); columns without a header are "
+            "ignored. Values are trimmed and stored as given otherwise (empty custom values are "
+            f"left out; a longer one than {MAX_CUSTOM_VALUE_LENGTH} characters makes the row "
+            "invalid). Blank rows, and rows of empty cells only, are skipped and not counted."
         )
     )
 
@@ -53,7 +57,7 @@ LEAD_ROW_SCHEMA = {
             name: {"type": "string", "maxLength": NAME_MAX_LENGTH}
             for name in ("first_name", "last_name", "company")
         },
-        "custom_fields": {"type": "object", "additionalProperties": {"type": "string"}},
+        "custom_fields": CUSTOM_FIELDS_SCHEMA,
     },
     "required": ["email"],
     "additionalProperties": False,
@@ -68,8 +72,9 @@ LEAD_ROW_SCHEMA = {
             "anyOf": [LEAD_ROW_SCHEMA, {}],
             "description": "A lead, shaped as the first schema. Any other item (not an "
             "object, a value that is not a string, a field not listed, a name over "
-            f"{NAME_MAX_LENGTH} characters, a missing or malformed email) is an invalid row, "
-            "counted and listed in `errors`, not a 400.",
+            f"{NAME_MAX_LENGTH} characters, `custom_fields` that POST leads would refuse, a "
+            "missing or malformed email) is an invalid row, counted and listed in `errors`, not "
+            "a 400.",
         },
     }
 )
@@ -117,14 +122,12 @@ IMPORT_INVALID = inline_serializer(
 )
 
 
-class CampaignIdSerializer(serializers.Serializer):
-    campaign_id = serializers.UUIDField()
+class CampaignIdSerializer(StrictFieldsMixin, serializers.Serializer):
+    """A JSON number is not an id (DRF alone would read 5 as UUID(int=5))."""
 
-    def to_internal_value(self, data: Any) -> Any:
-        errors = type_errors(self.fields, data) if isinstance(data, Mapping) else {}
-        if errors:  # a JSON number is not an id (DRF would read 5 as UUID(int=5))
-            raise ValidationError(errors)
-        return super().to_internal_value(data)
+    refuses_unknown_fields = False  # the body's other part (file or leads) is read apart
+
+    campaign_id = serializers.UUIDField()
 
 
 class LeadImportView(APIView):
@@ -140,9 +143,14 @@ class LeadImportView(APIView):
         description=(
             "Imports leads into one campaign in a single transaction: every valid row is "
             "created, or (on any failure) nothing. Invalid rows (missing or malformed email, a "
-            f"name or company over {NAME_MAX_LENGTH} characters, …) and duplicates are skipped "
-            "and counted: `created + duplicates + invalid` is the number of data rows. New leads "
-            "are PENDING.\n\n"
+            f"name or company over {NAME_MAX_LENGTH} characters, custom fields that POST leads "
+            f"would refuse: over {MAX_CUSTOM_FIELDS} keys, a key not of 1 to "
+            f"{MAX_CUSTOM_KEY_LENGTH} characters or a value over {MAX_CUSTOM_VALUE_LENGTH}, …) "
+            "and duplicates are skipped and counted: `created + duplicates + invalid` is the "
+            "number of data rows. New leads are PENDING. A CSV column that is not a lead field "
+            "names a custom field, so a header with more such columns than a lead may have "
+            "custom fields, or one whose header is too long for a custom field name, is a 400: "
+            "every row would be invalid.\n\n"
             "Limits: the file (or the JSON body) may be up to `LEADS_IMPORT_MAX_BYTES` (10 MB by "
             "default) and hold up to `LEADS_IMPORT_MAX_ROWS` data rows (100,000): over either, "
             "413 and nothing is imported. A body far over the byte limit is refused by its "
@@ -159,8 +167,11 @@ class LeadImportView(APIView):
                 IMPORT_INVALID,
                 description=(
                     "`campaign_id` missing or not a UUID; no file; or a file that is empty, "
-                    "binary, not UTF-8/Latin-1 text, has no header row or no email column, or "
-                    "cannot be read as CSV. Nothing is imported."
+                    "binary, not UTF-8/Latin-1 text, has no header row or no email column, has "
+                    f"more than {MAX_CUSTOM_FIELDS} columns that are not lead fields or one "
+                    f"whose header is over {MAX_CUSTOM_KEY_LENGTH} characters, or cannot be read "
+                    f"as CSV (e.g. a cell, in the header too, over {csv.field_size_limit():,} "
+                    "characters). Nothing is imported."
                 ),
             ),
             404: OpenApiResponse(ERROR, description="No such campaign in the key's workspace."),

@@ -28,6 +28,12 @@ from campaigns.models import Campaign
 from coldsend.ids import uuid7
 from leads.emails import normalize_email
 from leads.models import Lead
+from leads.values import (
+    MAX_CUSTOM_FIELDS,
+    MAX_CUSTOM_KEY_LENGTH,
+    custom_fields_problems,
+    storable,
+)
 
 MAX_ERRORS = 1000
 NAME_FIELDS = ("first_name", "last_name", "company")
@@ -164,8 +170,16 @@ def csv_rows(
     else:
         raise ImportFileError("The file has no header row.")
     reader = csv.reader(itertools.chain([line], text), delimiter=sniff_delimiter(line))
-    columns = map_columns(next(reader))
+    try:
+        header = next(reader)
+    except csv.Error as exc:
+        raise _unreadable(lines_before_header + reader.line_num, exc) from None
+    columns = map_columns(header)
     return _csv_data_rows(reader, columns, lines_before_header, text.buffer, progress)
+
+
+def _unreadable(line: int, exc: csv.Error) -> ImportFileError:
+    return ImportFileError(f"Line {line} cannot be read as CSV: {exc}.")
 
 
 def detect_encoding(file: IO[bytes]) -> str:
@@ -215,7 +229,8 @@ class Columns:
 
 def map_columns(header: list[str]) -> Columns:
     """Lead fields by their aliases; every other named column is a custom field under its
-    trimmed header. Columns without a header are ignored."""
+    trimmed header, so the header must make valid custom field names (else every row would be
+    invalid). Columns without a header are ignored."""
     found: dict[str, tuple[int, str]] = {}
     custom: dict[str, int] = {}
     for index, raw in enumerate(header):
@@ -224,6 +239,11 @@ def map_columns(header: list[str]) -> Columns:
             continue
         field_name = _FIELD_BY_HEADER.get(header_key(name))
         if field_name is None:
+            if len(name) > MAX_CUSTOM_KEY_LENGTH:
+                raise ImportFileError(
+                    f"The column '{name[:40]}…' is not a lead field and its header is longer "
+                    f"than {MAX_CUSTOM_KEY_LENGTH} characters, the limit for a custom field name."
+                )
             if name in custom:
                 raise ImportFileError(f"The header has the column '{name}' twice.")
             custom[name] = index
@@ -236,6 +256,11 @@ def map_columns(header: list[str]) -> Columns:
     if "email" not in found:
         raise ImportFileError(
             f"The header has no email column (one of: {', '.join(HEADER_ALIASES['email'])})."
+        )
+    if len(custom) > MAX_CUSTOM_FIELDS:
+        raise ImportFileError(
+            f"The header has {len(custom)} columns that are not lead fields; they become custom "
+            f"fields, of which a lead may have at most {MAX_CUSTOM_FIELDS}."
         )
 
     def index_of(field_name: str) -> int | None:
@@ -280,22 +305,25 @@ def _csv_data_rows(
                 raise ImportTooLarge(too_many_rows_message())
             if progress is not None and not data_rows % 1024:
                 progress(file.tell())
+            custom_fields = {
+                name: value for index, name in custom if (value := record[index].strip())
+            }
             problem = None
             if len(record) > width and "".join(record[width:]).strip():
                 problem = f"The row has {len(record)} values but the header has {width} columns."
+            elif custom_fields:
+                problem = _custom_fields_problem(custom_fields)
             yield (
                 row,
                 email,
                 record[first_at].strip() if first_at is not None else "",
                 record[last_at].strip() if last_at is not None else "",
                 record[company_at].strip() if company_at is not None else "",
-                {name: value for index, name in custom if (value := record[index].strip())},
+                custom_fields,
                 problem,
             )
     except csv.Error as exc:
-        raise ImportFileError(
-            f"Line {line_offset + reader.line_num} cannot be read as CSV: {exc}."
-        ) from None
+        raise _unreadable(line_offset + reader.line_num, exc) from None
     if progress is not None:
         progress(file.tell())
 
@@ -345,14 +373,15 @@ def _json_problem(item: dict[str, Any]) -> str | None:
     ):
         return "custom_fields must be an object of strings."
     texts = [item.get(name, "") for name in ("email", *NAME_FIELDS)]
-    if not all(_storable(text) for text in [*texts, *custom_fields, *custom_fields.values()]):
+    if not all(storable(text) for text in [*texts, *custom_fields, *custom_fields.values()]):
         return "Values may not contain NUL characters or invalid Unicode."
-    return None
+    return _custom_fields_problem(custom_fields)
 
 
-def _storable(text: str) -> bool:
-    """PostgreSQL stores neither NUL characters nor lone surrogates (which are not UTF-8)."""
-    return "\x00" not in text and _shown(text) == text
+def _custom_fields_problem(custom_fields: dict[str, str]) -> str | None:
+    """The rule of POST leads, so that an import stores nothing POST leads would refuse."""
+    problems = custom_fields_problems(custom_fields)
+    return "custom_fields: " + " ".join(problems) if problems else None
 
 
 def _shown(text: str) -> str:

@@ -1,4 +1,3 @@
-from collections.abc import Mapping
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -8,77 +7,31 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from campaigns.models import Campaign
-from coldsend.api.strict import type_errors
+from coldsend.api.fields import conflict_body, named_choice_field
+from coldsend.api.strict import StrictFieldsMixin
 from leads.emails import normalize_email
 from leads.models import Lead
 from leads.services import CAMPAIGN_NOT_FOUND
+from leads.values import (
+    MAX_CUSTOM_FIELDS,
+    MAX_CUSTOM_KEY_LENGTH,
+    MAX_CUSTOM_VALUE_LENGTH,
+    custom_fields_problems,
+)
 
-MAX_CUSTOM_FIELDS = 50
-MAX_CUSTOM_KEY_LENGTH = 100
-MAX_CUSTOM_VALUE_LENGTH = 1000
+LeadStatusField = named_choice_field(Lead.Status, "LeadStatus")
 
-
-def _storable(text: str) -> bool:
-    """PostgreSQL cannot store NUL characters, nor lone surrogates (not valid UTF-8); DRF's
-    CharField refuses both, a free-form object needs the same check."""
-    if "\x00" in text:
-        return False
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-def custom_fields_problems(data: dict) -> list[str]:
-    """What is wrong with a custom_fields object (empty when it is valid)."""
-    if len(data) > MAX_CUSTOM_FIELDS:
-        return [f"At most {MAX_CUSTOM_FIELDS} custom fields are allowed."]
-    problems = []
-    for key, value in data.items():
-        shown = key[:MAX_CUSTOM_KEY_LENGTH]
-        if not 1 <= len(key) <= MAX_CUSTOM_KEY_LENGTH:
-            problems.append(f"Keys must be 1 to {MAX_CUSTOM_KEY_LENGTH} characters long.")
-        elif not isinstance(value, str):
-            problems.append(f"The value of {shown!r} must be a string.")
-        elif len(value) > MAX_CUSTOM_VALUE_LENGTH:
-            problems.append(
-                f"The value of {shown!r} is longer than {MAX_CUSTOM_VALUE_LENGTH} characters."
-            )
-        elif not (_storable(key) and _storable(value)):
-            problems.append("Keys and values may not contain NUL characters or invalid Unicode.")
-    return list(dict.fromkeys(problems))
-
-
-class StrictSerializer(serializers.Serializer):
-    """Refuses fields it does not accept, instead of silently ignoring them: a misspelt or
-    read-only field is a 400, so a client never believes it set something it did not."""
-
-    refuses_unknown_fields = True  # the schema says `additionalProperties: false`
-
-    def to_internal_value(self, data: Any) -> Any:
-        if not isinstance(data, Mapping):
-            return super().to_internal_value(data)
-        errors: dict[str, list[str]] = type_errors(self.fields, data)
-        for name in data:
-            field = self.fields.get(name)
-            if field is None:
-                errors[name] = ["Unknown field."]
-            elif field.read_only:
-                errors[name] = ["This field is read-only."]
-        try:
-            value = super().to_internal_value(data)
-        except serializers.ValidationError as exc:
-            raise serializers.ValidationError({**exc.detail, **errors}) from None
-        if errors:
-            raise serializers.ValidationError(errors)
-        return value
-
-
-@extend_schema_field({"type": "string", "enum": Lead.Status.values}, component_name="LeadStatus")
-class LeadStatusField(serializers.ChoiceField):
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(choices=Lead.Status.choices, **kwargs)
+CUSTOM_FIELDS_SCHEMA = {
+    "type": "object",
+    "additionalProperties": {"type": "string", "maxLength": MAX_CUSTOM_VALUE_LENGTH},
+    "maxProperties": MAX_CUSTOM_FIELDS,
+    "description": (
+        f"Free-form string attributes (e.g. merge tags): at most {MAX_CUSTOM_FIELDS} keys "
+        f"of 1 to {MAX_CUSTOM_KEY_LENGTH} characters, each value a string of at most "
+        f"{MAX_CUSTOM_VALUE_LENGTH} characters. Numbers, booleans, null and nested "
+        "objects are refused, not converted."
+    ),
+}
 
 
 class CampaignIdField(serializers.PrimaryKeyRelatedField):
@@ -97,19 +50,7 @@ class CampaignIdField(serializers.PrimaryKeyRelatedField):
         return Campaign.objects.filter(workspace=self.context["workspace"])
 
 
-@extend_schema_field(
-    {
-        "type": "object",
-        "additionalProperties": {"type": "string", "maxLength": MAX_CUSTOM_VALUE_LENGTH},
-        "maxProperties": MAX_CUSTOM_FIELDS,
-        "description": (
-            f"Free-form string attributes (e.g. merge tags): at most {MAX_CUSTOM_FIELDS} keys "
-            f"of 1 to {MAX_CUSTOM_KEY_LENGTH} characters, each value a string of at most "
-            f"{MAX_CUSTOM_VALUE_LENGTH} characters. Numbers, booleans, null and nested "
-            "objects are refused, not converted."
-        ),
-    }
-)
+@extend_schema_field(CUSTOM_FIELDS_SCHEMA)
 class CustomFieldsField(serializers.Field):
     default_error_messages = {"not_object": "Expected an object of string keys to string values."}
 
@@ -140,7 +81,7 @@ class LeadEngagementSerializer(serializers.Serializer):
     )
 
 
-class LeadSerializer(StrictSerializer, serializers.ModelSerializer):
+class LeadSerializer(StrictFieldsMixin, serializers.ModelSerializer):
     """A recipient of one campaign. Leads are created and deleted, never updated."""
 
     campaign_id = CampaignIdField(
@@ -183,16 +124,16 @@ class LeadSerializer(StrictSerializer, serializers.ModelSerializer):
         return email
 
 
-class LeadDuplicateSerializer(serializers.Serializer):
-    detail = serializers.CharField()
-    code = serializers.CharField(help_text="`duplicate`")
-    lead_id = serializers.UUIDField(help_text="The lead that already has this email.")
-
-
-class LeadStateConflictSerializer(serializers.Serializer):
-    detail = serializers.CharField()
-    code = serializers.CharField(help_text="`invalid_state`")
-    status = LeadStatusField(help_text="The lead's current status.")
-    allowed = serializers.ListField(
+LeadDuplicateSerializer = conflict_body(
+    "LeadDuplicate",
+    ["duplicate"],
+    lead_id=serializers.UUIDField(help_text="The lead that already has this email."),
+)
+LeadStateConflictSerializer = conflict_body(
+    "LeadStateConflict",
+    ["invalid_state"],
+    status=LeadStatusField(help_text="The lead's current status."),
+    allowed=serializers.ListField(
         child=LeadStatusField(), help_text="The statuses a lead can be deleted from."
-    )
+    ),
+)

@@ -7,6 +7,8 @@ from coldsend.ids import uuid7
 from sender_accounts.fields import EncryptedTextField
 
 DAILY_LIMIT_MAX = 10_000
+SMTP_REQUIRED = "Required for SMTP sender accounts."
+SMTP_REFUSED = "Not allowed for NATIVE sender accounts."
 
 
 class SenderAccount(models.Model):
@@ -50,22 +52,32 @@ class SenderAccount(models.Model):
     def __str__(self) -> str:
         return f"{self.email} ({self.type})"
 
+    @classmethod
+    def smtp_settings_error(cls, account_type: object, given: bool) -> str | None:
+        """The SMTP settings rule, for the admin and the API: required for SMTP accounts, refused
+        for NATIVE ones (an unknown type is the type's own error)."""
+        if account_type == cls.Type.SMTP and not given:
+            return SMTP_REQUIRED
+        if account_type == cls.Type.NATIVE and given:
+            return SMTP_REFUSED
+        return None
+
     def clean(self) -> None:
-        """Model-form validation (the admin): SMTP settings are complete for SMTP accounts and
-        absent for NATIVE ones. The API serializer applies the same rules to its own input."""
+        """Model-form validation (the admin): each SMTP setting by `smtp_settings_error`."""
         self.email = (self.email or "").strip().lower()
+        if self.type != self.Type.SMTP:
+            self.smtp_password = ""  # a NATIVE account keeps no secret
         settings = {
             "smtp_host": self.smtp_host,
             "smtp_port": self.smtp_port,
             "smtp_username": self.smtp_username,
             "smtp_security": self.smtp_security,
+            "smtp_password": self.smtp_password,
         }
-        if self.type == self.Type.SMTP:
-            errors = {f: "Required for SMTP sender accounts." for f, v in settings.items() if not v}
-            if not self.smtp_password:
-                errors["smtp_password"] = "Required for SMTP sender accounts."
-        else:
-            errors = {f: "Only for SMTP sender accounts." for f, v in settings.items() if v}
-            self.smtp_password = ""  # a NATIVE account keeps no secret
+        errors = {
+            name: error
+            for name, value in settings.items()
+            if (error := self.smtp_settings_error(self.type, bool(value)))
+        }
         if errors:
             raise ValidationError(errors)

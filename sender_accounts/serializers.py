@@ -5,11 +5,10 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from django.db.models import TextChoices
-from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from coldsend.api.strict import type_errors
+from coldsend.api.fields import named_choice_field
+from coldsend.api.strict import StrictFieldsMixin
 from sender_accounts.models import DAILY_LIMIT_MAX, SenderAccount
 
 Type = SenderAccount.Type
@@ -39,52 +38,12 @@ def validate_host(value: str) -> str:
     return value
 
 
-def named_choice_field(choices: type[TextChoices], name: str) -> type[serializers.ChoiceField]:
-    """A ChoiceField whose enum has its own name in the schema (several models have a `status`)."""
-
-    @extend_schema_field({"type": "string", "enum": choices.values}, component_name=name)
-    class NamedChoiceField(serializers.ChoiceField):
-        def __init__(self, **kwargs: Any) -> None:
-            super().__init__(choices=choices.choices, **kwargs)
-
-    return NamedChoiceField
-
-
 TypeField = named_choice_field(SenderAccount.Type, "SenderAccountType")
 StatusField = named_choice_field(SenderAccount.Status, "SenderAccountStatus")
 SecurityField = named_choice_field(SenderAccount.Security, "SMTPSecurity")
 
 
-class StrictSerializerMixin:
-    """Refuse input keys the serializer does not accept: unknown ones and read-only ones
-    (like Stripe, a typo or a read-only field is an error, never silently ignored)."""
-
-    refuses_unknown_fields = True  # the schema says `additionalProperties: false`
-
-    def input_errors(self, data: Mapping) -> dict[str, list[str]]:
-        errors = type_errors(self.fields, data)
-        for key in data:
-            field = self.fields.get(key)
-            if field is None:
-                errors[key] = ["Unknown field."]
-            elif field.read_only:
-                errors[key] = ["This field is read-only."]
-        return errors
-
-    def to_internal_value(self, data: Any) -> Any:
-        errors = self.input_errors(data) if isinstance(data, Mapping) else {}
-        try:
-            value = super().to_internal_value(data)
-        except serializers.ValidationError as error:
-            if errors and isinstance(error.detail, Mapping):
-                raise serializers.ValidationError({**error.detail, **errors}) from None
-            raise
-        if errors:
-            raise serializers.ValidationError(errors)
-        return value
-
-
-class SMTPSettingsSerializer(StrictSerializerMixin, serializers.Serializer):
+class SMTPSettingsSerializer(StrictFieldsMixin, serializers.Serializer):
     """How ColdSend reaches the account's SMTP server. The password is write-only."""
 
     host = serializers.CharField(
@@ -125,7 +84,7 @@ class SenderAccountStatsSerializer(serializers.Serializer):
     bounced = serializers.IntegerField(help_text="Bounces of emails sent through this account.")
 
 
-class SenderAccountSerializer(StrictSerializerMixin, serializers.ModelSerializer):
+class SenderAccountSerializer(StrictFieldsMixin, serializers.ModelSerializer):
     """A mailbox campaigns send from. No update: delete it and create it again."""
 
     type = TypeField(
@@ -155,14 +114,12 @@ class SenderAccountSerializer(StrictSerializerMixin, serializers.ModelSerializer
         ]  # fmt: skip
         read_only_fields = ["id", "created_at"]
 
-    def input_errors(self, data: Mapping) -> dict[str, list[str]]:
+    def input_errors(self, data: Mapping) -> dict[str, Any]:
         # Decided before the nested fields are validated, so NATIVE + `smtp` gets one clear error.
         errors = super().input_errors(data)
-        smtp_given = data.get("smtp") is not None
-        if data.get("type") == Type.NATIVE and smtp_given:
-            errors["smtp"] = ["Not allowed for NATIVE sender accounts."]
-        elif data.get("type") == Type.SMTP and not smtp_given:
-            errors["smtp"] = ["Required for SMTP sender accounts."]
+        error = SenderAccount.smtp_settings_error(data.get("type"), data.get("smtp") is not None)
+        if error:
+            errors["smtp"] = [error]
         return errors
 
     def validate_email(self, value: str) -> str:

@@ -1,23 +1,21 @@
-from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, serializers, status
 from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from coldsend.api.fields import conflict_body
 from coldsend.api.viewsets import WorkspaceScopedViewSet
 from sender_accounts.models import SenderAccount
 from sender_accounts.serializers import SenderAccountDetailSerializer, SenderAccountSerializer
 from sender_accounts.services import delete_sender_account, sender_account_stats
 
-IN_USE = inline_serializer(
+IN_USE = conflict_body(
     "SenderAccountInUse",
-    fields={
-        "detail": serializers.CharField(),
-        "code": serializers.ChoiceField(choices=["in_use"]),
-        "campaigns": serializers.ListField(
-            child=serializers.UUIDField(), help_text="The ACTIVE campaigns using the account."
-        ),
-    },
+    ["in_use"],
+    campaigns=serializers.ListField(
+        child=serializers.UUIDField(), help_text="The ACTIVE campaigns using the account."
+    ),
 )
 
 

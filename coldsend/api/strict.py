@@ -1,6 +1,7 @@
 """JSON bodies are taken as typed: DRF would turn `0` into "0" for a string field, and "5" or
 "true" into numbers and booleans; the API refuses them instead, as its schema says (a client
-that sends the wrong type has a bug worth hearing about)."""
+that sends the wrong type has a bug worth hearing about). Unknown and read-only fields are
+refused too."""
 
 from collections.abc import Mapping
 from typing import Any
@@ -59,3 +60,40 @@ def type_errors(fields: Mapping[str, serializers.Field], data: Mapping) -> dict[
         if problem:
             errors[name] = problem if isinstance(problem, dict) else [problem]
     return errors
+
+
+UNKNOWN_FIELD = "Unknown field."
+READ_ONLY_FIELD = "This field is read-only."
+
+
+class StrictFieldsMixin:
+    """For a serializer: refuses JSON of the wrong type and any key that is not a writable field,
+    so a typo or a read-only field is a 400, never silently ignored (a client never believes it
+    set something it did not). Errors found here are answered together with the fields' own."""
+
+    refuses_unknown_fields = True  # the schema says `additionalProperties: false`
+    read_only_messages: dict[str, str] = {}  # a read-only field's own reason, if it has one
+
+    def input_errors(self, data: Mapping) -> dict[str, Any]:
+        """`{key: [message]}` for the keys of `data` the serializer refuses before reading it."""
+        errors = type_errors(self.fields, data)
+        for key in data:
+            field = self.fields.get(key)
+            if field is None:
+                if self.refuses_unknown_fields:
+                    errors[key] = [UNKNOWN_FIELD]
+            elif field.read_only:
+                errors[key] = [self.read_only_messages.get(key, READ_ONLY_FIELD)]
+        return errors
+
+    def to_internal_value(self, data: Any) -> Any:
+        errors = self.input_errors(data) if isinstance(data, Mapping) else {}
+        try:
+            value = super().to_internal_value(data)
+        except serializers.ValidationError as exc:
+            if errors and isinstance(exc.detail, Mapping):
+                raise serializers.ValidationError({**exc.detail, **errors}) from None
+            raise
+        if errors:
+            raise serializers.ValidationError(errors)
+        return value

@@ -1,0 +1,36 @@
+"""Shapes that have their own name in the OpenAPI schema, built the same way by every app: the
+enum of a model's choices, and the 409 body of an operation."""
+
+from collections.abc import Sequence
+from typing import Any
+
+from django.db.models import TextChoices
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+
+def named_choice_field(choices: type[TextChoices], name: str) -> type[serializers.ChoiceField]:
+    """A ChoiceField of `choices` whose enum is the schema component `name` (several models have
+    a `status`, each with its own values)."""
+
+    @extend_schema_field({"type": "string", "enum": choices.values}, component_name=name)
+    class NamedChoiceField(serializers.ChoiceField):
+        def __init__(self, **kwargs: Any) -> None:
+            super().__init__(choices=choices.choices, **kwargs)
+
+    NamedChoiceField.__name__ = NamedChoiceField.__qualname__ = f"{name}Field"
+    return NamedChoiceField
+
+
+def conflict_body(
+    name: str, codes: Sequence[str], description: str = "", **fields: serializers.Field
+) -> type[serializers.Serializer]:
+    """The 409 body of one operation, the schema component `name`: the `detail` and `code` every
+    409 has (see the shared `ConflictError`), the codes this operation can answer, and `fields`,
+    what else it names."""
+    body = {
+        "detail": serializers.CharField(),
+        "code": serializers.ChoiceField(choices=list(codes)),
+        **fields,
+    }
+    return type(name, (serializers.Serializer,), {"__doc__": description, **body})
