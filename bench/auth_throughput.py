@@ -72,9 +72,13 @@ def run(seconds: int, sqlite: bool, workers: int, rounds: int) -> dict[str, floa
     key = key.strip().splitlines()[-1]
     # A limit no benchmark reaches, so every request does the full rate-limit work.
     env["RATE_LIMIT"] = "100000000/minute"
-    queries, cpu_me = in_process(env, key, "/api/public/v1/me", guards=True)
-    _, cpu_bare = in_process(env, key, "/api/public/v1/me", guards=False)
-    _, cpu_baseline = in_process(env, key, "/bench/baseline", guards=True)
+    cpu = {"me": [], "bare": [], "baseline": []}
+    for _ in range(rounds):  # alternate the processes too: each run's CPU speed varies
+        queries, micros = in_process(env, key, "/api/public/v1/me", guards=True)
+        cpu["me"].append(micros)
+        cpu["bare"].append(in_process(env, key, "/api/public/v1/me", guards=False)[1])
+        cpu["baseline"].append(in_process(env, key, "/bench/baseline", guards=True)[1])
+    cpu_me, cpu_bare, cpu_baseline = (statistics.median(cpu[k]) for k in ("me", "bare", "baseline"))
     baseline, me, unguarded = [], [], []
     guarded = gunicorn(env, workers=workers, settings="bench.settings")
     bare = gunicorn({**env, "BENCH_GUARDS": "off"}, workers=workers, settings="bench.settings")
@@ -117,7 +121,8 @@ def main() -> None:
     print(f"  queries per warm GET /me: {r['queries_per_me_request']} (target <= 1)")
     print(f"  GET /me without rate limiter and idempotency: {r['me_unguarded_rps']:.0f} req/s")
     print(f"  their cost: {r['guard_cost']:.1%} of /me throughput (target <= 5%)")
-    print("in-process CPU per request (Django test client, 2000 requests, less noisy):")
+    print(f"in-process CPU per request (Django test client, 2000 requests, median of "
+          f"{args.rounds} alternating runs):")  # fmt: skip
     print(f"  baseline {r['cpu_baseline_us']:.0f} us, GET /me {r['cpu_me_us']:.0f} us "
           f"(ratio {r['cpu_baseline_us'] / r['cpu_me_us']:.1%}), GET /me without guards "
           f"{r['cpu_me_unguarded_us']:.0f} us (guards cost "
