@@ -14,8 +14,17 @@ import json
 import time
 import zoneinfo
 
-from bench.campaign_detail import LEAD_ID, setup_django, timed
-from bench.server import base_env, gunicorn, manage, postgres_database, summary_ms
+from bench.campaign_detail import LEAD_ID
+from bench.server import (
+    base_env,
+    create_key,
+    gunicorn,
+    manage,
+    postgres_database,
+    setup_django,
+    summary_ms,
+    timed_get,
+)
 
 DATABASE = "coldsend_bench_analytics"
 WARMUP = 20
@@ -165,8 +174,7 @@ def main() -> None:
 
     env = base_env(postgres_database(DATABASE), RATE_LIMIT="100000000/minute")
     manage(env, "migrate", "--noinput")
-    key = manage(env, "create_api_key", "--name", "bench", "--scopes", "*")
-    key = key.strip().splitlines()[-1]
+    key = create_key(env)
     setup_django(env)
     print(f"campaign analytics (PostgreSQL, {DATABASE}):")
     campaign = load(key, args.leads, args.events)
@@ -177,8 +185,8 @@ def main() -> None:
             queries = inspect(key, campaign, timezone)
             url = base + path_for(campaign, timezone)
             for _ in range(WARMUP):
-                timed(url, key)
-            results[timezone] = ([timed(url, key) for _ in range(args.requests)], queries)
+                timed_get(url, key)
+            results[timezone] = ([timed_get(url, key) for _ in range(args.requests)], queries)
 
     print()
     for timezone, (samples, queries) in results.items():

@@ -14,7 +14,14 @@ import statistics
 import subprocess
 import sys
 
-from bench.server import base_env, gunicorn, manage, postgres_database, sqlite_database
+from bench.server import (
+    base_env,
+    create_key,
+    gunicorn,
+    manage,
+    postgres_database,
+    sqlite_database,
+)
 
 WRK_RE = re.compile(r"Requests/sec:\s+([\d.]+)")
 
@@ -68,8 +75,7 @@ def run(seconds: int, sqlite: bool, workers: int, rounds: int) -> dict[str, floa
     url = sqlite_database(name) if sqlite else postgres_database(name)
     env = base_env(url, **{k: v for k, v in os.environ.items() if k == "CACHE_URL"})
     manage(env, "migrate", "--noinput")
-    key = manage(env, "create_api_key", "--name", "bench", "--scopes", "*", "--workspace", "bench")
-    key = key.strip().splitlines()[-1]
+    key = create_key(env, workspace="bench")
     # A limit no benchmark reaches, so every request does the full rate-limit work.
     env["RATE_LIMIT"] = "100000000/minute"
     cpu = {"me": [], "bare": [], "baseline": []}

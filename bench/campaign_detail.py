@@ -9,11 +9,18 @@ Usage: python -m bench.campaign_detail [--requests 200] [--leads 100000] [--even
 
 import argparse
 import json
-import os
 import time
-import urllib.request
 
-from bench.server import base_env, gunicorn, manage, postgres_database, summary_ms
+from bench.server import (
+    base_env,
+    create_key,
+    gunicorn,
+    manage,
+    postgres_database,
+    setup_django,
+    summary_ms,
+    timed_get,
+)
 
 DATABASE = "coldsend_bench_campaign"
 WARMUP = 30
@@ -45,14 +52,6 @@ SELECT %(campaign)s, {LEAD_ID.format(n="(1 + g %% %(leads)s)")}, %(sender)s, NUL
        now() - make_interval(secs => (g %% (60 * 86400)))
 FROM generate_series(1, %(events)s) AS g
 """
-
-
-def setup_django(env: dict[str, str]) -> None:
-    os.environ.update(env)
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "coldsend.settings")
-    import django
-
-    django.setup()
 
 
 def load(key: str, leads: int, events: int) -> str:
@@ -159,15 +158,6 @@ def inspect(key: str, campaign: str) -> int:
     return len(queries)
 
 
-def timed(url: str, key: str) -> float:
-    request = urllib.request.Request(url, headers={"X-API-Key": key})
-    started = time.perf_counter()
-    with urllib.request.urlopen(request, timeout=30) as response:
-        response.read()
-        assert response.status == 200
-    return time.perf_counter() - started
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--requests", type=int, default=200)
@@ -177,8 +167,7 @@ def main() -> None:
 
     env = base_env(postgres_database(DATABASE), RATE_LIMIT="100000000/minute")
     manage(env, "migrate", "--noinput")
-    key = manage(env, "create_api_key", "--name", "bench", "--scopes", "*")
-    key = key.strip().splitlines()[-1]
+    key = create_key(env)
     setup_django(env)
     print(f"campaign detail (PostgreSQL, {DATABASE}):")
     campaign = load(key, args.leads, args.events)
@@ -187,8 +176,8 @@ def main() -> None:
     with gunicorn(env, workers=2) as (base, _):
         url = f"{base}/api/public/v1/campaigns/{campaign}"
         for _ in range(WARMUP):
-            timed(url, key)
-        samples = [timed(url, key) for _ in range(args.requests)]
+            timed_get(url, key)
+        samples = [timed_get(url, key) for _ in range(args.requests)]
 
     print(
         f"\n  GET campaigns/{{id}} ({args.leads:,} leads, {args.events:,} events), "

@@ -21,7 +21,14 @@ import uuid
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from bench.server import base_env, gunicorn, manage, postgres_database, sqlite_database
+from bench.server import (
+    base_env,
+    create_key,
+    gunicorn,
+    manage,
+    postgres_database,
+    sqlite_database,
+)
 
 CUSTOM_COLUMNS = ["Industry", "City", "Plan", "Source"]
 TARGET_RATIO = 3.0
@@ -109,8 +116,7 @@ def reset_peak(pid: int) -> None:
 
 
 def setup_campaigns(env: dict[str, str], count: int) -> tuple[str, list[str]]:
-    key = manage(env, "create_api_key", "--name", "bench", "--scopes", "leads:create",
-                 "--workspace", "bench").strip().splitlines()[-1]  # fmt: skip
+    key = create_key(env, "leads:create", workspace="bench")
     code = (
         "from apikeys.models import Workspace\n"
         "from campaigns.models import Campaign\n"

@@ -8,13 +8,22 @@ Usage: python -m bench.leads_list [--samples 150] [--large 1000000] [--small 100
 
 import argparse
 import json
-import os
 import statistics
 import time
 import urllib.request
 from urllib.parse import urlsplit
 
-from bench.server import base_env, gunicorn, manage, percentile, postgres_database, summary_ms
+from bench.server import (
+    base_env,
+    create_key,
+    gunicorn,
+    manage,
+    percentile,
+    postgres_database,
+    setup_django,
+    summary_ms,
+    timed_get,
+)
 
 DATABASE = "coldsend_bench_leads"
 INDEX = "lead_campaign_newest"
@@ -36,14 +45,6 @@ SELECT (lpad(to_hex(%(start_ms)s::bigint + g * %(step)s), 12, '0') || '7'
        to_timestamp((%(start_ms)s::bigint + g * %(step)s) / 1000.0)
 FROM generate_series(1, %(count)s) AS g
 """
-
-
-def setup_django(env: dict[str, str]) -> None:
-    os.environ.update(env)
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "coldsend.settings")
-    import django
-
-    django.setup()
 
 
 def load(large: int, small: int) -> dict[str, str]:
@@ -133,14 +134,6 @@ def fetch(url: str, key: str) -> dict:
         return json.loads(response.read())
 
 
-def timed(url: str, key: str) -> float:
-    request = urllib.request.Request(url, headers={"X-API-Key": key})
-    started = time.perf_counter()
-    with urllib.request.urlopen(request, timeout=30) as response:
-        response.read()
-    return time.perf_counter() - started
-
-
 def measure(base: str, key: str, campaigns: dict[str, str], samples: int) -> dict[str, list]:
     urls = {}
     for label, campaign in campaigns.items():
@@ -152,11 +145,11 @@ def measure(base: str, key: str, campaigns: dict[str, str], samples: int) -> dic
         urls[(label, "deep")] = url
     for url in urls.values():
         for _ in range(20):  # warm-up: connections, caches, plans
-            timed(url, key)
+            timed_get(url, key)
     results: dict[tuple[str, str], list[float]] = {name: [] for name in urls}
     for _ in range(samples):  # interleaved, so drift on a shared machine hits all alike
         for name, url in urls.items():
-            results[name].append(timed(url, key))
+            results[name].append(timed_get(url, key))
     return results
 
 
@@ -169,7 +162,7 @@ def main() -> None:
 
     env = base_env(postgres_database(DATABASE), RATE_LIMIT="100000000/minute")
     manage(env, "migrate", "--noinput")
-    key = manage(env, "create_api_key", "--name", "b", "--scopes", "*").strip().splitlines()[-1]
+    key = create_key(env)
     setup_django(env)
     print(f"leads list (PostgreSQL, {DATABASE}):")
     campaigns = load(args.large, args.small)

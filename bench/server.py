@@ -111,3 +111,29 @@ def summary_ms(samples: list[float]) -> str:
         f"median {statistics.median(samples) * 1000:.1f} ms, "
         f"p95 {percentile(samples, 95) * 1000:.1f} ms (n={len(samples)})"
     )
+
+
+def create_key(env: dict[str, str], scopes: str = "*", workspace: str = "default") -> str:
+    """A new API key made by the real command; its raw value is the last line it prints."""
+    out = manage(env, "create_api_key", "--name", "bench", "--scopes", scopes,
+                 "--workspace", workspace)  # fmt: skip
+    return out.strip().splitlines()[-1]
+
+
+def setup_django(env: dict[str, str]) -> None:
+    """Use the app's models from the benchmark process, against the benchmark's database."""
+    os.environ.update(env)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "coldsend.settings")
+    import django
+
+    django.setup()
+
+
+def timed_get(url: str, key: str) -> float:
+    """Seconds one authenticated GET takes, response read; it must answer 200."""
+    request = urllib.request.Request(url, headers={"X-API-Key": key})
+    started = time.perf_counter()
+    with urllib.request.urlopen(request, timeout=30) as response:
+        response.read()
+        assert response.status == 200
+    return time.perf_counter() - started
