@@ -4,7 +4,6 @@ from collections.abc import Callable
 
 import pytest
 from django.core.cache import cache
-from django.db import connection
 from rest_framework.test import APIClient
 
 from apikeys.models import APIKey, Workspace
@@ -14,10 +13,6 @@ API = "/api/public/v1"
 
 def api_url(path: str) -> str:
     return f"{API}/{path.lstrip('/')}"
-
-
-def is_postgres() -> bool:
-    return connection.vendor == "postgresql"
 
 
 @pytest.fixture(autouse=True)

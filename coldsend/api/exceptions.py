@@ -37,7 +37,7 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
         )
     if isinstance(exc, RecursionError):  # DRF's JSON parser lets it through
         exc = exceptions.ParseError("JSON parse error - nested too deeply.")
-    if isinstance(exc, Http404):
+    if isinstance(exc, Http404):  # DRF would keep Django's "No Campaign matches …" text
         exc = exceptions.NotFound("Not found.")
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied()
