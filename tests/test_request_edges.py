@@ -4,6 +4,7 @@
 import pytest
 from django.test import Client, override_settings
 
+from apikeys.keys import generate_key
 from campaigns.models import Campaign
 from leads.models import Lead
 from tests.conftest import api_url
@@ -76,3 +77,17 @@ def test_the_schema_and_docs_ignore_a_bad_key(client, make_key, path):
     key.revoke()
     assert client.get(api_url(path), HTTP_X_API_KEY=raw).status_code == 200
     assert client.get(api_url(path), HTTP_X_API_KEY="cs_live_malformed").status_code == 200
+
+
+def test_a_refused_key_is_looked_up_once_per_request(db, client, django_assert_num_queries):
+    raw = generate_key()  # well-formed, unknown: the idempotency check and DRF both need it
+    with django_assert_num_queries(1):
+        response = client.post(
+            api_url("campaigns"),
+            {"name": "x"},
+            content_type="application/json",
+            HTTP_X_API_KEY=raw,
+            HTTP_IDEMPOTENCY_KEY="once",
+        )
+    assert response.status_code == 401
+    assert response.json() == {"detail": "Invalid or revoked API key"}

@@ -17,9 +17,8 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from rest_framework.exceptions import AuthenticationFailed, ValidationError
 from rest_framework.permissions import BasePermission
 
-from apikeys import keys
-from apikeys.authentication import presented_key
-from apikeys.models import APIKey, KeyRejected
+from apikeys.authentication import key_for_request, remembered_key
+from apikeys.models import APIKey
 from coldsend.api import throttling
 
 if TYPE_CHECKING:
@@ -36,18 +35,11 @@ GetResponse = Callable[[HttpRequest], HttpResponse]
 
 
 def authenticated_key(request: HttpRequest) -> APIKey | None:
-    """The request's valid API key, looked up once per request (the DRF authentication class
-    and the idempotency check share it); None when absent or not valid."""
-    if not hasattr(request, "authenticated_key"):
-        request.authenticated_key = None
-        try:
-            raw = presented_key(request)
-        except AuthenticationFailed:  # conflicting headers: the view answers 401 itself
-            raw = None
-        if raw and keys.is_well_formed(raw):
-            with contextlib.suppress(KeyRejected):
-                request.authenticated_key = APIKey.objects.authenticate(raw)
-    return request.authenticated_key
+    """The request's valid API key, or None (absent or refused: the view answers the 401)."""
+    try:
+        return key_for_request(request)
+    except AuthenticationFailed:
+        return None
 
 
 class RequestLogMiddleware:
@@ -61,7 +53,7 @@ class RequestLogMiddleware:
             return self.get_response(request)
         started = time.perf_counter()
         response = self.get_response(request)
-        key = getattr(request, "authenticated_key", None)
+        key = remembered_key(request)
         request_log.info(
             json.dumps(
                 {
