@@ -145,12 +145,6 @@ def test_denied_scope_is_not_recorded_as_used(make_key):
 def test_scopes_first_used_concurrently_are_all_recorded(make_key):
     """One request per scoped operation of the schema, all at once with one `*` key: the audit
     record must end up with every scope, not just the last writer's."""
-    if connection.vendor == "sqlite" and connection.is_in_memory_db():
-        pytest.skip(
-            "SQLite's shared-cache in-memory test database fails a blocked writer at once "
-            "('database table is locked'; the busy timeout does not apply). Runs on PostgreSQL, "
-            "and on SQLite with a file test database (DATABASES['default']['TEST']['NAME'])."
-        )
     by_scope = {}
     for method, url, required in scoped_operations():
         if required in ACTION_SCOPES:

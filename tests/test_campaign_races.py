@@ -56,16 +56,6 @@ def action_request(campaign: Campaign, action: str) -> tuple[str, str]:
     return "post", campaign_url(campaign, action)
 
 
-@pytest.fixture(autouse=True)
-def _waiting_locks() -> None:
-    if connection.vendor == "sqlite" and connection.is_in_memory_db():
-        pytest.skip(
-            "SQLite's shared-cache in-memory test database fails a blocked writer at once "
-            "('database table is locked'; the busy timeout does not apply). Runs on PostgreSQL, "
-            "and on SQLite with a file test database (DATABASES['default']['TEST']['NAME'])."
-        )
-
-
 @pytest.fixture
 def raw_key(make_key) -> str:
     return make_key(["*"])[1]

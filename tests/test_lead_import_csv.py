@@ -12,6 +12,7 @@ from leads.emails import normalize_email
 from leads.importing import HEADER_ALIASES, MAX_ERRORS
 from leads.models import Lead
 from tests.conftest import api_url
+from tests.import_helpers import error, report
 
 IMPORT = api_url("leads/import")
 
@@ -31,19 +32,6 @@ def upload(client: APIClient, campaign_id: object, data: bytes, name: str = "lea
 
 def stored(campaign: Campaign) -> dict[str, Lead]:
     return {lead.email: lead for lead in Lead.objects.filter(campaign=campaign)}
-
-
-def error(row: int, email: str, message: str) -> dict:
-    return {"row": row, "email": email, "error": message}
-
-
-def report(created=0, duplicates=0, invalid=0, errors=()) -> dict:
-    return {
-        "created": created,
-        "duplicates": duplicates,
-        "invalid": invalid,
-        "errors": list(errors),
-    }
 
 
 def test_excel_semicolons_with_bom_and_crlf(client_all, campaign):

@@ -6,6 +6,7 @@ import pytest
 from campaigns.models import Campaign
 from leads.models import Lead
 from tests.conftest import api_url
+from tests.import_helpers import error, report
 
 IMPORT = api_url("leads/import")
 
@@ -13,19 +14,6 @@ IMPORT = api_url("leads/import")
 @pytest.fixture
 def campaign(workspace) -> Campaign:
     return Campaign.objects.create(workspace=workspace, name="Spring outreach")
-
-
-def error(row: int, email: str, message: str) -> dict:
-    return {"row": row, "email": email, "error": message}
-
-
-def report(created=0, duplicates=0, invalid=0, errors=()) -> dict:
-    return {
-        "created": created,
-        "duplicates": duplicates,
-        "invalid": invalid,
-        "errors": list(errors),
-    }
 
 
 def test_leads_are_created_with_every_field(client_all, campaign):

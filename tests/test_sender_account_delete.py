@@ -126,17 +126,6 @@ def test_403_comes_before_409(make_client, workspace):
 # --- races ---------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def waiting_locks() -> None:
-    """Races need a database where a blocked writer waits for the lock."""
-    if connection.vendor == "sqlite" and connection.is_in_memory_db():
-        pytest.skip(
-            "SQLite's shared-cache in-memory test database fails a blocked writer at once "
-            "('database table is locked'; the busy timeout does not apply). Runs on PostgreSQL, "
-            "and on SQLite with a file test database (DATABASES['default']['TEST']['NAME'])."
-        )
-
-
 def in_thread(target, results, name):
     def run():
         try:
@@ -152,9 +141,7 @@ def in_thread(target, results, name):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_delete_waits_for_a_concurrent_activation_and_refuses(
-    make_client, workspace, waiting_locks
-):
+def test_delete_waits_for_a_concurrent_activation_and_refuses(make_client, workspace):
     """The activation takes the locks as campaigns.transitions.activate does (campaign row, then
     its accounts' rows) and commits only after the DELETE has started. Without the account lock
     the DELETE would read the campaign as DRAFT, then delete the account from under it."""
@@ -189,7 +176,7 @@ def test_delete_waits_for_a_concurrent_activation_and_refuses(
 
 
 @pytest.mark.django_db(transaction=True)
-def test_two_racing_deletes_one_wins(make_client, workspace, waiting_locks):
+def test_two_racing_deletes_one_wins(make_client, workspace):
     account = make_account(workspace)
     clients = [make_client(["sender_accounts:delete"]) for _ in range(2)]
     start, results = threading.Barrier(2), {}
