@@ -2,6 +2,7 @@
 (which still carry the rate-limit headers), list filters on detail routes, a public schema."""
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client, override_settings
 
 from apikeys.keys import generate_key
@@ -91,3 +92,19 @@ def test_a_refused_key_is_looked_up_once_per_request(db, client, django_assert_n
         )
     assert response.status_code == 401
     assert response.json() == {"detail": "Invalid or revoked API key"}
+
+
+@override_settings(API_MAX_BODY_BYTES=1_000)
+def test_the_import_takes_bodies_larger_than_other_endpoints(client_all, workspace):
+    campaign = Campaign.objects.create(workspace=workspace, name="C")
+    rows = "".join(f"lead{i}@example.com,Name {i}\n" for i in range(200))  # ~5 KB
+    upload = SimpleUploadedFile("leads.csv", ("email,first_name\n" + rows).encode())
+    imported = client_all.post(
+        api_url("leads/import"),
+        {"campaign_id": str(campaign.id), "file": upload},
+        format="multipart",
+    )
+    assert imported.status_code == 201
+    assert imported.json()["created"] == 200
+    refused = client_all.post(api_url("campaigns"), {"name": "x" * 2_000}, format="json")
+    assert refused.status_code == 413

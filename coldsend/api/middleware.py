@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from django.conf import settings
 from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.urls import Resolver404, resolve
 from rest_framework.exceptions import AuthenticationFailed, ValidationError
 from rest_framework.permissions import BasePermission
 
@@ -26,12 +27,19 @@ if TYPE_CHECKING:
     from rest_framework.views import APIView
 
 API_PREFIX = "/api/public/v1/"
-IMPORT_PATHS = ("/api/public/v1/leads/import", "/api/public/v1/leads/import/")
-MULTIPART_SLACK = 64 * 1024  # form fields and part headers around an import file
 
 request_log = logging.getLogger("coldsend.requests")
 
 GetResponse = Callable[[HttpRequest], HttpResponse]
+
+
+def view_class(path: str) -> type | None:
+    """The view class that answers `path` (a viewset's class for its routes), if any."""
+    try:
+        match = resolve(path)
+    except Resolver404:
+        return None
+    return getattr(match.func, "cls", None) or getattr(match.func, "view_class", None)
 
 
 def authenticated_key(request: HttpRequest) -> APIKey | None:
@@ -81,11 +89,11 @@ class BodySizeLimitMiddleware:
                 length = int(request.META.get("CONTENT_LENGTH") or 0)
             except ValueError:
                 return JsonResponse({"detail": "Invalid Content-Length header."}, status=400)
-            limit = (
-                settings.LEADS_IMPORT_MAX_BYTES + MULTIPART_SLACK
-                if request.path in IMPORT_PATHS
-                else settings.API_MAX_BODY_BYTES
-            )
+            limit = settings.API_MAX_BODY_BYTES
+            if length > limit:  # a view may accept more: the lead import does
+                view = view_class(request.path)
+                if hasattr(view, "max_body_bytes"):
+                    limit = view.max_body_bytes()
             if length > limit:
                 return JsonResponse(
                     {"detail": f"Request body too large: the limit is {limit} bytes."}, status=413
@@ -108,8 +116,7 @@ class RateLimitHeadersMiddleware:
         if window is None and response.status_code != 401:
             key = authenticated_key(request)
             if key is not None:
-                bucket = "import" if request.path in IMPORT_PATHS else "default"
-                throttling.peek(request, key, None, bucket)
+                throttling.peek(request, key, view_class(request.path))
                 window = request.rate_limit_window
         if window is not None:
             for header, value in window.headers().items():

@@ -55,7 +55,7 @@ class Window:
         }
 
 
-def bucket_for(view: APIView | None) -> str:
+def bucket_for(view: APIView | type | None) -> str:
     """The rate-limit bucket of a view: its `throttle_bucket` ("import" for lead imports)."""
     return getattr(view, "throttle_bucket", "default")
 
@@ -84,12 +84,10 @@ def remember(request: HttpRequest, window: Window) -> None:
     request.rate_limit_window = window
 
 
-def peek(
-    request: HttpRequest, key: APIKey, view: APIView | None, bucket: str | None = None
-) -> None:
+def peek(request: HttpRequest, key: APIKey, view: APIView | type | None) -> None:
     """Note the key's current window without counting a request (for refused requests)."""
     if getattr(request, "rate_limit_window", None) is None:
-        remember(request, _window(key, bucket or bucket_for(view), consume=False))
+        remember(request, _window(key, bucket_for(view), consume=False))
 
 
 class APIKeyRateThrottle(BaseThrottle):
