@@ -16,12 +16,8 @@ import zoneinfo
 
 from bench.campaign_detail import LEAD_ID
 from bench.server import (
-    base_env,
-    create_key,
     gunicorn,
-    manage,
-    postgres_database,
-    setup_django,
+    prepare_postgres,
     summary_ms,
     timed_get,
 )
@@ -172,10 +168,7 @@ def main() -> None:
     parser.add_argument("--leads", type=int, default=20_000)
     args = parser.parse_args()
 
-    env = base_env(postgres_database(DATABASE), RATE_LIMIT="100000000/minute")
-    manage(env, "migrate", "--noinput")
-    key = create_key(env)
-    setup_django(env)
+    env, key = prepare_postgres(DATABASE)
     print(f"campaign analytics (PostgreSQL, {DATABASE}):")
     campaign = load(key, args.leads, args.events)
     results = {}

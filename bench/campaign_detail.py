@@ -12,12 +12,8 @@ import json
 import time
 
 from bench.server import (
-    base_env,
-    create_key,
     gunicorn,
-    manage,
-    postgres_database,
-    setup_django,
+    prepare_postgres,
     summary_ms,
     timed_get,
 )
@@ -165,10 +161,7 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=300_000)
     args = parser.parse_args()
 
-    env = base_env(postgres_database(DATABASE), RATE_LIMIT="100000000/minute")
-    manage(env, "migrate", "--noinput")
-    key = create_key(env)
-    setup_django(env)
+    env, key = prepare_postgres(DATABASE)
     print(f"campaign detail (PostgreSQL, {DATABASE}):")
     campaign = load(key, args.leads, args.events)
     queries = inspect(key, campaign)

@@ -14,13 +14,9 @@ import urllib.request
 from urllib.parse import urlsplit
 
 from bench.server import (
-    base_env,
-    create_key,
     gunicorn,
-    manage,
     percentile,
-    postgres_database,
-    setup_django,
+    prepare_postgres,
     summary_ms,
     timed_get,
 )
@@ -160,10 +156,7 @@ def main() -> None:
     parser.add_argument("--small", type=int, default=10_000)
     args = parser.parse_args()
 
-    env = base_env(postgres_database(DATABASE), RATE_LIMIT="100000000/minute")
-    manage(env, "migrate", "--noinput")
-    key = create_key(env)
-    setup_django(env)
+    env, key = prepare_postgres(DATABASE)
     print(f"leads list (PostgreSQL, {DATABASE}):")
     campaigns = load(args.large, args.small)
     explain(key, campaigns)

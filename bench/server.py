@@ -137,3 +137,13 @@ def timed_get(url: str, key: str) -> float:
         response.read()
         assert response.status == 200
     return time.perf_counter() - started
+
+
+def prepare_postgres(database: str) -> tuple[dict[str, str], str]:
+    """A fresh, migrated database with a `*` key, no rate limit in the way, and Django set up
+    in this process against it; return (env for servers and commands, raw key)."""
+    env = base_env(postgres_database(database), RATE_LIMIT="100000000/minute")
+    manage(env, "migrate", "--noinput")
+    key = create_key(env)
+    setup_django(env)
+    return env, key

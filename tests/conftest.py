@@ -7,6 +7,7 @@ from django.core.cache import cache
 from rest_framework.test import APIClient
 
 from apikeys.models import APIKey, Workspace
+from campaigns.models import Campaign
 
 API = "/api/public/v1"
 
@@ -28,6 +29,18 @@ def workspace(db) -> Workspace:
 @pytest.fixture
 def other_workspace(db) -> Workspace:
     return Workspace.objects.create(slug="globex", name="Globex")
+
+
+@pytest.fixture
+def campaign(workspace) -> Campaign:
+    """A DRAFT campaign in the key's workspace."""
+    return Campaign.objects.create(workspace=workspace, name="Spring outreach")
+
+
+@pytest.fixture
+def foreign_campaign(other_workspace) -> Campaign:
+    """A campaign in another workspace: invisible to the workspace's keys."""
+    return Campaign.objects.create(workspace=other_workspace, name="Globex outreach")
 
 
 @pytest.fixture

@@ -17,11 +17,6 @@ IMPORT = api_url("leads/import")
 LEADS = api_url("leads")
 
 
-@pytest.fixture
-def campaign(workspace) -> Campaign:
-    return Campaign.objects.create(workspace=workspace, name="Spring outreach")
-
-
 def upload_text(client: APIClient, campaign: Campaign, text: str):
     return upload(client, campaign.pk, text.encode())
 

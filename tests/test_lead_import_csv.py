@@ -17,11 +17,6 @@ from tests.import_helpers import error, report
 IMPORT = api_url("leads/import")
 
 
-@pytest.fixture
-def campaign(workspace) -> Campaign:
-    return Campaign.objects.create(workspace=workspace, name="Spring outreach")
-
-
 def upload(client: APIClient, campaign_id: object, data: bytes, name: str = "leads.csv"):
     return client.post(
         IMPORT,

@@ -11,11 +11,6 @@ from tests.import_helpers import error, report
 IMPORT = api_url("leads/import")
 
 
-@pytest.fixture
-def campaign(workspace) -> Campaign:
-    return Campaign.objects.create(workspace=workspace, name="Spring outreach")
-
-
 def test_leads_are_created_with_every_field(client_all, campaign):
     leads = [
         {

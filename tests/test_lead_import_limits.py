@@ -16,11 +16,6 @@ from tests.conftest import api_url
 IMPORT = api_url("leads/import")
 
 
-@pytest.fixture
-def campaign(workspace) -> Campaign:
-    return Campaign.objects.create(workspace=workspace, name="Spring outreach")
-
-
 def upload(client: APIClient, campaign_id: object, data: bytes):
     return client.post(
         IMPORT,

@@ -21,11 +21,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
-def campaign(workspace) -> Campaign:
-    return Campaign.objects.create(workspace=workspace, name="Spring outreach")
-
-
-@pytest.fixture
 def raw_key(make_key) -> str:
     return make_key(["leads:create"])[1]
 

@@ -22,16 +22,6 @@ def admin_client(db) -> Client:
     return client
 
 
-@pytest.fixture
-def campaign(workspace) -> Campaign:
-    return Campaign.objects.create(workspace=workspace, name="Spring outreach")
-
-
-@pytest.fixture
-def foreign_campaign(other_workspace) -> Campaign:
-    return Campaign.objects.create(workspace=other_workspace, name="Globex outreach")
-
-
 def make_lead(campaign: Campaign, email: str, **fields) -> Lead:
     return Lead.objects.create(
         workspace_id=campaign.workspace_id, campaign=campaign, email=email, **fields

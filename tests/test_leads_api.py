@@ -23,18 +23,8 @@ def lead_url(lead_id) -> str:
 
 
 @pytest.fixture
-def campaign(workspace) -> Campaign:
-    return Campaign.objects.create(workspace=workspace, name="Spring outreach")
-
-
-@pytest.fixture
 def second_campaign(workspace) -> Campaign:
     return Campaign.objects.create(workspace=workspace, name="Autumn outreach")
-
-
-@pytest.fixture
-def foreign_campaign(other_workspace) -> Campaign:
-    return Campaign.objects.create(workspace=other_workspace, name="Globex outreach")
 
 
 def make_lead(campaign: Campaign, email: str, **fields) -> Lead:

@@ -16,11 +16,6 @@ T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 SENT, OPENED, CLICKED, REPLIED, BOUNCED, UNSUBSCRIBED = EmailEvent.Type
 
 
-@pytest.fixture
-def campaign(workspace) -> Campaign:
-    return Campaign.objects.create(workspace=workspace, name="Spring outreach")
-
-
 def make_lead(campaign: Campaign, email: str) -> Lead:
     return Lead.objects.create(workspace_id=campaign.workspace_id, campaign=campaign, email=email)
 

@@ -12,11 +12,6 @@ from tests.conftest import api_url
 LEADS = api_url("leads")
 
 
-@pytest.fixture
-def campaign(workspace) -> Campaign:
-    return Campaign.objects.create(workspace=workspace, name="Spring outreach")
-
-
 def add_leads(campaign: Campaign, count: int, start: int = 0) -> list[str]:
     """Create `count` leads one by one (ids are time-ordered); return their ids, oldest first."""
     return [

@@ -11,7 +11,7 @@ from django.db import connection
 from django.utils.timezone import now
 from rest_framework.test import APIClient
 
-from campaigns.models import Campaign, EmailEvent
+from campaigns.models import EmailEvent
 from leads.models import Lead
 from tests.conftest import api_url
 
@@ -53,11 +53,6 @@ def client_for(raw_key: str) -> APIClient:
     client = APIClient()
     client.credentials(HTTP_X_API_KEY=raw_key)
     return client
-
-
-@pytest.fixture
-def campaign(workspace) -> Campaign:
-    return Campaign.objects.create(workspace=workspace, name="Spring outreach")
 
 
 def test_racing_creates_of_one_email_store_exactly_one_lead(raw_key, campaign):
