@@ -25,10 +25,9 @@ def presented_key(request: HttpRequest) -> str | None:
 _LOOKUP = "_api_key_lookup"
 
 
-def key_for_request(request: HttpRequest) -> APIKey | None:
-    """The request's API key, looked up at most once per request (middleware and the DRF
-    authentication share it): None when no key is presented, AuthenticationFailed with the
-    client-facing reason when one is malformed (no query), unknown, revoked or expired."""
+def _looked_up(request: HttpRequest) -> tuple[APIKey | None, str | None]:
+    """(key, refusal reason) of the request, looked up at most once per request (middleware and
+    the DRF authentication share it). A malformed key is refused without a query."""
     if not hasattr(request, _LOOKUP):
         key, reason = None, None
         try:
@@ -42,14 +41,17 @@ def key_for_request(request: HttpRequest) -> APIKey | None:
         except KeyRejected as rejected:
             reason = rejected.reason
         setattr(request, _LOOKUP, (key, reason))
-    key, reason = getattr(request, _LOOKUP)
-    if reason is not None:
-        raise AuthenticationFailed(reason)
-    return key
+    return getattr(request, _LOOKUP)
 
 
-def remembered_key(request: HttpRequest) -> APIKey | None:
-    """The key this request was authenticated with, if it was; never looks anything up."""
+def request_key(request: HttpRequest) -> APIKey | None:
+    """The request's valid API key, or None (absent or refused: the view answers the 401).
+    May query the database, once per request."""
+    return _looked_up(request)[0]
+
+
+def request_key_cached(request: HttpRequest) -> APIKey | None:
+    """The key this request was already authenticated with, if it was; never queries."""
     return getattr(request, _LOOKUP, (None, None))[0]
 
 
@@ -57,7 +59,9 @@ class APIKeyAuthentication(BaseAuthentication):
     """Sets `request.auth` to the APIKey. A malformed key is refused before any query."""
 
     def authenticate(self, request: Request) -> tuple[None, APIKey] | None:
-        key = key_for_request(request._request)
+        key, reason = _looked_up(request._request)
+        if reason is not None:
+            raise AuthenticationFailed(reason)
         return None if key is None else (None, key)
 
     def authenticate_header(self, request: Request) -> str:

@@ -62,16 +62,16 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    "coldsend.api.middleware.RequestLogMiddleware",
-    "coldsend.api.middleware.RateLimitHeadersMiddleware",
-    "coldsend.api.middleware.BodySizeLimitMiddleware",
+    "coldsend.api.request_log.RequestLogMiddleware",
+    "coldsend.api.throttling.RateLimitHeadersMiddleware",
+    "coldsend.api.body_size.BodySizeLimitMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "coldsend.api.middleware.IdempotencyMiddleware",
+    "coldsend.api.idempotency.IdempotencyMiddleware",
 ]
 
 ROOT_URLCONF = "coldsend.urls"
@@ -136,7 +136,7 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["apikeys.authentication.APIKeyAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": [
         "apikeys.permissions.HasScope",
-        "coldsend.api.middleware.IdempotencyKeyFormat",
+        "coldsend.api.idempotency.IdempotencyKeyFormat",
     ],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": [

@@ -4,7 +4,7 @@ clients generated from it, and the fuzzer, read the same rules the code applies.
 import pytest
 from rest_framework.test import APIClient
 
-from coldsend.api.middleware import IDEMPOTENCY_KEY_PATTERN
+from coldsend.api.idempotency import IDEMPOTENCY_KEY_PATTERN
 from tests.conftest import api_url
 
 STRICT_REQUEST_COMPONENTS = [

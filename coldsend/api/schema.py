@@ -12,7 +12,7 @@ from drf_spectacular.utils import OpenApiParameter, inline_serializer
 from rest_framework import serializers
 
 from apikeys.permissions import required_scopes
-from coldsend.api.middleware import IDEMPOTENCY_KEY_PATTERN
+from coldsend.api.idempotency import IDEMPOTENCY_KEY_PATTERN
 
 ERROR = inline_serializer("Error", {"detail": serializers.CharField()})
 MISSING_SCOPES = inline_serializer(

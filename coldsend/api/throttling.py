@@ -1,5 +1,6 @@
 """Per-key rate limits: fixed windows counted with the cache's atomic increment, so the limit
-holds across processes and machines when the cache is Redis (CACHE_URL)."""
+holds across processes and machines when the cache is Redis (CACHE_URL); the DRF throttle that
+counts, and the middleware that shows the window on every API answer."""
 
 from __future__ import annotations
 
@@ -13,12 +14,16 @@ from django.conf import settings
 from django.core.cache import cache as django_cache
 from rest_framework.throttling import BaseThrottle
 
+from apikeys.authentication import request_key
 from apikeys.models import APIKey
+from coldsend.api.routing import is_api_path, view_class
 
 if TYPE_CHECKING:
-    from django.http import HttpRequest
+    from django.http import HttpRequest, HttpResponse
     from rest_framework.request import Request
     from rest_framework.views import APIView
+
+    from coldsend.api.routing import GetResponse
 
 PERIODS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
 
@@ -103,3 +108,26 @@ class APIKeyRateThrottle(BaseThrottle):
 
     def wait(self) -> float:
         return self.window.retry_after()
+
+
+class RateLimitHeadersMiddleware:
+    """X-RateLimit-* on every response to an authenticated API request, including those
+    answered before the view (413, idempotent replays and their 409/422)."""
+
+    def __init__(self, get_response: GetResponse) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if not is_api_path(request):
+            return response
+        window = getattr(request, "rate_limit_window", None)
+        if window is None and response.status_code != 401:
+            key = request_key(request)
+            if key is not None:
+                peek(request, key, view_class(request.path))
+                window = request.rate_limit_window
+        if window is not None:
+            for header, value in window.headers().items():
+                response[header] = value
+        return response

@@ -1,128 +1,25 @@
-"""HTTP-level plumbing of the public API: the request log, body size bounds, rate-limit headers
-and Idempotency-Key handling. Each applies to paths under API_PREFIX only."""
+"""Stripe's Idempotency-Key for every POST of the API: the middleware that keeps and replays
+answers, and the permission that judges the header's format."""
 
 import contextlib
 import hashlib
 import hmac
 import json
-import logging
 import re
-import time
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.urls import Resolver404, resolve
-from rest_framework.exceptions import AuthenticationFailed, ValidationError
+from rest_framework.exceptions import ValidationError
 from rest_framework.permissions import BasePermission
 
-from apikeys.authentication import key_for_request, remembered_key
-from apikeys.models import APIKey
-from coldsend.api import throttling
+from apikeys.authentication import request_key
+from coldsend.api.routing import GetResponse, is_api_path
 
 if TYPE_CHECKING:
     from rest_framework.request import Request
     from rest_framework.views import APIView
-
-API_PREFIX = "/api/public/v1/"
-
-request_log = logging.getLogger("coldsend.requests")
-
-GetResponse = Callable[[HttpRequest], HttpResponse]
-
-
-def view_class(path: str) -> type | None:
-    """The view class that answers `path` (a viewset's class for its routes), if any."""
-    try:
-        match = resolve(path)
-    except Resolver404:
-        return None
-    return getattr(match.func, "cls", None) or getattr(match.func, "view_class", None)
-
-
-def authenticated_key(request: HttpRequest) -> APIKey | None:
-    """The request's valid API key, or None (absent or refused: the view answers the 401)."""
-    try:
-        return key_for_request(request)
-    except AuthenticationFailed:
-        return None
-
-
-class RequestLogMiddleware:
-    """One structured line per API request; never a header, a body or a query string."""
-
-    def __init__(self, get_response: GetResponse) -> None:
-        self.get_response = get_response
-
-    def __call__(self, request: HttpRequest) -> HttpResponse:
-        if not request.path.startswith(API_PREFIX):
-            return self.get_response(request)
-        started = time.perf_counter()
-        response = self.get_response(request)
-        key = remembered_key(request)
-        request_log.info(
-            json.dumps(
-                {
-                    "method": request.method,
-                    "path": request.path,
-                    "status": response.status_code,
-                    "duration_ms": round((time.perf_counter() - started) * 1000, 1),
-                    "key_prefix": key.prefix if key else None,
-                    "workspace": key.workspace.slug if key else None,
-                }
-            )
-        )
-        return response
-
-
-class BodySizeLimitMiddleware:
-    """413 before reading a body larger than the endpoint accepts (API.md §3)."""
-
-    def __init__(self, get_response: GetResponse) -> None:
-        self.get_response = get_response
-
-    def __call__(self, request: HttpRequest) -> HttpResponse:
-        if request.path.startswith(API_PREFIX):
-            try:
-                length = int(request.META.get("CONTENT_LENGTH") or 0)
-            except ValueError:
-                return JsonResponse({"detail": "Invalid Content-Length header."}, status=400)
-            limit = settings.API_MAX_BODY_BYTES
-            if length > limit:  # a view may accept more: the lead import does
-                view = view_class(request.path)
-                if hasattr(view, "max_body_bytes"):
-                    limit = view.max_body_bytes()
-            if length > limit:
-                return JsonResponse(
-                    {"detail": f"Request body too large: the limit is {limit} bytes."}, status=413
-                )
-        return self.get_response(request)
-
-
-class RateLimitHeadersMiddleware:
-    """X-RateLimit-* on every response to an authenticated API request, including those
-    answered before the view (413, idempotent replays and their 409/422)."""
-
-    def __init__(self, get_response: GetResponse) -> None:
-        self.get_response = get_response
-
-    def __call__(self, request: HttpRequest) -> HttpResponse:
-        response = self.get_response(request)
-        if not request.path.startswith(API_PREFIX):
-            return response
-        window = getattr(request, "rate_limit_window", None)
-        if window is None and response.status_code != 401:
-            key = authenticated_key(request)
-            if key is not None:
-                throttling.peek(request, key, view_class(request.path))
-                window = request.rate_limit_window
-        if window is not None:
-            for header, value in window.headers().items():
-                response[header] = value
-        return response
-
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
@@ -166,13 +63,9 @@ class IdempotencyMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         idempotency_key = request.headers.get(IDEMPOTENCY_HEADER)
-        if (
-            request.method != "POST"
-            or idempotency_key is None
-            or not request.path.startswith(API_PREFIX)
-        ):
+        if request.method != "POST" or idempotency_key is None or not is_api_path(request):
             return self.get_response(request)
-        api_key = authenticated_key(request)
+        api_key = request_key(request)
         if api_key is None:
             return self.get_response(request)  # answered 401 by the view; nothing stored
         if not re.fullmatch(IDEMPOTENCY_KEY_PATTERN, idempotency_key):
