@@ -6,11 +6,11 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 
 from campaigns import transitions
 from campaigns.models import Campaign, CampaignStep
-from coldsend.api.exceptions import Conflict
+from coldsend.errors import Conflict, NotFound
 from sender_accounts.models import SenderAccount
 
 EMPTIED = "An ACTIVE campaign needs at least one sender account and one step; pause it first."
@@ -144,7 +144,7 @@ class CampaignAdmin(admin.ModelAdmin):
             transitions.delete(obj)
         except Conflict as conflict:  # an activation won the race after the confirmation page
             messages.error(request, f"{obj}: {conflict.detail}")
-        except Http404:
+        except NotFound:
             pass  # already deleted by someone else
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Campaign]) -> None:

@@ -5,11 +5,11 @@ from collections.abc import Sequence
 from typing import Any
 
 from django.db import transaction
-from rest_framework.exceptions import ValidationError
 
 from apikeys.models import Workspace
 from campaigns.models import Campaign, CampaignStep
 from campaigns.transitions import locked
+from coldsend.errors import Invalid
 from sender_accounts.models import SenderAccount
 
 
@@ -23,9 +23,8 @@ def _set_sender_accounts(campaign: Campaign, ids: Sequence[uuid.UUID]) -> None:
     )
     missing = [str(i) for i in ids if i not in found]
     if missing:
-        raise ValidationError(
-            {"sender_account_ids": [f"Sender account {i} does not exist." for i in missing]}
-        )
+        problems = [f"Sender account {i} does not exist." for i in missing]
+        raise Invalid({"sender_account_ids": problems})
     campaign.sender_accounts.set(ids)
 
 
@@ -81,7 +80,7 @@ def update_campaign(campaign: Campaign, data: dict[str, Any]) -> Campaign:
             if steps == []:
                 errors["steps"] = ["An active campaign needs at least one step; pause it first."]
             if errors:
-                raise ValidationError(errors)
+                raise Invalid(errors)
         for field, value in data.items():
             setattr(current, field, value)
         current.save()

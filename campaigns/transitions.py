@@ -8,10 +8,9 @@ import logging
 from typing import NamedTuple
 
 from django.db import transaction
-from django.http import Http404
 
 from campaigns.models import Campaign
-from coldsend.api.exceptions import Conflict
+from coldsend.errors import Conflict, ErrorCode, NotFound
 from sender_accounts.models import SenderAccount
 
 logger = logging.getLogger("campaigns.transitions")
@@ -36,10 +35,10 @@ def allowed_states(action: str) -> list[str]:
 
 
 def locked(campaign: Campaign) -> Campaign:
-    """The campaign's current row, locked until the transaction ends; 404 if it is gone."""
+    """The campaign's current row, locked until the transaction ends; NotFound if it is gone."""
     current = Campaign.objects.select_for_update().filter(pk=campaign.pk).first()
     if current is None:
-        raise Http404
+        raise NotFound
     return current
 
 
@@ -52,7 +51,7 @@ def _must_change(action: str, campaign: Campaign) -> bool:
     if campaign.status not in rule.allowed_from:
         raise Conflict(
             f"Cannot {action} a campaign in status {campaign.status}.",
-            code="invalid_state",
+            code=ErrorCode.INVALID_STATE,
             status=campaign.status,
             allowed=allowed_states(action),
         )
@@ -91,7 +90,7 @@ def activate(campaign: Campaign) -> Campaign:
         if problems:
             raise Conflict(
                 "The campaign is not ready to be activated.",
-                code="not_ready",
+                code=ErrorCode.NOT_READY,
                 problems=problems,
                 status=current.status,
                 allowed=allowed_states("activate"),

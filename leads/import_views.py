@@ -10,16 +10,16 @@ from drf_spectacular.utils import (
     inline_serializer,
 )
 from rest_framework import serializers, status
-from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.exceptions import ValidationError
 from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from campaigns.models import Campaign
-from coldsend.api.exceptions import PayloadTooLarge
 from coldsend.api.schema import ERROR
 from coldsend.api.strict import StrictFieldsMixin
+from coldsend.errors import NotFound, TooLarge
 from leads import importing
 from leads.importing import HEADER_ALIASES, MAX_ERRORS, NAME_MAX_LENGTH
 from leads.serializers import CUSTOM_FIELDS_SCHEMA
@@ -195,12 +195,8 @@ class LeadImportView(APIView):
                 report = importing.import_csv(campaign, self.uploaded_file(request))
             else:
                 report = importing.import_json(campaign, self.json_leads(request))
-        except importing.ImportFileError as exc:
-            raise ValidationError({"file": [str(exc)]}) from None
-        except importing.ImportTooLarge as exc:
-            raise PayloadTooLarge(str(exc)) from None
         except Campaign.DoesNotExist:  # deleted while the file was being read
-            raise NotFound("Not found.") from None
+            raise NotFound from None
         return Response(report.as_dict(), status=status.HTTP_201_CREATED)
 
     def campaign(self, data: Any) -> Campaign:
@@ -210,7 +206,7 @@ class LeadImportView(APIView):
             workspace=self.request.auth.workspace, pk=serializer.validated_data["campaign_id"]
         ).first()
         if campaign is None:
-            raise NotFound("Not found.")
+            raise NotFound
         return campaign
 
     def uploaded_file(self, request: Request) -> Any:
@@ -223,7 +219,7 @@ class LeadImportView(APIView):
             )
             raise ValidationError({"file": [message]})
         if upload.size > importing.max_bytes():
-            raise PayloadTooLarge(importing.too_many_bytes_message())
+            raise TooLarge(importing.too_many_bytes_message())
         return upload.file
 
     def json_leads(self, request: Request) -> list[Any]:
@@ -233,5 +229,5 @@ class LeadImportView(APIView):
         if not isinstance(leads, list):
             raise ValidationError({"leads": ["Expected a list of lead objects."]})
         if int(request.META.get("CONTENT_LENGTH") or 0) > importing.max_bytes():
-            raise PayloadTooLarge(importing.too_many_bytes_message())
+            raise TooLarge(importing.too_many_bytes_message())
         return leads

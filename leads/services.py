@@ -7,11 +7,10 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.db.models import Count, Max, Min, Q
-from rest_framework.exceptions import NotFound, ValidationError
 
 from apikeys.models import Workspace
 from campaigns.models import Campaign, EmailEvent
-from coldsend.api.exceptions import Conflict
+from coldsend.errors import Conflict, ErrorCode, Invalid, NotFound
 from leads.models import Lead
 
 CAMPAIGN_NOT_FOUND = "No campaign with this id in your workspace."
@@ -42,11 +41,11 @@ def create_lead(*, workspace: Workspace, campaign: Campaign, email: str, **field
         if lead_id is not None:
             raise Conflict(
                 "A lead with this email already exists in this campaign.",
-                "duplicate",
+                ErrorCode.DUPLICATE,
                 lead_id=str(lead_id),
             ) from None
         if not Campaign.objects.filter(pk=campaign.pk).exists():  # deleted meanwhile
-            raise ValidationError({"campaign_id": [CAMPAIGN_NOT_FOUND]}) from None
+            raise Invalid({"campaign_id": [CAMPAIGN_NOT_FOUND]}) from None
         raise
     lead.engagement = Engagement()
     return lead
@@ -64,12 +63,12 @@ def delete_lead(lead: Lead) -> None:
             .first()
         )
         if current is None:
-            raise NotFound("Not found.")
+            raise NotFound
         deleted, _ = Lead.objects.filter(pk=lead.pk, status__in=DELETABLE_STATUSES).delete()
     if not deleted:
         raise Conflict(
             f"Only a PENDING lead can be deleted; this lead is {current}.",
-            "invalid_state",
+            ErrorCode.INVALID_STATE,
             status=current,
             allowed=list(DELETABLE_STATUSES),
         )

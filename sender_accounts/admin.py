@@ -7,7 +7,7 @@ from django.http import HttpRequest, HttpResponse
 from django.utils.decorators import method_decorator
 from django.views.decorators.debug import sensitive_post_parameters
 
-from coldsend.api.exceptions import Conflict
+from coldsend.errors import Conflict
 from sender_accounts.models import SenderAccount
 from sender_accounts.services import active_campaign_ids, delete_sender_account
 

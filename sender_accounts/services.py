@@ -5,11 +5,10 @@ from datetime import UTC, datetime
 
 from django.db import transaction
 from django.db.models import Count, Q
-from django.http import Http404
 from django.utils import timezone
 
 from campaigns.models import Campaign, EmailEvent
-from coldsend.api.exceptions import Conflict
+from coldsend.errors import Conflict, ErrorCode, NotFound
 from sender_accounts.models import SenderAccount
 
 logger = logging.getLogger("sender_accounts")
@@ -58,13 +57,13 @@ def delete_sender_account(account: SenderAccount) -> None:
             .first()
         )
         if current is None:
-            raise Http404
+            raise NotFound
         campaigns = active_campaign_ids(current)
         if campaigns:
             raise Conflict(
                 "This sender account is used by an active campaign. Pause the campaign "
                 "or remove the account from it first.",
-                code="in_use",
+                code=ErrorCode.IN_USE,
                 campaigns=campaigns,
             )
         current.delete()

@@ -1,8 +1,10 @@
 """Body size bounds of the API: 413 before a body is read (API.md §3)."""
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
 
+from coldsend import errors
+from coldsend.api.bodies import error_response
 from coldsend.api.routing import GetResponse, is_api_path, view_class
 
 
@@ -17,14 +19,14 @@ class BodySizeLimitMiddleware:
             try:
                 length = int(request.META.get("CONTENT_LENGTH") or 0)
             except ValueError:
-                return JsonResponse({"detail": "Invalid Content-Length header."}, status=400)
+                return error_response(errors.Invalid(detail="Invalid Content-Length header."))
             limit = settings.API_MAX_BODY_BYTES
             if length > limit:  # a view may accept more: the lead import does
                 view = view_class(request.path)
                 if hasattr(view, "max_body_bytes"):
                     limit = view.max_body_bytes()
             if length > limit:
-                return JsonResponse(
-                    {"detail": f"Request body too large: the limit is {limit} bytes."}, status=413
+                return error_response(
+                    errors.TooLarge(f"Request body too large: the limit is {limit} bytes.")
                 )
         return self.get_response(request)

@@ -2,18 +2,20 @@
 
 from django.http import HttpRequest, JsonResponse
 
+from coldsend.api.bodies import detail_body, not_found_body
+
 
 def bad_request(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
-    return JsonResponse({"detail": "Bad request."}, status=400)
+    return JsonResponse(detail_body("Bad request."), status=400)
 
 
 def forbidden(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
-    return JsonResponse({"detail": "Forbidden."}, status=403)
+    return JsonResponse(detail_body("Forbidden."), status=403)
 
 
 def not_found(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
-    return JsonResponse({"detail": "Not found."}, status=404)
+    return JsonResponse(not_found_body(), status=404)
 
 
 def server_error(request: HttpRequest) -> JsonResponse:
-    return JsonResponse({"detail": "Internal server error."}, status=500)
+    return JsonResponse(detail_body("Internal server error."), status=500)

@@ -1,57 +1,53 @@
-"""One place that gives every error its shape (API.md §3)."""
+"""The one exception handler: domain errors, DRF's errors and Django's ValidationError, each
+answered with its API.md §3 body (built by coldsend.api.bodies)."""
 
 import math
-from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
-from rest_framework import exceptions, status
+from rest_framework import exceptions
 from rest_framework.response import Response
-from rest_framework.views import exception_handler
+from rest_framework.views import exception_handler, set_rollback
 
 from apikeys.models import APIKey
 from apikeys.permissions import MissingScopes
-from coldsend.api import throttling
+from coldsend import errors
+from coldsend.api import bodies, throttling
 
 
-class Conflict(Exception):
-    """A state rule or uniqueness rule broken: answered 409 with `detail`, `code` and `extra`."""
-
-    def __init__(self, detail: str, code: str, **extra: Any) -> None:
-        super().__init__(detail)
-        self.detail = detail
-        self.code = code
-        self.extra = extra
-
-
-class PayloadTooLarge(exceptions.APIException):
-    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
-    default_detail = "Request body too large."
-    default_code = "too_large"
+def _as_domain_error(exc: Exception) -> Exception:
+    """Django's own refusals in the domain's words, so that they get the same bodies."""
+    if isinstance(exc, Http404):  # DRF would keep Django's "No Campaign matches …" text
+        return errors.NotFound()
+    if isinstance(exc, DjangoValidationError):
+        if hasattr(exc, "error_dict"):
+            return errors.Invalid(exc.message_dict)
+        return errors.Invalid({"non_field_errors": exc.messages})
+    return exc
 
 
 def api_exception_handler(exc: Exception, context: dict) -> Response | None:
-    if isinstance(exc, Conflict):
-        return Response(
-            {"detail": exc.detail, "code": exc.code, **exc.extra}, status=status.HTTP_409_CONFLICT
-        )
     if isinstance(exc, RecursionError):  # DRF's JSON parser lets it through
         exc = exceptions.ParseError("JSON parse error - nested too deeply.")
-    if isinstance(exc, Http404):  # DRF would keep Django's "No Campaign matches …" text
-        exc = exceptions.NotFound("Not found.")
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied()
+    exc = _as_domain_error(exc)
 
-    response = exception_handler(exc, context)
-    if response is None:
-        return None  # a bug: Django logs it and answers with handler500's JSON, never a trace
+    if isinstance(exc, errors.DomainError):
+        set_rollback()
+        response = Response(bodies.error_body(exc), status=bodies.status_for(exc))
+    else:
+        response = exception_handler(exc, context)
+        if response is None:
+            return None  # a bug: Django logs it and answers with handler500's JSON, never a trace
+        if isinstance(exc, MissingScopes):
+            response.data = bodies.missing_scopes_body(exc.detail, exc.required, exc.granted)
+        elif isinstance(exc, exceptions.Throttled):
+            wait = max(1, math.ceil(exc.wait or 1))
+            response.data = bodies.rate_limited_body(wait)
+            response["Retry-After"] = str(wait)
     request = context.get("request")
     if request is not None and isinstance(request.auth, APIKey):
         throttling.peek(request._request, request.auth, context.get("view"))
-    if isinstance(exc, MissingScopes):
-        response.data = {"detail": exc.detail, "required": exc.required, "granted": exc.granted}
-    elif isinstance(exc, exceptions.Throttled):
-        wait = max(1, math.ceil(exc.wait or 1))
-        response.data = {"detail": f"Rate limit exceeded. Retry after {wait} seconds."}
-        response["Retry-After"] = str(wait)
     return response

@@ -10,11 +10,12 @@ from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.core.cache import cache
-from django.http import HttpRequest, HttpResponse, JsonResponse
-from rest_framework.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse
 from rest_framework.permissions import BasePermission
 
 from apikeys.authentication import request_key
+from coldsend import errors
+from coldsend.api.bodies import error_response
 from coldsend.api.routing import GetResponse, is_api_path
 
 if TYPE_CHECKING:
@@ -30,6 +31,15 @@ MALFORMED_IDEMPOTENCY_KEY = {
         "Must be 1 to 255 printable ASCII characters, without spaces at either end."
     ]
 }
+IN_PROGRESS = errors.Conflict(
+    "A request with this Idempotency-Key is still being processed. Retry later.",
+    errors.ErrorCode.IDEMPOTENCY_IN_PROGRESS,
+)
+KEY_REUSED = errors.Unprocessable(
+    "This Idempotency-Key was already used with a different request body. Use a new key for a "
+    "new request.",
+    errors.ErrorCode.IDEMPOTENCY_KEY_REUSED,
+)
 # Results worth replaying: the endpoint ran and answered (Stripe's rule); refusals before it
 # ran (400, 401, 403, 413, 429 …) and server errors leave nothing behind, so a retry runs again.
 STORED_STATUSES = frozenset({200, 201, 202, 204, 404, 409})
@@ -99,14 +109,7 @@ class IdempotencyMiddleware:
         if stored is None:  # expired between add and get: ask the client to retry
             return self._in_progress()
         if stored["fingerprint"] != fingerprint:
-            return JsonResponse(
-                {
-                    "detail": "This Idempotency-Key was already used with a different request "
-                    "body. Use a new key for a new request.",
-                    "code": "idempotency_key_reused",
-                },
-                status=422,
-            )
+            return error_response(KEY_REUSED)
         if stored["state"] == "running":
             return self._in_progress()
         response = HttpResponse(
@@ -116,15 +119,8 @@ class IdempotencyMiddleware:
         return response
 
     @staticmethod
-    def _in_progress() -> JsonResponse:
-        return JsonResponse(
-            {
-                "detail": "A request with this Idempotency-Key is still being processed. "
-                "Retry later.",
-                "code": "idempotency_in_progress",
-            },
-            status=409,
-        )
+    def _in_progress() -> HttpResponse:
+        return error_response(IN_PROGRESS)
 
 
 class IdempotencyKeyFormat(BasePermission):
@@ -139,5 +135,5 @@ class IdempotencyKeyFormat(BasePermission):
             and request.method.lower() in (m.lower() for m in view.allowed_methods)
             and not re.fullmatch(IDEMPOTENCY_KEY_PATTERN, idempotency_key)
         ):
-            raise ValidationError(MALFORMED_IDEMPOTENCY_KEY)
+            raise errors.Invalid(MALFORMED_IDEMPOTENCY_KEY)
         return True

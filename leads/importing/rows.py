@@ -6,6 +6,7 @@ from typing import Any, NamedTuple
 
 from django.conf import settings
 
+from coldsend import errors
 from leads.models import Lead
 from leads.values import custom_fields_problems
 
@@ -40,12 +41,15 @@ class NewLead(NamedTuple):
     custom_fields: dict[str, str]
 
 
-class ImportFileError(Exception):
-    """The upload cannot be read as a CSV of leads (answered 400 on `file`); nothing is stored."""
+class ImportFileError(errors.Invalid):
+    """The upload cannot be read as a CSV of leads (an error on `file`); nothing is stored."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__({"file": [message]})
 
 
-class ImportTooLarge(Exception):
-    """Over LEADS_IMPORT_MAX_BYTES or LEADS_IMPORT_MAX_ROWS (answered 413); nothing is stored."""
+class ImportTooLarge(errors.TooLarge):
+    """Over LEADS_IMPORT_MAX_BYTES or LEADS_IMPORT_MAX_ROWS; nothing is stored."""
 
 
 @dataclass
