@@ -11,6 +11,8 @@ from django.utils.html import format_html_join
 
 from apikeys.models import APIKey, Workspace
 from apikeys.scopes import KNOWN_SCOPES, parse_scopes
+from apikeys.services import issue_api_key, revoke_api_key
+from audit.services import Actor
 
 
 @admin.register(Workspace)
@@ -78,7 +80,7 @@ class APIKeyAdmin(admin.ModelAdmin):
             return
         # Only on the request: response_add renders it once. A message would carry it in the
         # messages cookie (signed, not encrypted) or the session table.
-        request._new_api_key = obj.save_with_new_secret()
+        request._new_api_key = issue_api_key(obj, actor=Actor.for_user(request.user))
 
     def response_add(
         self, request: HttpRequest, obj: APIKey, post_url_continue: str | None = None
@@ -108,8 +110,8 @@ class APIKeyAdmin(admin.ModelAdmin):
 
     @admin.action(description="Revoke selected keys")
     def revoke_keys(self, request: HttpRequest, queryset: QuerySet[APIKey]) -> None:
-        count = 0
-        for key in queryset.filter(revoked_at__isnull=True):
-            key.revoke()
-            count += 1
+        actor = Actor.for_user(request.user)
+        count = sum(
+            revoke_api_key(key, actor=actor) for key in queryset.filter(revoked_at__isnull=True)
+        )
         self.message_user(request, f"Revoked {count} key(s).", messages.SUCCESS)

@@ -154,12 +154,16 @@ class APIKey(models.Model):
                 continue
         raise RuntimeError("could not generate a unique API key prefix")
 
-    def revoke(self) -> None:
-        if self.revoked_at is None:
-            self.revoked_at = timezone.now()
-            type(self).objects.filter(pk=self.pk, revoked_at__isnull=True).update(
-                revoked_at=self.revoked_at
-            )
+    def revoke(self) -> bool:
+        """Revoke the key; False when it already was (by this or a concurrent request)."""
+        if self.revoked_at is not None:
+            return False
+        now = timezone.now()
+        unrevoked = type(self).objects.filter(pk=self.pk, revoked_at__isnull=True)
+        if not unrevoked.update(revoked_at=now):
+            return False
+        self.revoked_at = now
+        return True
 
     def record_usage(self, scopes_used: list[str], interval: timedelta) -> None:
         """Note that the key was used (with these scopes), writing only when something is new:

@@ -8,20 +8,11 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 
+from audit.services import Actor
 from campaigns import transitions
 from campaigns.models import Campaign, CampaignStep
-from coldsend.errors import Conflict, NotFound
+from coldsend.errors import Conflict, Invalid, NotFound
 from sender_accounts.models import SenderAccount
-
-EMPTIED = "An ACTIVE campaign needs at least one sender account and one step; pause it first."
-
-
-class ActiveCampaignEmptied(Exception):
-    """Raised inside the admin's transaction, so the whole edit is rolled back."""
-
-    def __init__(self, problems: list[str]) -> None:
-        super().__init__(" ".join(problems))
-        self.problems = problems
 
 
 class CampaignAdminForm(forms.ModelForm):
@@ -108,8 +99,8 @@ class CampaignAdmin(admin.ModelAdmin):
     ) -> HttpResponse:
         try:
             return super().changeform_view(request, object_id, form_url, extra_context)
-        except ActiveCampaignEmptied as refused:
-            messages.error(request, f"{EMPTIED} {refused}")
+        except Invalid as refused:  # raised inside the admin's transaction: the edit is undone
+            messages.error(request, refused.detail)
             return HttpResponseRedirect(request.get_full_path())
 
     def save_model(self, request: HttpRequest, obj: Campaign, form: Any, change: bool) -> None:
@@ -121,11 +112,7 @@ class CampaignAdmin(admin.ModelAdmin):
 
     def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
         super().save_related(request, form, formsets, change)
-        campaign = form.instance
-        if campaign.status == Campaign.Status.ACTIVE:
-            problems = transitions.readiness_problems(campaign, campaign.sender_accounts.count())
-            if problems:
-                raise ActiveCampaignEmptied(problems)
+        transitions.check_still_ready(form.instance)
 
     def get_deleted_objects(self, objs: Any, request: HttpRequest) -> tuple:
         """Show campaigns the state machine keeps as protected, so the admin refuses up front."""
@@ -141,7 +128,7 @@ class CampaignAdmin(admin.ModelAdmin):
 
     def delete_model(self, request: HttpRequest, obj: Campaign) -> None:
         try:
-            transitions.delete(obj)
+            transitions.delete(obj, actor=Actor.for_user(request.user))
         except Conflict as conflict:  # an activation won the race after the confirmation page
             messages.error(request, f"{obj}: {conflict.detail}")
         except NotFound:

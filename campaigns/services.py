@@ -8,7 +8,7 @@ from django.db import transaction
 
 from apikeys.models import Workspace
 from campaigns.models import Campaign, CampaignStep
-from campaigns.transitions import locked
+from campaigns.transitions import check_still_ready, locked
 from coldsend.errors import Invalid
 from sender_accounts.models import SenderAccount
 
@@ -65,22 +65,12 @@ def create_campaign(workspace: Workspace, data: dict[str, Any]) -> Campaign:
 def update_campaign(campaign: Campaign, data: dict[str, Any]) -> Campaign:
     """Apply validated settings under the campaign's row lock, so the status read here is the
     one activation and pause see. An ACTIVE campaign keeps at least one sender account and
-    one step (pause it first to empty them)."""
+    one step (pause it first to empty them): checked after the writes, which then roll back."""
     data = dict(data)
     sender_account_ids = data.pop("sender_account_ids", None)
     steps = data.pop("steps", None)
     with transaction.atomic():
         current = locked(campaign)
-        if current.status == Campaign.Status.ACTIVE:
-            errors = {}
-            if sender_account_ids == []:
-                errors["sender_account_ids"] = [
-                    "An active campaign needs at least one sender account; pause it first."
-                ]
-            if steps == []:
-                errors["steps"] = ["An active campaign needs at least one step; pause it first."]
-            if errors:
-                raise Invalid(errors)
         for field, value in data.items():
             setattr(current, field, value)
         current.save()
@@ -88,4 +78,5 @@ def update_campaign(campaign: Campaign, data: dict[str, Any]) -> Campaign:
             _set_sender_accounts(current, sender_account_ids)
         if steps is not None:
             _set_steps(current, steps)
+        check_still_ready(current)
     return current

@@ -9,8 +9,9 @@ from typing import NamedTuple
 
 from django.db import transaction
 
+from audit.services import Action, Actor, record
 from campaigns.models import Campaign
-from coldsend.errors import Conflict, ErrorCode, NotFound
+from coldsend.errors import Conflict, ErrorCode, Invalid, NotFound
 from sender_accounts.models import SenderAccount
 
 logger = logging.getLogger("campaigns.transitions")
@@ -58,22 +59,51 @@ def _must_change(action: str, campaign: Campaign) -> bool:
     return True
 
 
-def readiness_problems(campaign: Campaign, sender_account_count: int) -> list[str]:
-    problems = []
+ACTIVE_NEEDS = "An ACTIVE campaign needs at least one sender account and one step; pause it first."
+NO_SENDER_ACCOUNT = "The campaign has no sender account."
+NO_STEP = "The campaign has no step."
+
+
+def readiness_problems(campaign: Campaign, sender_account_count: int) -> dict[str, str]:
+    """The one rule "an ACTIVE campaign has at least one sender account and one step": what the
+    campaign lacks, by the API field that holds it (empty when it is ready). Activation refuses
+    with these (409 `not_ready`), and an edit of an ACTIVE campaign may not cause them."""
+    problems = {}
     if sender_account_count == 0:
-        problems.append("The campaign has no sender account.")
+        problems["sender_account_ids"] = NO_SENDER_ACCOUNT
     if not campaign.steps.exists():
-        problems.append("The campaign has no step.")
+        problems["steps"] = NO_STEP
     return problems
 
 
-def _move(campaign: Campaign, action: str) -> None:
+def check_still_ready(campaign: Campaign) -> None:
+    """Invalid when an edit (inside its transaction) left an ACTIVE campaign without a sender
+    account or a step; the caller's transaction then rolls the edit back."""
+    if campaign.status != Status.ACTIVE:
+        return
+    problems = readiness_problems(campaign, campaign.sender_accounts.count())
+    if problems:
+        raise Invalid(
+            {field: [f"{ACTIVE_NEEDS} {problem}"] for field, problem in problems.items()},
+            detail=f"{ACTIVE_NEEDS} {' '.join(problems.values())}",
+        )
+
+
+AUDIT_ACTIONS = {
+    "activate": Action.CAMPAIGN_ACTIVATED,
+    "pause": Action.CAMPAIGN_PAUSED,
+    "delete": Action.CAMPAIGN_DELETED,
+}
+
+
+def _move(campaign: Campaign, action: str, actor: Actor) -> None:
     previous, campaign.status = campaign.status, TRANSITIONS[action].result
     campaign.save(update_fields=["status", "updated_at"])
+    record(actor, AUDIT_ACTIONS[action], campaign, extra={"from": previous, "to": campaign.status})
     logger.info("campaign %s %s: %s -> %s", campaign.pk, action, previous, campaign.status)
 
 
-def activate(campaign: Campaign) -> Campaign:
+def activate(campaign: Campaign, *, actor: Actor) -> Campaign:
     """DRAFT or PAUSED → ACTIVE, once it has a sender account and a step."""
     with transaction.atomic():
         current = locked(campaign)
@@ -91,29 +121,31 @@ def activate(campaign: Campaign) -> Campaign:
             raise Conflict(
                 "The campaign is not ready to be activated.",
                 code=ErrorCode.NOT_READY,
-                problems=problems,
+                problems=list(problems.values()),
                 status=current.status,
                 allowed=allowed_states("activate"),
             )
-        _move(current, "activate")
+        _move(current, "activate", actor)
         return current
 
 
-def pause(campaign: Campaign) -> Campaign:
+def pause(campaign: Campaign, *, actor: Actor) -> Campaign:
     """ACTIVE → PAUSED."""
     with transaction.atomic():
         current = locked(campaign)
         if _must_change("pause", current):
-            _move(current, "pause")
+            _move(current, "pause", actor)
         return current
 
 
-def delete(campaign: Campaign) -> None:
+def delete(campaign: Campaign, *, actor: Actor) -> None:
     """Delete a DRAFT or PAUSED campaign with its steps, leads and events."""
     with transaction.atomic():
         current = locked(campaign)
         _must_change("delete", current)
         # Events first, in one statement, so the cascade through leads finds none to collect.
         current.events.all().delete()
+        extra = {"name": current.name, "status": current.status}
+        record(actor, AUDIT_ACTIONS["delete"], current, extra=extra)
         current.delete()  # cascades to steps and leads
         logger.info("campaign %s delete: %s -> gone", campaign.pk, current.status)

@@ -93,7 +93,7 @@ class CampaignViewSet(
         )
 
     def perform_destroy(self, instance: Campaign) -> None:
-        transitions.delete(instance)
+        transitions.delete(instance, actor=self.actor)
 
     @extend_schema(
         summary="Pause a campaign",
@@ -104,7 +104,7 @@ class CampaignViewSet(
     )
     @action(detail=True, methods=["post"], scope_action="pause")
     def pause(self, request: Request, pk: str | None = None) -> Response:
-        campaign = transitions.pause(self.get_object())
+        campaign = transitions.pause(self.get_object(), actor=self.actor)
         return Response(self.get_serializer(campaign).data)
 
     @extend_schema(
@@ -117,7 +117,7 @@ class CampaignViewSet(
     )
     @action(detail=True, methods=["post"], scope_action="activate")
     def activate(self, request: Request, pk: str | None = None) -> Response:
-        campaign = transitions.activate(self.get_object())
+        campaign = transitions.activate(self.get_object(), actor=self.actor)
         return Response(self.get_serializer(campaign).data)
 
     @extend_schema(

@@ -1,21 +1,24 @@
 from typing import Any
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from audit.services import Actor
+from coldsend.errors import Conflict, NotFound
 from leads.emails import normalize_email
 from leads.models import Lead
 from leads.serializers import custom_fields_problems
+from leads.services import DELETABLE_STATUSES, delete_lead
 
 
 class LeadAdminForm(forms.ModelForm):
     class Meta:
         model = Lead
         fields = [
-            "campaign", "email", "first_name", "last_name", "company", "custom_fields", "status",
+            "campaign", "email", "first_name", "last_name", "company", "custom_fields",
         ]  # fmt: skip
 
     def clean_email(self) -> str:
@@ -38,7 +41,8 @@ class LeadAdmin(admin.ModelAdmin):
     list_filter = ["status", "campaign", "workspace"]
     list_select_related = ["campaign"]
     raw_id_fields = ["campaign"]
-    readonly_fields = ["id", "workspace", "created_at"]
+    # The status is moved by the sending engine and the trackers only, never by hand.
+    readonly_fields = ["id", "workspace", "status", "created_at"]
     search_fields = ["email"]
     search_help_text = "A full address matches exactly; anything else matches part of the email."
     # Sized for millions of rows: no second unfiltered COUNT, and sorting only by the default
@@ -59,3 +63,23 @@ class LeadAdmin(admin.ModelAdmin):
     def save_model(self, request: HttpRequest, obj: Lead, form: Any, change: bool) -> None:
         obj.workspace_id = obj.campaign.workspace_id  # a lead lives in its campaign's workspace
         super().save_model(request, obj, form, change)
+
+    def get_deleted_objects(self, objs: Any, request: HttpRequest) -> tuple:
+        """Show leads past PENDING as protected, so the admin refuses the delete up front."""
+        deleted, model_count, perms_needed, protected = super().get_deleted_objects(objs, request)
+        for lead in objs:
+            if lead.status not in DELETABLE_STATUSES:
+                protected.append(f"{lead}: is {lead.status}: only PENDING leads can be deleted")
+        return deleted, model_count, perms_needed, protected
+
+    def delete_model(self, request: HttpRequest, obj: Lead) -> None:
+        try:
+            delete_lead(obj, actor=Actor.for_user(request.user))
+        except Conflict as conflict:  # contacted after the confirmation page
+            messages.error(request, f"{obj}: {conflict.detail}")
+        except NotFound:
+            pass  # already deleted by someone else
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Lead]) -> None:
+        for lead in queryset:
+            self.delete_model(request, lead)

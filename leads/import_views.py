@@ -16,6 +16,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from audit.services import Actor
 from campaigns.models import Campaign
 from coldsend.api.schema import ERROR
 from coldsend.api.strict import StrictFieldsMixin
@@ -192,9 +193,13 @@ class LeadImportView(APIView):
         campaign = self.campaign(request.data)
         try:
             if request.content_type.startswith("multipart/form-data"):
-                report = importing.import_csv(campaign, self.uploaded_file(request))
+                report = importing.import_csv(
+                    campaign, self.uploaded_file(request), actor=Actor.for_key(request.auth)
+                )
             else:
-                report = importing.import_json(campaign, self.json_leads(request))
+                report = importing.import_json(
+                    campaign, self.json_leads(request), actor=Actor.for_key(request.auth)
+                )
         except Campaign.DoesNotExist:  # deleted while the file was being read
             raise NotFound from None
         return Response(report.as_dict(), status=status.HTTP_201_CREATED)

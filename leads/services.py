@@ -9,6 +9,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Count, Max, Min, Q
 
 from apikeys.models import Workspace
+from audit.services import Action, Actor, record
 from campaigns.models import Campaign, EmailEvent
 from coldsend.errors import Conflict, ErrorCode, Invalid, NotFound
 from leads.models import Lead
@@ -51,7 +52,7 @@ def create_lead(*, workspace: Workspace, campaign: Campaign, email: str, **field
     return lead
 
 
-def delete_lead(lead: Lead) -> None:
+def delete_lead(lead: Lead, *, actor: Actor) -> None:
     """Delete a PENDING lead; Conflict `invalid_state` in any other status."""
     with transaction.atomic():
         # Locked first: Django's cascading delete selects the rows and then deletes them by id,
@@ -65,6 +66,9 @@ def delete_lead(lead: Lead) -> None:
         if current is None:
             raise NotFound
         deleted, _ = Lead.objects.filter(pk=lead.pk, status__in=DELETABLE_STATUSES).delete()
+        if deleted:
+            extra = {"campaign_id": str(lead.campaign_id)}
+            record(actor, Action.LEAD_DELETED, lead, object_id=lead.pk, extra=extra)
     if not deleted:
         raise Conflict(
             f"Only a PENDING lead can be deleted; this lead is {current}.",

@@ -65,5 +65,5 @@ class LeadViewSet(WorkspaceScopedViewSet):
         return Response(self.get_serializer(lead).data)
 
     def destroy(self, request: Request, pk: str | None = None) -> Response:
-        delete_lead(self.get_object())
+        delete_lead(self.get_object(), actor=self.actor)
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -7,6 +7,7 @@ from django.http import HttpRequest, HttpResponse
 from django.utils.decorators import method_decorator
 from django.views.decorators.debug import sensitive_post_parameters
 
+from audit.services import Actor
 from coldsend.errors import Conflict
 from sender_accounts.models import SenderAccount
 from sender_accounts.services import active_campaign_ids, delete_sender_account
@@ -101,7 +102,7 @@ class SenderAccountAdmin(admin.ModelAdmin):
 
     def delete_model(self, request: HttpRequest, obj: SenderAccount) -> None:
         try:
-            delete_sender_account(obj)
+            delete_sender_account(obj, actor=Actor.for_user(request.user))
         except Conflict as conflict:  # an activation won the race after the confirmation page
             messages.error(request, conflict.detail)
 

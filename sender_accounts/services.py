@@ -7,6 +7,7 @@ from django.db import transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
+from audit.services import Action, Actor, record
 from campaigns.models import Campaign, EmailEvent
 from coldsend.errors import Conflict, ErrorCode, NotFound
 from sender_accounts.models import SenderAccount
@@ -44,7 +45,7 @@ def active_campaign_ids(account: SenderAccount) -> list[str]:
     ]
 
 
-def delete_sender_account(account: SenderAccount) -> None:
+def delete_sender_account(account: SenderAccount, *, actor: Actor) -> None:
     """Delete the account unless an ACTIVE campaign uses it (Conflict `in_use`).
 
     The account row is locked first; campaign activation locks its accounts' rows too, so the
@@ -52,7 +53,7 @@ def delete_sender_account(account: SenderAccount) -> None:
     with transaction.atomic():
         current = (
             SenderAccount.objects.select_for_update()
-            .only("pk", "workspace_id")
+            .only("pk", "workspace_id", "email")
             .filter(pk=account.pk)
             .first()
         )
@@ -66,5 +67,6 @@ def delete_sender_account(account: SenderAccount) -> None:
                 code=ErrorCode.IN_USE,
                 campaigns=campaigns,
             )
+        record(actor, Action.SENDER_ACCOUNT_DELETED, current, extra={"email": current.email})
         current.delete()
     logger.info("sender account %s deleted", account.pk)

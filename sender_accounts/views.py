@@ -65,7 +65,7 @@ class SenderAccountViewSet(
         """Delete a sender account. Refused with 409 `in_use` (listing the `campaigns`) while an
         ACTIVE campaign uses it; DRAFT, PAUSED and COMPLETED campaigns simply lose it. Its
         sending history stays in the campaigns' stats."""
-        delete_sender_account(self.get_object())
+        delete_sender_account(self.get_object(), actor=self.actor)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     def detail_data(self, account: SenderAccount) -> dict:

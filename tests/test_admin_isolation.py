@@ -296,13 +296,14 @@ def test_bulk_delete_refuses_while_one_campaign_is_active(admin_client, workspac
     assert list(Campaign.objects.values_list("pk", flat=True)) == [active.pk]
 
 
-def test_a_delete_that_loses_the_race_to_an_activation_is_refused(workspace):
+def test_a_delete_that_loses_the_race_to_an_activation_is_refused(workspace, admin_user):
     """The confirmation page checked the state; an activation may commit before the delete."""
     campaign_admin = admin.site._registry[Campaign]
     campaign = make_campaign(workspace)
     stale = Campaign.objects.get(pk=campaign.pk)
     Campaign.objects.filter(pk=campaign.pk).update(status=Status.ACTIVE)
     request = RequestFactory().post(CAMPAIGNS)
+    request.user = admin_user
     request._messages = CookieStorage(request)
 
     campaign_admin.delete_model(request, stale)

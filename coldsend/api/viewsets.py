@@ -3,6 +3,7 @@ from rest_framework import viewsets
 from rest_framework.serializers import BaseSerializer
 
 from apikeys.models import Workspace
+from audit.services import Actor
 
 
 class WorkspaceScopedViewSet(viewsets.GenericViewSet):
@@ -19,6 +20,11 @@ class WorkspaceScopedViewSet(viewsets.GenericViewSet):
     @property
     def workspace(self) -> Workspace:
         return self.request.auth.workspace
+
+    @property
+    def actor(self) -> Actor:
+        """Who the audit trail names for this request's changes: its API key."""
+        return Actor.for_key(self.request.auth)
 
     def get_queryset(self) -> QuerySet:
         return super().get_queryset().filter(workspace=self.workspace)

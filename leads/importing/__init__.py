@@ -15,6 +15,7 @@ from typing import IO, Any
 
 from django.db import transaction
 
+from audit.services import Action, Actor, record
 from campaigns.models import Campaign
 from leads.importing.insert import insert_leads
 from leads.importing.parse_csv import HEADER_ALIASES, csv_rows, detect_encoding
@@ -49,28 +50,36 @@ __all__ = [
 
 
 def import_csv(
-    campaign: Campaign, file: IO[bytes], progress: Callable[[int], None] | None = None
+    campaign: Campaign,
+    file: IO[bytes],
+    *,
+    actor: Actor,
+    progress: Callable[[int], None] | None = None,
 ) -> ImportReport:
     """Import a CSV file (binary, seekable) into `campaign`. `progress`, if given, is called now
     and then with the number of bytes of the file read so far."""
     text = io.TextIOWrapper(file, encoding=detect_encoding(file), newline="")
     try:
-        return import_rows(campaign, csv_rows(text, progress))
+        return import_rows(campaign, csv_rows(text, progress), actor=actor, source="csv")
     finally:
         text.detach()  # the caller owns the file and closes it
 
 
-def import_json(campaign: Campaign, leads: list[Any]) -> ImportReport:
+def import_json(campaign: Campaign, leads: list[Any], *, actor: Actor) -> ImportReport:
     """Import a JSON list of lead objects into `campaign`."""
     if len(leads) > max_rows():
         raise ImportTooLarge(too_many_rows_message())
-    return import_rows(campaign, json_rows(leads))
+    return import_rows(campaign, json_rows(leads), actor=actor, source="json")
 
 
-def import_rows(campaign: Campaign, rows: Iterable[ParsedRow]) -> ImportReport:
+def import_rows(
+    campaign: Campaign, rows: Iterable[ParsedRow], *, actor: Actor, source: str
+) -> ImportReport:
     report = ImportReport()
     with transaction.atomic():
         staged, created = insert_leads(campaign, valid_leads(rows, report))
-    report.created = created
-    report.duplicates += staged - created
+        report.created = created
+        report.duplicates += staged - created
+        counts = {"created": created, "duplicates": report.duplicates, "invalid": report.invalid}
+        record(actor, Action.LEADS_IMPORTED, campaign, extra={"source": source, **counts})
     return report

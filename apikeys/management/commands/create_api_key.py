@@ -4,8 +4,10 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
-from apikeys.models import APIKey, Workspace
+from apikeys.models import Workspace
 from apikeys.scopes import UnknownScopeError, parse_scopes
+from apikeys.services import create_api_key
+from audit.services import Actor
 
 
 class Command(BaseCommand):
@@ -33,11 +35,12 @@ class Command(BaseCommand):
             raise CommandError("--expires-in-days must be at least 1.")
         slug = options["workspace"]
         workspace, _ = Workspace.objects.get_or_create(slug=slug, defaults={"name": slug})
-        key, raw = APIKey.objects.create_key(
+        key, raw = create_api_key(
             workspace=workspace,
             name=options["name"],
             scopes=scopes,
             expires_at=timezone.now() + timedelta(days=days) if days else None,
+            actor=Actor.command("create_api_key"),
         )
         self.stdout.write(
             f"Created key {key.name!r} ({key.prefix}…) in workspace {workspace.slug!r} "

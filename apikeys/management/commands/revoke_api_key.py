@@ -6,6 +6,8 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from apikeys import keys
 from apikeys.models import APIKey
+from apikeys.services import revoke_api_key
+from audit.services import Actor
 
 
 class Command(BaseCommand):
@@ -24,7 +26,7 @@ class Command(BaseCommand):
                 f"Key {key.prefix}… was already revoked at {key.revoked_at.isoformat()}."
             )
             return
-        key.revoke()
+        revoke_api_key(key, actor=Actor.command("revoke_api_key"))
         self.stdout.write(f"Revoked key {key.name!r} ({key.prefix}…).")
 
     @staticmethod

@@ -8,6 +8,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
+from audit.services import Actor
 from campaigns.models import Campaign
 from leads import importing
 
@@ -38,7 +39,10 @@ class Command(BaseCommand):
             ) as bar:
                 try:
                     report = importing.import_csv(
-                        campaign, file, progress=lambda done: bar.update(done - bar.n)
+                        campaign,
+                        file,
+                        actor=Actor.command("import_leads"),
+                        progress=lambda done: bar.update(done - bar.n),
                     )
                 except (importing.ImportFileError, importing.ImportTooLarge) as exc:
                     raise CommandError(str(exc)) from None
