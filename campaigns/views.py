@@ -59,12 +59,12 @@ class CampaignFilter(django_filters.FilterSet):
     ),
 )
 class CampaignViewSet(
+    WorkspaceScopedViewSet,  # first: its perform_create (the create service) wins over the mixin's
     mixins.ListModelMixin,
     mixins.CreateModelMixin,
     mixins.RetrieveModelMixin,
     mixins.UpdateModelMixin,
     mixins.DestroyModelMixin,
-    WorkspaceScopedViewSet,
 ):
     scope_resource = "campaigns"
     queryset = Campaign.objects.all()
@@ -72,6 +72,7 @@ class CampaignViewSet(
     filterset_class = CampaignFilter
     # JSON only: a form would flatten `schedule` and `steps`, which were then silently dropped.
     parser_classes = [JSONParser]
+    create_service = services.create_campaign
 
     def get_queryset(self) -> QuerySet:
         queryset = super().get_queryset()
@@ -83,9 +84,6 @@ class CampaignViewSet(
 
     def get_serializer_class(self) -> type[BaseSerializer]:
         return CampaignListItemSerializer if self.action == "list" else CampaignSerializer
-
-    def perform_create(self, serializer: BaseSerializer) -> None:
-        serializer.instance = services.create_campaign(self.workspace, serializer.validated_data)
 
     def perform_update(self, serializer: BaseSerializer) -> None:
         serializer.instance = services.update_campaign(

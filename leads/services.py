@@ -1,6 +1,6 @@
 """Writes (create_lead, delete_lead) and the engagement read for leads."""
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -27,12 +27,14 @@ class Engagement:
     last_contacted_at: datetime | None = None
 
 
-def create_lead(*, workspace: Workspace, campaign: Campaign, email: str, **fields: Any) -> Lead:
-    """Insert one PENDING lead; Conflict `duplicate` if the (normalised) email is already in
-    the campaign. The unique constraint decides, so racing creates cannot both succeed."""
+def create_lead(workspace: Workspace, data: Mapping[str, Any]) -> Lead:
+    """Insert one PENDING lead from validated fields (`campaign`, `email`, …); Conflict
+    `duplicate` if the (normalised) email is already in the campaign. The unique constraint
+    decides, so racing creates cannot both succeed."""
+    lead = Lead(workspace=workspace, **data)
+    campaign, email = lead.campaign, lead.email
     if campaign.workspace_id != workspace.pk:
         raise ValueError("a lead belongs to its campaign's workspace")
-    lead = Lead(workspace=workspace, campaign=campaign, email=email, **fields)
     try:
         with transaction.atomic():  # a savepoint when called inside a transaction
             lead.save(force_insert=True)

@@ -47,6 +47,7 @@ class LeadViewSet(WorkspaceScopedViewSet):
     filterset_class = LeadFilter
     # JSON only: a form cannot carry the `custom_fields` object (CSV files go to leads/import).
     parser_classes = [JSONParser]
+    create_service = create_lead
 
     def list(self, request: Request) -> Response:
         page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
@@ -56,8 +57,9 @@ class LeadViewSet(WorkspaceScopedViewSet):
     def create(self, request: Request) -> Response:
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        lead = create_lead(workspace=self.workspace, **serializer.validated_data)
-        return Response(self.get_serializer(lead).data, status=status.HTTP_201_CREATED)
+        self.perform_create(serializer)
+        data = self.get_serializer(serializer.instance).data
+        return Response(data, status=status.HTTP_201_CREATED)
 
     def retrieve(self, request: Request, pk: str | None = None) -> Response:
         lead = self.get_object()

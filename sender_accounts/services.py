@@ -1,12 +1,15 @@
 """Reads and writes of sender accounts that involve other objects (campaigns, events)."""
 
 import logging
+from collections.abc import Mapping
 from datetime import UTC, datetime
+from typing import Any
 
 from django.db import transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
+from apikeys.models import Workspace
 from audit.services import Action, Actor, record
 from campaigns.models import Campaign, EmailEvent
 from coldsend.errors import Conflict, ErrorCode, NotFound
@@ -31,6 +34,11 @@ def sender_account_stats(account: SenderAccount) -> dict[str, int]:
         sent_total=Count("pk", filter=Q(type=Event.SENT)),
         bounced=Count("pk", filter=Q(type=Event.BOUNCED)),
     )
+
+
+def create_sender_account(workspace: Workspace, data: Mapping[str, Any]) -> SenderAccount:
+    """A new sender account from validated fields (the SMTP password is encrypted on save)."""
+    return SenderAccount.objects.create(workspace=workspace, **data)
 
 
 def active_campaign_ids(account: SenderAccount) -> list[str]:

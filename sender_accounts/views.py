@@ -8,7 +8,11 @@ from coldsend.api.fields import conflict_body
 from coldsend.api.viewsets import WorkspaceScopedViewSet
 from sender_accounts.models import SenderAccount
 from sender_accounts.serializers import SenderAccountDetailSerializer, SenderAccountSerializer
-from sender_accounts.services import delete_sender_account, sender_account_stats
+from sender_accounts.services import (
+    create_sender_account,
+    delete_sender_account,
+    sender_account_stats,
+)
 
 IN_USE = conflict_body(
     "SenderAccountInUse",
@@ -29,6 +33,7 @@ class SenderAccountViewSet(
     queryset = SenderAccount.objects.defer("smtp_password")
     serializer_class = SenderAccountSerializer
     parser_classes = [JSONParser]
+    create_service = create_sender_account
 
     def get_serializer_class(self) -> type[SenderAccountSerializer]:
         if self.action == "retrieve":
@@ -48,8 +53,8 @@ class SenderAccountViewSet(
         request saves nothing."""
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        account = self.perform_create(serializer)
-        return Response(self.detail_data(account), status=status.HTTP_201_CREATED)
+        self.perform_create(serializer)
+        return Response(self.detail_data(serializer.instance), status=status.HTTP_201_CREATED)
 
     def retrieve(self, request: Request, pk: str) -> Response:
         """One sender account with its sending `stats`; `sent_today` counts from 00:00 UTC."""

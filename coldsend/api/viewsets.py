@@ -1,3 +1,6 @@
+from collections.abc import Callable, Mapping
+from typing import Any
+
 from django.db.models import Model, QuerySet
 from rest_framework import viewsets
 from rest_framework.serializers import BaseSerializer
@@ -10,10 +13,13 @@ class WorkspaceScopedViewSet(viewsets.GenericViewSet):
     """Every queryset is filtered by the key's workspace, so another workspace's object is
     a 404 on every method, and new objects are created in the key's workspace.
 
-    Subclasses set `scope_resource` (a resource of apikeys.scopes.RESOURCES) and `queryset`."""
+    Subclasses set `scope_resource` (a resource of apikeys.scopes.RESOURCES) and `queryset`, and
+    `create_service`, the service that creates one object from validated data (every write goes
+    through a service; reads of computed fields through selectors)."""
 
     scope_resource: str | None = None
     scope_action: str | None = None
+    create_service: Callable[[Workspace, Mapping[str, Any]], Model]
     lookup_value_regex = "[^/]+"
     http_method_names = ["get", "post", "put", "patch", "delete", "head"]
 
@@ -39,5 +45,5 @@ class WorkspaceScopedViewSet(viewsets.GenericViewSet):
             context["workspace"] = self.workspace
         return context
 
-    def perform_create(self, serializer: BaseSerializer) -> Model:
-        return serializer.save(workspace=self.workspace)
+    def perform_create(self, serializer: BaseSerializer) -> None:
+        serializer.instance = type(self).create_service(self.workspace, serializer.validated_data)
