@@ -14,6 +14,7 @@ from campaigns.models import Campaign, CampaignStep, default_schedule
 from campaigns.stats import EVENT_COUNTERS, campaign_stats, campaign_timezone
 from coldsend.api.fields import conflict_body, named_choice_field
 from coldsend.api.strict import StrictFieldsMixin
+from coldsend.errors import ErrorCode
 from leads.models import Lead
 from sender_accounts.models import SenderAccount
 
@@ -280,18 +281,27 @@ class CampaignAnalyticsSerializer(DateRangeFields, serializers.Serializer):
     daily = AnalyticsDaySerializer(many=True, help_text="One entry per day, zeros included.")
 
 
-ConflictSerializer = conflict_body(
-    "Conflict",
-    ["invalid_state", "not_ready"],
-    "A 409: the action is not allowed from the campaign's current state.",
-    status=CampaignStatusField(help_text="Current status."),
-    allowed=serializers.ListField(
+CAMPAIGN_STATE_FIELDS = {
+    "status": CampaignStatusField(help_text="Current status."),
+    "allowed": serializers.ListField(
         child=CampaignStatusField(),
         help_text="The states the action is allowed from, sorted.",
     ),
+}
+ConflictSerializer = conflict_body(
+    "Conflict",
+    [ErrorCode.INVALID_STATE, ErrorCode.NOT_READY],
+    "A 409: the campaign cannot be activated from its current state, or lacks what it needs.",
+    **CAMPAIGN_STATE_FIELDS,
     problems=serializers.ListField(
         child=serializers.CharField(),
         required=False,
         help_text="`not_ready` only: what the campaign lacks to be activated.",
     ),
+)
+StateConflictSerializer = conflict_body(
+    "CampaignStateConflict",
+    [ErrorCode.INVALID_STATE],
+    "A 409: the action is not allowed from the campaign's current state.",
+    **CAMPAIGN_STATE_FIELDS,
 )

@@ -17,6 +17,7 @@ from campaigns.serializers import (
     CampaignListItemSerializer,
     CampaignSerializer,
     ConflictSerializer,
+    StateConflictSerializer,
 )
 from campaigns.stats import campaign_analytics
 from coldsend.api.viewsets import WorkspaceScopedViewSet
@@ -55,7 +56,7 @@ class CampaignFilter(django_filters.FilterSet):
         summary="Delete a campaign",
         description="Allowed in DRAFT or PAUSED (else 409 `invalid_state`); its steps, leads "
         "and events are deleted with it.",
-        responses={204: None, 409: ConflictSerializer},
+        responses={204: None, 409: StateConflictSerializer},
     ),
 )
 class CampaignViewSet(
@@ -98,7 +99,7 @@ class CampaignViewSet(
         description="ACTIVE → PAUSED. Already PAUSED: 200, nothing changes. Otherwise 409 "
         "`invalid_state` naming the current `status` and the `allowed` states.",
         request=None,
-        responses={200: CampaignSerializer, 409: ConflictSerializer},
+        responses={200: CampaignSerializer, 409: StateConflictSerializer},
     )
     @action(detail=True, methods=["post"], scope_action="pause")
     def pause(self, request: Request, pk: str | None = None) -> Response:

@@ -13,6 +13,7 @@ from rest_framework import serializers
 
 from apikeys.permissions import required_scopes
 from coldsend.api.idempotency import IDEMPOTENCY_KEY_PATTERN
+from coldsend.errors import Conflict, ErrorCode
 
 ERROR = inline_serializer("Error", {"detail": serializers.CharField()})
 MISSING_SCOPES = inline_serializer(
@@ -27,9 +28,7 @@ CONFLICT = inline_serializer(
     "ConflictError",
     {
         "detail": serializers.CharField(),
-        "code": serializers.CharField(
-            help_text="invalid_state, not_ready, duplicate, in_use, idempotency_in_progress"
-        ),
+        "code": serializers.ChoiceField(choices=sorted(Conflict.codes)),
         "status": serializers.CharField(required=False, help_text="The current state."),
         "allowed": serializers.ListField(
             child=serializers.CharField(), required=False, help_text="States the action needs."
@@ -39,7 +38,17 @@ CONFLICT = inline_serializer(
 )
 IDEMPOTENCY_REUSED = inline_serializer(
     "IdempotencyKeyReusedError",
-    {"detail": serializers.CharField(), "code": serializers.CharField()},
+    {
+        "detail": serializers.CharField(),
+        "code": serializers.ChoiceField(choices=[ErrorCode.IDEMPOTENCY_KEY_REUSED]),
+    },
+)
+IDEMPOTENCY_IN_PROGRESS = inline_serializer(
+    "IdempotencyInProgressError",
+    {
+        "detail": serializers.CharField(),
+        "code": serializers.ChoiceField(choices=[ErrorCode.IDEMPOTENCY_IN_PROGRESS]),
+    },
 )
 
 IDEMPOTENCY_KEY = OpenApiParameter(
@@ -159,14 +168,32 @@ class ScopedAutoSchema(AutoSchema):
             errors["413"] = ERROR
             if self.get_request_serializer() is not None:
                 errors["415"] = ERROR
-        if self.method in {"POST", "DELETE"}:
+        if self.method == "DELETE":
             errors["409"] = CONFLICT
         if self.method == "POST":
+            # Any POST with an Idempotency-Key can meet a retry still running (409) or a reused
+            # key (422), besides the conflicts of its own.
+            errors["409"] = IDEMPOTENCY_IN_PROGRESS
             errors["422"] = IDEMPOTENCY_REUSED
+            if "409" in responses:
+                responses["409"] = self._with_idempotency_conflict(responses["409"], direction)
         for code, serializer in errors.items():
             if code not in responses:
                 responses[code] = self._get_response_for_code(serializer, code, direction=direction)
         return responses
+
+    def _with_idempotency_conflict(self, response: dict[str, Any], direction: str) -> dict:
+        """The operation's own 409 body, or the idempotency one."""
+        in_progress = self._get_response_for_code(IDEMPOTENCY_IN_PROGRESS, "409", direction)
+        extra = next(iter(in_progress["content"].values()))["schema"]
+        for media in response.get("content", {}).values():
+            media["schema"] = {"oneOf": [media["schema"], extra]}
+        description = response.get("description", "")
+        response["description"] = (
+            f"{description} Or `idempotency_in_progress`: a request with this Idempotency-Key "
+            "is still running."
+        ).strip()
+        return response
 
 
 class APIKeyAuthenticationScheme(OpenApiAuthenticationExtension):
