@@ -5,13 +5,12 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
-from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 
-from audit.services import Actor
 from campaigns import transitions
 from campaigns.models import Campaign, CampaignStep
-from coldsend.errors import Conflict, Invalid, NotFound
+from coldsend.admin import DeleteThroughServiceMixin
+from coldsend.errors import Invalid
 from sender_accounts.models import SenderAccount
 
 
@@ -69,8 +68,9 @@ class CampaignStepInline(admin.TabularInline):
 
 
 @admin.register(Campaign)
-class CampaignAdmin(admin.ModelAdmin):
+class CampaignAdmin(DeleteThroughServiceMixin, admin.ModelAdmin):
     form = CampaignAdminForm
+    delete_service = transitions.delete
     list_display = ["name", "workspace", "status", "daily_limit", "created_at"]
     list_filter = ["status", "workspace"]
     search_fields = ["name"]
@@ -114,26 +114,9 @@ class CampaignAdmin(admin.ModelAdmin):
         super().save_related(request, form, formsets, change)
         transitions.check_still_ready(form.instance)
 
-    def get_deleted_objects(self, objs: Any, request: HttpRequest) -> tuple:
-        """Show campaigns the state machine keeps as protected, so the admin refuses up front."""
-        deleted, model_count, perms_needed, protected = super().get_deleted_objects(objs, request)
+    def delete_refusals(self, campaign: Campaign) -> list[str]:
         allowed = transitions.allowed_states("delete")
-        for campaign in objs:
-            if campaign.status not in allowed:
-                protected.append(
-                    f"{campaign}: is {campaign.status}: only {' or '.join(allowed)} campaigns "
-                    "can be deleted"
-                )
-        return deleted, model_count, perms_needed, protected
-
-    def delete_model(self, request: HttpRequest, obj: Campaign) -> None:
-        try:
-            transitions.delete(obj, actor=Actor.for_user(request.user))
-        except Conflict as conflict:  # an activation won the race after the confirmation page
-            messages.error(request, f"{obj}: {conflict.detail}")
-        except NotFound:
-            pass  # already deleted by someone else
-
-    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Campaign]) -> None:
-        for campaign in queryset:
-            self.delete_model(request, campaign)
+        if campaign.status in allowed:
+            return []
+        only = " or ".join(allowed)
+        return [f"{campaign}: is {campaign.status}: only {only} campaigns can be deleted"]

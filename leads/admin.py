@@ -1,13 +1,12 @@
 from typing import Any
 
 from django import forms
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from audit.services import Actor
-from coldsend.errors import Conflict, NotFound
+from coldsend.admin import DeleteThroughServiceMixin
 from leads.emails import normalize_email
 from leads.models import Lead
 from leads.serializers import custom_fields_problems
@@ -35,8 +34,9 @@ class LeadAdminForm(forms.ModelForm):
 
 
 @admin.register(Lead)
-class LeadAdmin(admin.ModelAdmin):
+class LeadAdmin(DeleteThroughServiceMixin, admin.ModelAdmin):
     form = LeadAdminForm
+    delete_service = delete_lead
     list_display = ["email", "campaign", "status", "created_at"]
     list_filter = ["status", "campaign", "workspace"]
     list_select_related = ["campaign"]
@@ -64,22 +64,7 @@ class LeadAdmin(admin.ModelAdmin):
         obj.workspace_id = obj.campaign.workspace_id  # a lead lives in its campaign's workspace
         super().save_model(request, obj, form, change)
 
-    def get_deleted_objects(self, objs: Any, request: HttpRequest) -> tuple:
-        """Show leads past PENDING as protected, so the admin refuses the delete up front."""
-        deleted, model_count, perms_needed, protected = super().get_deleted_objects(objs, request)
-        for lead in objs:
-            if lead.status not in DELETABLE_STATUSES:
-                protected.append(f"{lead}: is {lead.status}: only PENDING leads can be deleted")
-        return deleted, model_count, perms_needed, protected
-
-    def delete_model(self, request: HttpRequest, obj: Lead) -> None:
-        try:
-            delete_lead(obj, actor=Actor.for_user(request.user))
-        except Conflict as conflict:  # contacted after the confirmation page
-            messages.error(request, f"{obj}: {conflict.detail}")
-        except NotFound:
-            pass  # already deleted by someone else
-
-    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Lead]) -> None:
-        for lead in queryset:
-            self.delete_model(request, lead)
+    def delete_refusals(self, lead: Lead) -> list[str]:
+        if lead.status in DELETABLE_STATUSES:
+            return []
+        return [f"{lead}: is {lead.status}: only PENDING leads can be deleted"]

@@ -1,14 +1,13 @@
 from typing import Any
 
 from django import forms
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.utils.decorators import method_decorator
 from django.views.decorators.debug import sensitive_post_parameters
 
-from audit.services import Actor
-from coldsend.errors import Conflict
+from coldsend.admin import DeleteThroughServiceMixin
 from sender_accounts.models import SenderAccount
 from sender_accounts.services import active_campaign_ids, delete_sender_account
 
@@ -46,8 +45,9 @@ class SenderAccountAdminForm(forms.ModelForm):
 
 
 @admin.register(SenderAccount)
-class SenderAccountAdmin(admin.ModelAdmin):
+class SenderAccountAdmin(DeleteThroughServiceMixin, admin.ModelAdmin):
     form = SenderAccountAdminForm
+    delete_service = delete_sender_account
     list_display = ["email", "type", "workspace", "status", "created_at"]
     list_filter = ["type", "status", "workspace"]
     search_fields = ["email", "display_name", "smtp_host"]
@@ -92,20 +92,8 @@ class SenderAccountAdmin(admin.ModelAdmin):
         # Lists never need the secret; model validation loads it when a form is saved.
         return super().get_queryset(request).select_related("workspace").defer("smtp_password")
 
-    def get_deleted_objects(self, objs: Any, request: HttpRequest) -> tuple:
-        """Show ACTIVE campaigns as protected, so the admin refuses the delete up front."""
-        deleted, model_count, perms_needed, protected = super().get_deleted_objects(objs, request)
-        for account in objs:
-            for campaign_id in active_campaign_ids(account):
-                protected.append(f"{account}: used by ACTIVE campaign {campaign_id}")
-        return deleted, model_count, perms_needed, protected
-
-    def delete_model(self, request: HttpRequest, obj: SenderAccount) -> None:
-        try:
-            delete_sender_account(obj, actor=Actor.for_user(request.user))
-        except Conflict as conflict:  # an activation won the race after the confirmation page
-            messages.error(request, conflict.detail)
-
-    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[SenderAccount]) -> None:
-        for account in queryset:
-            self.delete_model(request, account)
+    def delete_refusals(self, account: SenderAccount) -> list[str]:
+        return [
+            f"{account}: used by ACTIVE campaign {campaign_id}"
+            for campaign_id in active_campaign_ids(account)
+        ]

@@ -65,6 +65,13 @@ def test_bulk_delete_of_pending_leads(admin_client, campaign):
     assert AuditEvent.objects.filter(action=AuditEvent.Action.LEAD_DELETED).count() == 2
 
 
+def lead_form(campaign: Campaign, **changes: str) -> dict[str, str]:
+    return {
+        "campaign": str(campaign.pk), "email": "ann@example.com", "first_name": "",
+        "last_name": "", "company": "", "custom_fields": "{}", **changes,
+    }  # fmt: skip
+
+
 def test_status_is_read_only(admin_client, campaign):
     lead = make_lead(campaign, "ann@example.com", Lead.Status.CONTACTED)
     url = f"{CHANGELIST}{lead.pk}/change/"
@@ -72,11 +79,7 @@ def test_status_is_read_only(admin_client, campaign):
     assert page.status_code == 200
     assert 'name="status"' not in page.content.decode()
 
-    response = admin_client.post(
-        url,
-        {"campaign": str(campaign.pk), "email": "ann@example.com", "first_name": "Ann",
-         "last_name": "", "company": "", "custom_fields": "{}", "status": "PENDING"},
-    )  # fmt: skip
+    response = admin_client.post(url, lead_form(campaign, first_name="Ann", status="PENDING"))
     assert response.status_code == 302
     lead.refresh_from_db()
     assert (lead.first_name, lead.status) == ("Ann", Lead.Status.CONTACTED)
@@ -85,10 +88,6 @@ def test_status_is_read_only(admin_client, campaign):
 def test_a_lead_added_in_the_admin_starts_pending(admin_client, campaign):
     add = f"{CHANGELIST}add/"
     assert 'name="status"' not in admin_client.get(add).content.decode()
-    response = admin_client.post(
-        add,
-        {"campaign": str(campaign.pk), "email": "Ann@Example.com", "first_name": "",
-         "last_name": "", "company": "", "custom_fields": "{}", "status": "REPLIED"},
-    )  # fmt: skip
+    response = admin_client.post(add, lead_form(campaign, status="REPLIED"))
     assert response.status_code == 302
     assert Lead.objects.get().status == Lead.Status.PENDING
