@@ -2,7 +2,7 @@
 spread over the year, on PostgreSQL through gunicorn, and the queries the view makes.
 
 Target: median < 100 ms. The daily series is added up from the campaign's 15-minute slot
-counters (campaigns/migrations/0003_counters.py): one grouped query over at most 96 * 366
+counters (engagement/triggers.py): one grouped query over at most 96 * 366
 rows, whose plan is printed (EXPLAIN ANALYZE); the totals are checked against COUNT(*) over
 the events. The campaign's days are those of Europe/Berlin (DST included), then of
 Asia/Kathmandu (+05:45), timed alike.

@@ -2,7 +2,7 @@
 events, on PostgreSQL through gunicorn, and the queries the view makes.
 
 Target: median < 50 ms. `stats` reads the campaign's counter rows, kept by database triggers
-(campaigns/migrations/0003_counters.py) whoever writes leads and events, here bulk SQL: one
+(engagement/triggers.py) whoever writes leads and events, here bulk SQL: one
 query by primary key, whose plan is printed (EXPLAIN ANALYZE). The stats are checked against
 COUNT(*) over the rows.
 Usage: python -m bench.campaign_detail [--requests 200] [--leads 100000] [--events 300000]"""
@@ -140,8 +140,9 @@ def inspect(key: str, campaign: str) -> int:
     for query in queries:
         if "campaigns_campaigncounter" in query["sql"]:
             explain(query["sql"])
+    from engagement.selectors import campaign_stats
+
     from campaigns.models import Campaign
-    from campaigns.stats import campaign_stats
 
     row = Campaign.objects.get(pk=campaign)
     samples = []

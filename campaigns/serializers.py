@@ -11,9 +11,9 @@ from rest_framework import serializers
 from rest_framework.fields import empty
 
 from campaigns.models import Campaign, CampaignStep, default_schedule
-from campaigns.stats import EVENT_COUNTERS, campaign_stats, campaign_timezone
 from coldsend.api.fields import conflict_body, named_choice_field
 from coldsend.api.strict import StrictFieldsMixin
+from engagement.selectors import EVENT_COUNTERS, campaign_stats, campaign_timezone
 from leads.models import Lead
 from sender_accounts.models import SenderAccount
 

@@ -18,8 +18,8 @@ from campaigns.serializers import (
     CampaignSerializer,
     ConflictSerializer,
 )
-from campaigns.stats import campaign_analytics
 from coldsend.api.viewsets import WorkspaceScopedViewSet
+from engagement.selectors import campaign_analytics
 from sender_accounts.models import SenderAccount
 
 

@@ -9,7 +9,8 @@ from django.contrib.auth import get_user_model
 from django.contrib.messages.storage.cookie import CookieStorage
 from django.test import Client, RequestFactory
 
-from campaigns.models import Campaign, CampaignStep, EmailEvent
+from campaigns.models import Campaign, CampaignStep
+from engagement.models import EmailEvent
 from leads.models import Lead
 from sender_accounts.models import SenderAccount
 from tests.conftest import api_url

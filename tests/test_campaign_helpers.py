@@ -6,7 +6,8 @@ import itertools
 from typing import Any
 
 from apikeys.models import Workspace
-from campaigns.models import Campaign, CampaignStep, EmailEvent
+from campaigns.models import Campaign, CampaignStep
+from engagement.models import EmailEvent
 from leads.models import Lead
 from sender_accounts.models import SenderAccount
 from tests.conftest import api_url

@@ -7,7 +7,8 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from campaigns.models import Campaign, EmailEvent
+from campaigns.models import Campaign
+from engagement.models import EmailEvent
 from leads.models import Lead
 from tests.conftest import api_url
 

@@ -11,7 +11,7 @@ from django.db import connection
 from django.utils.timezone import now
 from rest_framework.test import APIClient
 
-from campaigns.models import EmailEvent
+from engagement.models import EmailEvent
 from leads.models import Lead
 from tests.conftest import api_url
 

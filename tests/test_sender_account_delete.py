@@ -9,7 +9,8 @@ import pytest
 from django.db import connection, transaction
 from django.utils import timezone
 
-from campaigns.models import Campaign, EmailEvent
+from campaigns.models import Campaign
+from engagement.models import EmailEvent
 from leads.models import Lead
 from sender_accounts.models import SenderAccount
 from tests.conftest import api_url

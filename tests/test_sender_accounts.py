@@ -12,7 +12,8 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from campaigns.models import Campaign, EmailEvent
+from campaigns.models import Campaign
+from engagement.models import EmailEvent
 from leads.models import Lead
 from sender_accounts.models import SenderAccount
 from tests.conftest import api_url
