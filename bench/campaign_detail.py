@@ -140,9 +140,8 @@ def inspect(key: str, campaign: str) -> int:
     for query in queries:
         if "campaigns_campaigncounter" in query["sql"]:
             explain(query["sql"])
-    from engagement.selectors import campaign_stats
-
     from campaigns.models import Campaign
+    from engagement.selectors import campaign_stats
 
     row = Campaign.objects.get(pk=campaign)
     samples = []
