@@ -1,6 +1,6 @@
 from django.db import models
 
-from apikeys.models import Workspace
+from apikeys.models import Workspace, WorkspaceQuerySet
 from coldsend.ids import uuid7
 from sender_accounts.models import SenderAccount
 
@@ -26,6 +26,8 @@ class Campaign(models.Model):
     stop_on_reply = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    objects = WorkspaceQuerySet.as_manager()
 
     class Meta:
         ordering = ["-id"]

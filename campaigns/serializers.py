@@ -185,9 +185,9 @@ class CampaignSerializer(StrictFieldsMixin, serializers.ModelSerializer):
         if not value:
             return value
         found = set(
-            SenderAccount.objects.filter(
-                workspace=self.context["workspace"], pk__in=value
-            ).values_list("pk", flat=True)
+            SenderAccount.objects.for_workspace(self.context["workspace"])
+            .filter(pk__in=value)
+            .values_list("pk", flat=True)
         )
         missing = [f"Sender account {i} does not exist." for i in value if i not in found]
         if missing:

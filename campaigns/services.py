@@ -25,7 +25,8 @@ def _set_sender_accounts(campaign: Campaign, ids: Sequence[uuid.UUID]) -> None:
     # refused here) or waits and then sees the campaign using the account.
     found = set(
         SenderAccount.objects.select_for_update()
-        .filter(workspace_id=campaign.workspace_id, pk__in=ids)
+        .for_workspace(campaign.workspace_id)
+        .filter(pk__in=ids)
         .values_list("pk", flat=True)
     )
     missing = [str(i) for i in ids if i not in found]
@@ -103,11 +104,12 @@ def active_campaign_ids(account: SenderAccount) -> list[str]:
     """The ACTIVE campaigns using the account, only ever from the account's own workspace."""
     return [
         str(pk)
-        for pk in Campaign.objects.filter(
-            workspace_id=account.workspace_id,
+        for pk in Campaign.objects.for_workspace(account.workspace_id)
+        .filter(
             sender_accounts=account,
             status=Campaign.Status.ACTIVE,
-        ).values_list("pk", flat=True)
+        )
+        .values_list("pk", flat=True)
     ]
 
 

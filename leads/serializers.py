@@ -48,7 +48,7 @@ class CampaignIdField(serializers.PrimaryKeyRelatedField):
         super().__init__(pk_field=serializers.UUIDField(), **kwargs)
 
     def get_queryset(self) -> QuerySet:
-        return Campaign.objects.filter(workspace=self.context["workspace"])
+        return Campaign.objects.for_workspace(self.context["workspace"])
 
 
 @extend_schema_field(CUSTOM_FIELDS_SCHEMA)
