@@ -11,7 +11,7 @@ from rest_framework.test import APIClient
 
 from apikeys import keys
 from apikeys.models import APIKey, Workspace
-from tests.conftest import api_url
+from tests.builders import api_url
 
 ME = api_url("me")
 KEY_REQUIRED = "API key required. Include your API key in X-API-Key header."

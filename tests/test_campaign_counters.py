@@ -18,8 +18,7 @@ from campaigns.models import Campaign, default_schedule
 from engagement import triggers
 from engagement.models import CampaignCounter, CampaignEventSlot, EmailEvent
 from leads.models import Lead
-from tests.conftest import api_url
-from tests.test_campaign_helpers import campaign_url, make_campaign, make_events, make_lead
+from tests.builders import api_url, campaign_url, make_campaign, make_events, make_lead
 
 UTC = dt.UTC
 COUNTERS = {

@@ -8,7 +8,7 @@ from campaigns.transitions import TRANSITIONS
 from engagement.models import EmailEvent
 from leads.models import Lead
 from sender_accounts.models import SenderAccount
-from tests.test_campaign_helpers import campaign_url, make_campaign, make_events, make_lead
+from tests.builders import campaign_url, make_campaign, make_events, make_lead
 
 STATUSES = list(Campaign.Status.values)
 

@@ -13,7 +13,7 @@ from django.test import override_settings
 
 from sender_accounts.fields import DecryptionError, decrypt, encrypt, rotate
 from sender_accounts.models import SenderAccount
-from tests.conftest import api_url
+from tests.builders import api_url
 
 PASSWORD = "correct horse battery staple"
 OLD_KEY = Fernet.generate_key().decode()

@@ -10,7 +10,7 @@ from django.test.utils import CaptureQueriesContext
 from campaigns.models import Campaign
 from engagement.models import EmailEvent
 from leads.models import Lead
-from tests.conftest import api_url
+from tests.builders import api_url
 
 LEADS = api_url("leads")
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)

@@ -13,7 +13,7 @@ from campaigns.models import Campaign
 from engagement.models import EmailEvent
 from leads.models import Lead
 from sender_accounts.models import SenderAccount
-from tests.conftest import api_url
+from tests.builders import api_url
 
 Status = Campaign.Status
 

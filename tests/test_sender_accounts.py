@@ -16,7 +16,7 @@ from campaigns.models import Campaign
 from engagement.models import EmailEvent
 from leads.models import Lead
 from sender_accounts.models import SenderAccount
-from tests.conftest import api_url
+from tests.builders import api_url
 
 URL = api_url("sender_accounts")
 PASSWORD = "pa55 w0rd-Sm7p!"  # inner space: passwords are stored verbatim

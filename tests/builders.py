@@ -1,18 +1,30 @@
-"""Builders shared by the campaign tests (no tests here): rows made through the ORM, and the
-request bodies and URLs the tests send."""
+"""Builders shared by every test module (no tests here, and no test module imports another):
+URLs, rows made through the ORM, request bodies, the import report, and the contract's scope
+table with the schema's operations."""
 
 import datetime as dt
 import itertools
+import re
+import uuid
 from typing import Any
+
+from django.core.files.uploadedfile import SimpleUploadedFile
+from drf_spectacular.generators import SchemaGenerator
+from rest_framework.test import APIClient
 
 from apikeys.models import Workspace
 from campaigns.models import Campaign, CampaignStep
 from engagement.models import EmailEvent
 from leads.models import Lead
 from sender_accounts.models import SenderAccount
-from tests.conftest import api_url
 
+API = "/api/public/v1"
+IMPORT = f"{API}/leads/import"
 _numbers = itertools.count(1)
+
+
+def api_url(path: str) -> str:
+    return f"{API}/{path.lstrip('/')}"
 
 
 def campaign_url(campaign: Campaign | str | None = None, action: str | None = None) -> str:
@@ -101,3 +113,76 @@ def stored(campaign: Campaign) -> dict[str, Any]:
         ),
         "updated_at": campaign.updated_at,
     }
+
+
+# The import report (API.md §6) and uploads
+
+
+def error(row: int, email: str, message: str) -> dict:
+    return {"row": row, "email": email, "error": message}
+
+
+def report(created: int = 0, duplicates: int = 0, invalid: int = 0, errors: tuple = ()) -> dict:
+    return {
+        "created": created,
+        "duplicates": duplicates,
+        "invalid": invalid,
+        "errors": list(errors),
+    }
+
+
+def upload(client: APIClient, campaign_id: object, data: bytes, name: str = "leads.csv"):
+    return client.post(
+        IMPORT,
+        {"campaign_id": str(campaign_id), "file": SimpleUploadedFile(name, data, "text/csv")},
+        format="multipart",
+    )
+
+
+def stored_leads(campaign: Campaign) -> dict[str, Lead]:
+    return {lead.email: lead for lead in Lead.objects.filter(campaign=campaign)}
+
+
+# Scopes
+
+# The contract's table (API.md §2), written out by hand on purpose.
+CONTRACT_SCOPES = {
+    "campaigns:create",
+    "campaigns:read",
+    "campaigns:update",
+    "campaigns:delete",
+    "campaigns:pause",
+    "campaigns:activate",
+    "campaigns:all",
+    "sender_accounts:create",
+    "sender_accounts:read",
+    "sender_accounts:delete",
+    "sender_accounts:all",
+    "leads:create",
+    "leads:read",
+    "leads:delete",
+    "leads:all",
+    "*",
+}
+ACTION_SCOPES = {s for s in CONTRACT_SCOPES if s != "*" and not s.endswith(":all")}
+
+
+SCOPE_NOTE = re.compile(r"Required scope: `([a-z_]+:[a-z_]+)`\.")
+SKIPPED_PATHS = {"/api/public/v1/schema", "/api/public/v1/docs"}
+
+
+def scoped_operations() -> list[tuple[str, str, str]]:
+    """(method, path with ids filled in, required scope) for every operation of the schema."""
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+    operations = []
+    for path, methods in schema["paths"].items():
+        if path.rstrip("/") in SKIPPED_PATHS:
+            continue
+        url = re.sub(r"\{[^}]+\}", str(uuid.uuid4()), path)
+        for method, operation in methods.items():
+            description = operation.get("description", "")
+            if "Required scope: none (any valid API key)." in description:
+                continue
+            match = SCOPE_NOTE.search(description)
+            operations.append((method, url, match.group(1) if match else ""))
+    return operations
