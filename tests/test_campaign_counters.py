@@ -21,14 +21,8 @@ from leads.models import Lead
 from tests.builders import api_url, campaign_url, make_campaign, make_events, make_lead
 
 UTC = dt.UTC
-COUNTERS = {
-    "SENT": "sent",
-    "OPENED": "opened",
-    "CLICKED": "clicked",
-    "REPLIED": "replied",
-    "BOUNCED": "bounced",
-    "UNSUBSCRIBED": "unsubscribed",
-}
+# Event type → its name in `stats` and analytics (the slot table's columns too).
+COUNTERS = triggers.COLUMNS
 TYPES = list(COUNTERS)
 STATUSES = list(Lead.Status.values)
 TRIGGERS = {
