@@ -21,6 +21,7 @@ from sender_accounts.models import SenderAccount
 API = "/api/public/v1"
 IMPORT = f"{API}/leads/import"
 _numbers = itertools.count(1)
+SMTP_PASSWORD = "s3cret-Smtp-Passw0rd!"
 
 
 def api_url(path: str) -> str:
@@ -34,9 +35,25 @@ def campaign_url(campaign: Campaign | str | None = None, action: str | None = No
     return api_url(f"campaigns/{pk}/{action}" if action else f"campaigns/{pk}")
 
 
-def make_sender(ws: Workspace) -> SenderAccount:
-    return SenderAccount.objects.create(
-        workspace=ws, type=SenderAccount.Type.NATIVE, email=f"sender{next(_numbers)}@example.com"
+def make_sender(ws: Workspace, **fields: Any) -> SenderAccount:
+    """A NATIVE sender account (unless `type` says otherwise) with a fresh email."""
+    fields.setdefault("type", SenderAccount.Type.NATIVE)
+    fields.setdefault("email", f"sender{next(_numbers)}@example.com")
+    return SenderAccount.objects.create(workspace=ws, **fields)
+
+
+def make_smtp_account(ws: Workspace, password: str = SMTP_PASSWORD, **fields: Any) -> SenderAccount:
+    return make_sender(
+        ws,
+        **{
+            "type": SenderAccount.Type.SMTP,
+            "smtp_host": "smtp.example.com",
+            "smtp_port": 587,
+            "smtp_username": "user",
+            "smtp_password": password,
+            "smtp_security": SenderAccount.Security.STARTTLS,
+            **fields,
+        },
     )
 
 
@@ -58,12 +75,28 @@ def make_campaign(
     return campaign
 
 
-def make_lead(campaign: Campaign, status: str = Lead.Status.PENDING) -> Lead:
+def campaign_using(
+    ws: Workspace, *accounts: SenderAccount, status: str = Campaign.Status.DRAFT
+) -> Campaign:
+    """A campaign (no steps) using exactly `accounts`."""
+    campaign = Campaign.objects.create(workspace=ws, name="Outreach", status=status)
+    campaign.sender_accounts.set(accounts)
+    return campaign
+
+
+def make_lead(
+    campaign: Campaign,
+    status: str = Lead.Status.PENDING,
+    *,
+    email: str | None = None,
+    **fields: Any,
+) -> Lead:
     return Lead.objects.create(
         workspace_id=campaign.workspace_id,
         campaign=campaign,
-        email=f"lead{next(_numbers)}@example.com",
+        email=email or f"lead{next(_numbers)}@example.com",
         status=status,
+        **fields,
     )
 
 

@@ -7,15 +7,10 @@ from django.test.utils import CaptureQueriesContext
 
 from campaigns.models import Campaign
 from leads.models import Lead
+from tests.builders import make_lead
 
 CHANGELIST = "/admin/leads/lead/"
 ADD = "/admin/leads/lead/add/"
-
-
-def make_lead(campaign: Campaign, email: str, **fields) -> Lead:
-    return Lead.objects.create(
-        workspace_id=campaign.workspace_id, campaign=campaign, email=email, **fields
-    )
 
 
 def listed(response) -> list[str]:
@@ -25,9 +20,9 @@ def listed(response) -> list[str]:
 
 @pytest.fixture
 def leads(campaign, foreign_campaign) -> None:
-    make_lead(campaign, "ada@example.com")
-    make_lead(campaign, "grace@example.com", status=Lead.Status.REPLIED)
-    make_lead(foreign_campaign, "ada@example.com.au")
+    make_lead(campaign, email="ada@example.com")
+    make_lead(campaign, email="grace@example.com", status=Lead.Status.REPLIED)
+    make_lead(foreign_campaign, email="ada@example.com.au")
 
 
 @pytest.mark.parametrize(
@@ -73,12 +68,12 @@ def test_changelist_queries_do_not_grow_with_the_page(superuser_client, campaign
             assert superuser_client.get(CHANGELIST).status_code == 200
         return len(queries)
 
-    make_lead(campaign, "lead0@example.com")
+    make_lead(campaign, email="lead0@example.com")
     one = queries_for_page()
     for i in range(1, 40):
         make_lead(
             Campaign.objects.create(workspace=campaign.workspace, name=f"C{i}"),
-            f"lead{i}@example.com",
+            email=f"lead{i}@example.com",
         )
     forty = queries_for_page()
 
@@ -119,7 +114,7 @@ def test_add_normalises_the_email_and_takes_the_campaigns_workspace(
     ],
 )
 def test_add_refuses_what_the_api_refuses(superuser_client, campaign, field, value):
-    make_lead(campaign, "ada@example.com")
+    make_lead(campaign, email="ada@example.com")
     data = {
         "campaign": campaign.pk,
         "email": "grace@example.com",

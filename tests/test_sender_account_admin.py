@@ -8,6 +8,7 @@ from django.db import connection
 
 from campaigns.models import Campaign
 from sender_accounts.models import SenderAccount
+from tests.builders import make_smtp_account
 
 ADMIN = "/admin/sender_accounts/senderaccount/"
 PASSWORD = "adm1n-Smtp-s3cret"
@@ -45,19 +46,6 @@ def form_data(workspace, **changes) -> dict:
     return data
 
 
-def make_smtp_account(workspace) -> SenderAccount:
-    return SenderAccount.objects.create(
-        workspace=workspace,
-        type=SenderAccount.Type.SMTP,
-        email="kept@example.com",
-        smtp_host="smtp.example.com",
-        smtp_port=587,
-        smtp_username="kept",
-        smtp_password=PASSWORD,
-        smtp_security="SSL",
-    )
-
-
 def test_add_form_creates_an_encrypted_smtp_account(superuser_client, workspace):
     assert superuser_client.get(f"{ADMIN}add/").status_code == 200
 
@@ -76,7 +64,7 @@ def test_add_form_creates_an_encrypted_smtp_account(superuser_client, workspace)
 
 
 def test_change_page_never_renders_the_password(superuser_client, workspace):
-    account = make_smtp_account(workspace)
+    account = make_smtp_account(workspace, PASSWORD, email="kept@example.com")
 
     for url in (f"{ADMIN}{account.pk}/change/", ADMIN, f"{ADMIN}{account.pk}/history/"):
         response = superuser_client.get(url)
@@ -90,7 +78,7 @@ def test_change_page_never_renders_the_password(superuser_client, workspace):
 
 
 def test_blank_password_on_change_keeps_the_old_one(superuser_client, workspace):
-    account = make_smtp_account(workspace)
+    account = make_smtp_account(workspace, PASSWORD, email="kept@example.com")
 
     response = superuser_client.post(
         f"{ADMIN}{account.pk}/change/",
@@ -105,7 +93,7 @@ def test_blank_password_on_change_keeps_the_old_one(superuser_client, workspace)
 
 
 def test_new_password_on_change_replaces_it_encrypted(superuser_client, workspace):
-    account = make_smtp_account(workspace)
+    account = make_smtp_account(workspace, PASSWORD, email="kept@example.com")
 
     response = superuser_client.post(
         f"{ADMIN}{account.pk}/change/", form_data(workspace, smtp_password="brand-new")
@@ -163,7 +151,7 @@ def test_add_native_account(superuser_client, workspace):
 
 
 def test_changelist_filters(superuser_client, workspace):
-    make_smtp_account(workspace)
+    make_smtp_account(workspace, PASSWORD, email="kept@example.com")
     for query in (
         "type__exact=SMTP",
         "status__exact=ACTIVE",
@@ -175,7 +163,7 @@ def test_changelist_filters(superuser_client, workspace):
 
 
 def test_admin_refuses_to_delete_an_account_an_active_campaign_uses(superuser_client, workspace):
-    account = make_smtp_account(workspace)
+    account = make_smtp_account(workspace, PASSWORD, email="kept@example.com")
     campaign = Campaign.objects.create(workspace=workspace, name="Live", status="ACTIVE")
     campaign.sender_accounts.add(account)
 
