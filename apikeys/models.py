@@ -2,7 +2,7 @@ import secrets
 import uuid
 from datetime import datetime, timedelta
 from functools import cache
-from typing import Any
+from typing import Any, Self
 
 from django.db import IntegrityError, connections, models, transaction
 from django.utils import timezone
@@ -24,6 +24,15 @@ class Workspace(models.Model):
         return self.slug
 
 
+class WorkspaceQuerySet(models.QuerySet):
+    """The queryset of every tenant model (one with a `workspace`): `for_workspace` is the one
+    place a query is scoped to a workspace."""
+
+    def for_workspace(self, workspace: Workspace | uuid.UUID) -> Self:
+        """The rows of `workspace` (a Workspace or its id) only."""
+        return self.filter(workspace_id=getattr(workspace, "pk", workspace))
+
+
 class KeyRejected(Exception):
     """The presented key is unknown, revoked or expired; `reason` is the client-facing text."""
 
@@ -36,7 +45,7 @@ INVALID_KEY = "Invalid or revoked API key"
 EXPIRED_KEY = "API key expired"
 
 
-class APIKeyManager(models.Manager["APIKey"]):
+class APIKeyManager(models.Manager.from_queryset(WorkspaceQuerySet)):
     def create_key(
         self,
         *,
@@ -93,7 +102,8 @@ def _lookup_plan(alias: str) -> tuple[str, list, list, list[tuple[Any, list]]]:
     connection = connections[alias]
     qn = connection.ops.quote_name
     key_fields = list(APIKey._meta.concrete_fields)
-    workspace_fields = [Workspace._meta.get_field(name) for name in ("id", "slug", "name")]
+    # Every concrete field, so the workspace loaded here is the ORM's, field for field.
+    workspace_fields = list(Workspace._meta.concrete_fields)
     columns = [f"k.{qn(f.column)}" for f in key_fields]
     columns += [f"w.{qn(f.column)}" for f in workspace_fields]
     key_table, workspace_table = qn(APIKey._meta.db_table), qn(Workspace._meta.db_table)

@@ -2,7 +2,7 @@
 spread over the year, on PostgreSQL through gunicorn, and the queries the view makes.
 
 Target: median < 100 ms. The daily series is added up from the campaign's 15-minute slot
-counters (campaigns/migrations/0003_counters.py): one grouped query over at most 96 * 366
+counters (engagement/triggers.py): one grouped query over at most 96 * 366
 rows, whose plan is printed (EXPLAIN ANALYZE); the totals are checked against COUNT(*) over
 the events. The campaign's days are those of Europe/Berlin (DST included), then of
 Asia/Kathmandu (+05:45), timed alike.
@@ -17,6 +17,7 @@ import zoneinfo
 from bench.campaign_detail import LEAD_ID
 from bench.server import (
     gunicorn,
+    load_campaign,
     prepare_postgres,
     summary_ms,
     timed_get,
@@ -52,19 +53,9 @@ FROM generate_series(1, %(events)s) AS g
 def load(key: str, leads: int, events: int) -> str:
     """One ready campaign made through the API's own code, then leads and events in bulk SQL."""
     from django.db import connection
-    from django.test import Client
 
-    from apikeys.models import Workspace
-    from sender_accounts.models import SenderAccount
-
-    client = Client(HTTP_HOST="localhost", HTTP_X_API_KEY=key)
-    response = client.get("/api/public/v1/me")
-    assert response.status_code == 200, response.content
-    ws = Workspace.objects.get(slug=response.json()["workspace"])
-    sender = SenderAccount.objects.create(workspace=ws, type="NATIVE", email="bench@example.com")
     body = {
         "name": "Bench analytics",
-        "sender_account_ids": [str(sender.pk)],
         "steps": [{"subject": "Hello", "body": "Hello", "delay_days": 0}],
         "schedule": {
             "timezone": TIMEZONE,
@@ -73,26 +64,17 @@ def load(key: str, leads: int, events: int) -> str:
             "end_time": "17:00",
         },
     }
-    response = client.post("/api/public/v1/campaigns", body, content_type="application/json")
-    assert response.status_code == 201, response.content
-    campaign = response.json()["id"]
     params = {
         "start_ms": int(time.time() * 1000) - leads - 60_000,
-        "workspace": ws.pk,
-        "campaign": campaign,
-        "sender": sender.pk,
         "leads": leads,
         "events": events,
         "days": DAYS,
         "end": dt.datetime.now(dt.UTC),
     }
+    print(f"  {leads:,} leads, {events:,} events")
+    tables = ["leads_lead", "campaigns_emailevent", "campaigns_campaigneventslot"]
+    campaign = load_campaign(key, body, [INSERT_LEADS, INSERT_EVENTS], params, tables)
     with connection.cursor() as cursor:
-        started = time.monotonic()
-        cursor.execute(INSERT_LEADS, params)
-        cursor.execute(INSERT_EVENTS, params)
-        print(f"  loaded {leads:,} leads, {events:,} events in {time.monotonic() - started:.1f} s")
-        for table in ("leads_lead", "campaigns_emailevent", "campaigns_campaigneventslot"):
-            cursor.execute(f"VACUUM ANALYZE {table}")
         cursor.execute(
             "SELECT count(*) FROM campaigns_campaigneventslot WHERE campaign_id = %s", [campaign]
         )

@@ -2,7 +2,7 @@
 events, on PostgreSQL through gunicorn, and the queries the view makes.
 
 Target: median < 50 ms. `stats` reads the campaign's counter rows, kept by database triggers
-(campaigns/migrations/0003_counters.py) whoever writes leads and events, here bulk SQL: one
+(engagement/triggers.py) whoever writes leads and events, here bulk SQL: one
 query by primary key, whose plan is printed (EXPLAIN ANALYZE). The stats are checked against
 COUNT(*) over the rows.
 Usage: python -m bench.campaign_detail [--requests 200] [--leads 100000] [--events 300000]"""
@@ -13,6 +13,7 @@ import time
 
 from bench.server import (
     gunicorn,
+    load_campaign,
     prepare_postgres,
     summary_ms,
     timed_get,
@@ -52,44 +53,18 @@ FROM generate_series(1, %(events)s) AS g
 
 def load(key: str, leads: int, events: int) -> str:
     """One ready campaign made through the API's own code, then leads and events in bulk SQL."""
-    from django.db import connection
-    from django.test import Client
-
-    from campaigns.models import Campaign
-    from sender_accounts.models import SenderAccount
-
-    client = Client(HTTP_HOST="localhost", HTTP_X_API_KEY=key)
-    response = client.get("/api/public/v1/me")
-    assert response.status_code == 200, response.content
-    workspace = response.json()["workspace"]
-    from apikeys.models import Workspace
-
-    ws = Workspace.objects.get(slug=workspace)
-    sender = SenderAccount.objects.create(workspace=ws, type="NATIVE", email="bench@example.com")
     body = {
         "name": "Bench campaign",
-        "sender_account_ids": [str(sender.pk)],
         "steps": [{"subject": f"Step {i}", "body": "Hello", "delay_days": i} for i in range(3)],
     }
-    response = client.post("/api/public/v1/campaigns", body, content_type="application/json")
-    assert response.status_code == 201, response.content
-    campaign = Campaign.objects.get(pk=response.json()["id"])
     params = {
         "start_ms": int(time.time() * 1000) - leads - 60_000,
-        "workspace": ws.pk,
-        "campaign": campaign.pk,
-        "sender": sender.pk,
         "leads": leads,
         "events": events,
     }
-    with connection.cursor() as cursor:
-        started = time.monotonic()
-        cursor.execute(INSERT_LEADS, params)
-        cursor.execute(INSERT_EVENTS, params)
-        print(f"  loaded {leads:,} leads, {events:,} events in {time.monotonic() - started:.1f} s")
-        for table in ("leads_lead", "campaigns_emailevent", "campaigns_campaigncounter"):
-            cursor.execute(f"VACUUM ANALYZE {table}")
-    return str(campaign.pk)
+    print(f"  {leads:,} leads, {events:,} events")
+    tables = ["leads_lead", "campaigns_emailevent", "campaigns_campaigncounter"]
+    return load_campaign(key, body, [INSERT_LEADS, INSERT_EVENTS], params, tables)
 
 
 def explain(sql: str, params: object = None) -> None:
@@ -141,7 +116,7 @@ def inspect(key: str, campaign: str) -> int:
         if "campaigns_campaigncounter" in query["sql"]:
             explain(query["sql"])
     from campaigns.models import Campaign
-    from campaigns.stats import campaign_stats
+    from engagement.selectors import campaign_stats
 
     row = Campaign.objects.get(pk=campaign)
     samples = []

@@ -41,9 +41,11 @@ def base_env(database_url: str, **extra: str) -> dict[str, str]:
 
 
 def postgres_database(name: str) -> str:
-    """Drop and create database `name`; return its URL."""
+    """Drop and create database `name` (prefixed by $BENCH_DB_PREFIX, so parallel runs on one
+    server keep apart); return its URL."""
     import psycopg
 
+    name = os.environ.get("BENCH_DB_PREFIX", "") + name
     with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{name}"')
@@ -147,3 +149,33 @@ def prepare_postgres(database: str) -> tuple[dict[str, str], str]:
     key = create_key(env)
     setup_django(env)
     return env, key
+
+
+def load_campaign(key: str, body: dict, sql: list[str], params: dict, analyze: list[str]) -> str:
+    """A ready campaign made through the API's own code (`body`, plus one NATIVE sender
+    account), then rows inserted by the bulk `sql` (given `params` and workspace, campaign,
+    sender), the tables in `analyze` vacuumed; return the campaign's id."""
+    from django.db import connection
+    from django.test import Client
+
+    from apikeys.models import Workspace
+    from sender_accounts.models import SenderAccount
+
+    client = Client(HTTP_HOST="localhost", HTTP_X_API_KEY=key)
+    response = client.get("/api/public/v1/me")
+    assert response.status_code == 200, response.content
+    ws = Workspace.objects.get(slug=response.json()["workspace"])
+    sender = SenderAccount.objects.create(workspace=ws, type="NATIVE", email="bench@example.com")
+    body = {**body, "sender_account_ids": [str(sender.pk)]}
+    response = client.post("/api/public/v1/campaigns", body, content_type="application/json")
+    assert response.status_code == 201, response.content
+    campaign = response.json()["id"]
+    params = {**params, "workspace": ws.pk, "campaign": campaign, "sender": sender.pk}
+    with connection.cursor() as cursor:
+        started = time.monotonic()
+        for statement in sql:
+            cursor.execute(statement, params)
+        print(f"  loaded in {time.monotonic() - started:.1f} s")
+        for table in analyze:
+            cursor.execute(f"VACUUM ANALYZE {table}")
+    return campaign

@@ -39,7 +39,7 @@ class CampaignAdminForm(forms.ModelForm):
             field.queryset = accounts.select_related("workspace")
             field.label_from_instance = lambda account: f"{account} — {account.workspace}"
         else:
-            field.queryset = accounts.filter(workspace_id=self.instance.workspace_id)
+            field.queryset = accounts.for_workspace(self.instance.workspace_id)
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()

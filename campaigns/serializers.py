@@ -11,10 +11,10 @@ from rest_framework import serializers
 from rest_framework.fields import empty
 
 from campaigns.models import Campaign, CampaignStep, default_schedule
-from campaigns.stats import EVENT_COUNTERS, campaign_stats, campaign_timezone
 from coldsend.api.fields import conflict_body, named_choice_field
 from coldsend.api.strict import StrictFieldsMixin
 from coldsend.errors import ErrorCode
+from engagement.selectors import EVENT_COUNTERS, campaign_stats, campaign_timezone
 from leads.models import Lead
 from sender_accounts.models import SenderAccount
 
@@ -186,9 +186,9 @@ class CampaignSerializer(StrictFieldsMixin, serializers.ModelSerializer):
         if not value:
             return value
         found = set(
-            SenderAccount.objects.filter(
-                workspace=self.context["workspace"], pk__in=value
-            ).values_list("pk", flat=True)
+            SenderAccount.objects.for_workspace(self.context["workspace"])
+            .filter(pk__in=value)
+            .values_list("pk", flat=True)
         )
         missing = [f"Sender account {i} does not exist." for i in value if i not in found]
         if missing:

@@ -1,5 +1,8 @@
-"""Writes to a campaign's settings (never its status: that is campaigns.transitions)."""
+"""Writes to a campaign's settings (never its status: that is campaigns.transitions), and the
+rule that an ACTIVE campaign keeps its sender accounts (campaigns own it: sender_accounts
+never imports campaigns)."""
 
+import logging
 import uuid
 from collections.abc import Sequence
 from typing import Any
@@ -7,10 +10,13 @@ from typing import Any
 from django.db import transaction
 
 from apikeys.models import Workspace
+from audit.services import Action, Actor, record
 from campaigns.models import Campaign, CampaignStep
 from campaigns.transitions import check_still_ready, locked
-from coldsend.errors import Invalid
+from coldsend.errors import Conflict, ErrorCode, Invalid, NotFound
 from sender_accounts.models import SenderAccount
+
+logger = logging.getLogger("sender_accounts")
 
 
 def _set_sender_accounts(campaign: Campaign, ids: Sequence[uuid.UUID]) -> None:
@@ -18,7 +24,8 @@ def _set_sender_accounts(campaign: Campaign, ids: Sequence[uuid.UUID]) -> None:
     # refused here) or waits and then sees the campaign using the account.
     found = set(
         SenderAccount.objects.select_for_update()
-        .filter(workspace_id=campaign.workspace_id, pk__in=ids)
+        .for_workspace(campaign.workspace_id)
+        .filter(pk__in=ids)
         .values_list("pk", flat=True)
     )
     missing = [str(i) for i in ids if i not in found]
@@ -80,3 +87,40 @@ def update_campaign(campaign: Campaign, data: dict[str, Any]) -> Campaign:
             _set_steps(current, steps)
         check_still_ready(current)
     return current
+
+
+def active_campaign_ids(account: SenderAccount) -> list[str]:
+    """The ACTIVE campaigns using the account, only ever from the account's own workspace."""
+    return [
+        str(pk)
+        for pk in Campaign.objects.for_workspace(account.workspace_id)
+        .filter(sender_accounts=account, status=Campaign.Status.ACTIVE)
+        .values_list("pk", flat=True)
+    ]
+
+
+def delete_sender_account(account: SenderAccount, *, actor: Actor) -> None:
+    """Delete the account unless an ACTIVE campaign uses it (Conflict `in_use`).
+
+    The account row is locked first; campaign activation locks its accounts' rows too, so the
+    two serialise and the check below sees any activation that committed before the lock."""
+    with transaction.atomic():
+        current = (
+            SenderAccount.objects.select_for_update()
+            .only("pk", "workspace_id", "email")
+            .filter(pk=account.pk)
+            .first()
+        )
+        if current is None:
+            raise NotFound
+        campaigns = active_campaign_ids(current)
+        if campaigns:
+            raise Conflict(
+                "This sender account is used by an active campaign. Pause the campaign "
+                "or remove the account from it first.",
+                code=ErrorCode.IN_USE,
+                campaigns=campaigns,
+            )
+        record(actor, Action.SENDER_ACCOUNT_DELETED, current, extra={"email": current.email})
+        current.delete()
+    logger.info("sender account %s deleted", account.pk)

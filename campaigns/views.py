@@ -19,8 +19,8 @@ from campaigns.serializers import (
     ConflictSerializer,
     StateConflictSerializer,
 )
-from campaigns.stats import campaign_analytics
 from coldsend.api.viewsets import WorkspaceScopedViewSet
+from engagement.selectors import campaign_analytics
 from sender_accounts.models import SenderAccount
 
 

@@ -207,9 +207,11 @@ class LeadImportView(APIView):
     def campaign(self, data: Any) -> Campaign:
         serializer = CampaignIdSerializer(data=data)
         serializer.is_valid(raise_exception=True)
-        campaign = Campaign.objects.filter(
-            workspace=self.request.auth.workspace, pk=serializer.validated_data["campaign_id"]
-        ).first()
+        campaign = (
+            Campaign.objects.for_workspace(self.request.auth.workspace)
+            .filter(pk=serializer.validated_data["campaign_id"])
+            .first()
+        )
         if campaign is None:
             raise NotFound
         return campaign

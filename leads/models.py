@@ -1,6 +1,6 @@
 from django.db import models
 
-from apikeys.models import Workspace
+from apikeys.models import Workspace, WorkspaceQuerySet
 from campaigns.models import Campaign
 from coldsend.ids import uuid7
 
@@ -31,6 +31,8 @@ class Lead(models.Model):
     custom_fields = models.JSONField(default=dict, blank=True)
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.PENDING)
     created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = WorkspaceQuerySet.as_manager()
 
     class Meta:
         ordering = ["-id"]

@@ -9,6 +9,7 @@ from rest_framework import serializers
 from campaigns.models import Campaign
 from coldsend.api.fields import conflict_body, named_choice_field
 from coldsend.api.strict import StrictFieldsMixin
+from engagement.selectors import NO_ENGAGEMENT
 from leads.emails import normalize_email
 from leads.models import Lead
 from leads.services import CAMPAIGN_NOT_FOUND
@@ -47,7 +48,7 @@ class CampaignIdField(serializers.PrimaryKeyRelatedField):
         super().__init__(pk_field=serializers.UUIDField(), **kwargs)
 
     def get_queryset(self) -> QuerySet:
-        return Campaign.objects.filter(workspace=self.context["workspace"])
+        return Campaign.objects.for_workspace(self.context["workspace"])
 
 
 @extend_schema_field(CUSTOM_FIELDS_SCHEMA)
@@ -114,7 +115,8 @@ class LeadSerializer(StrictFieldsMixin, serializers.ModelSerializer):
 
     @extend_schema_field(LeadEngagementSerializer)
     def get_engagement(self, lead: Lead) -> dict:
-        return LeadEngagementSerializer(lead.engagement).data  # set by services.attach_engagement
+        # Set by engagement.selectors.attach_engagement; a lead just created has none yet.
+        return LeadEngagementSerializer(getattr(lead, "engagement", NO_ENGAGEMENT)).data
 
     def validate_email(self, value: str) -> str:
         try:

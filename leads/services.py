@@ -1,30 +1,18 @@
-"""Writes (create_lead, delete_lead) and the engagement read for leads."""
+"""Writes to leads: create_lead, delete_lead (a lead's engagement is engagement.selectors)."""
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Mapping
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import Count, Max, Min, Q
 
 from apikeys.models import Workspace
 from audit.services import Action, Actor, record
-from campaigns.models import Campaign, EmailEvent
+from campaigns.models import Campaign
 from coldsend.errors import Conflict, ErrorCode, Invalid, NotFound
 from leads.models import Lead
 
 CAMPAIGN_NOT_FOUND = "No campaign with this id in your workspace."
 DELETABLE_STATUSES = (Lead.Status.PENDING,)
-
-
-@dataclass(frozen=True)
-class Engagement:
-    sent: int = 0
-    opened: int = 0
-    clicked: int = 0
-    replied_at: datetime | None = None
-    last_contacted_at: datetime | None = None
 
 
 def create_lead(workspace: Workspace, data: Mapping[str, Any]) -> Lead:
@@ -50,7 +38,6 @@ def create_lead(workspace: Workspace, data: Mapping[str, Any]) -> Lead:
         if not Campaign.objects.filter(pk=campaign.pk).exists():  # deleted meanwhile
             raise Invalid({"campaign_id": [CAMPAIGN_NOT_FOUND]}) from None
         raise
-    lead.engagement = Engagement()
     return lead
 
 
@@ -78,29 +65,3 @@ def delete_lead(lead: Lead, *, actor: Actor) -> None:
             status=current,
             allowed=list(DELETABLE_STATUSES),
         )
-
-
-def attach_engagement(leads: Sequence[Lead]) -> Sequence[Lead]:
-    """Set `lead.engagement` on each lead, with one grouped query for all of them."""
-    ids = [lead.pk for lead in leads]
-    if not ids:
-        return leads
-    types = EmailEvent.Type
-    rows = (
-        EmailEvent.objects.filter(
-            lead_id__in=ids, type__in=[types.SENT, types.OPENED, types.CLICKED, types.REPLIED]
-        )
-        .values("lead_id")
-        .annotate(
-            sent=Count("id", filter=Q(type=types.SENT)),
-            opened=Count("id", filter=Q(type=types.OPENED)),
-            clicked=Count("id", filter=Q(type=types.CLICKED)),
-            replied_at=Min("occurred_at", filter=Q(type=types.REPLIED)),
-            last_contacted_at=Max("occurred_at", filter=Q(type=types.SENT)),
-        )
-        .order_by()
-    )
-    by_lead = {row.pop("lead_id"): Engagement(**row) for row in rows}
-    for lead in leads:
-        lead.engagement = by_lead.get(lead.pk, Engagement())
-    return leads

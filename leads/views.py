@@ -5,10 +5,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from coldsend.api.viewsets import WorkspaceScopedViewSet
+from engagement.selectors import attach_engagement
 from leads.filters import LeadFilter
 from leads.models import Lead
 from leads.serializers import LeadDuplicateSerializer, LeadSerializer, LeadStateConflictSerializer
-from leads.services import attach_engagement, create_lead, delete_lead
+from leads.services import create_lead, delete_lead
 
 
 @extend_schema_view(

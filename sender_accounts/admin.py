@@ -7,9 +7,9 @@ from django.http import HttpRequest, HttpResponse
 from django.utils.decorators import method_decorator
 from django.views.decorators.debug import sensitive_post_parameters
 
+from campaigns.services import active_campaign_ids, delete_sender_account
 from coldsend.admin import DeleteThroughServiceMixin
 from sender_accounts.models import SenderAccount
-from sender_accounts.services import active_campaign_ids, delete_sender_account
 
 
 class SenderAccountAdminForm(forms.ModelForm):

@@ -2,7 +2,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
-from apikeys.models import Workspace
+from apikeys.models import Workspace, WorkspaceQuerySet
 from coldsend.ids import uuid7
 from sender_accounts.fields import EncryptedTextField
 
@@ -44,6 +44,8 @@ class SenderAccount(models.Model):
     )
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE)
     created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = WorkspaceQuerySet.as_manager()
 
     class Meta:
         ordering = ["-id"]

@@ -4,15 +4,13 @@ from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from campaigns.services import delete_sender_account
 from coldsend.api.fields import conflict_body
 from coldsend.api.viewsets import WorkspaceScopedViewSet
+from engagement.selectors import sender_account_stats
 from sender_accounts.models import SenderAccount
 from sender_accounts.serializers import SenderAccountDetailSerializer, SenderAccountSerializer
-from sender_accounts.services import (
-    create_sender_account,
-    delete_sender_account,
-    sender_account_stats,
-)
+from sender_accounts.services import create_sender_account
 
 IN_USE = conflict_body(
     "SenderAccountInUse",

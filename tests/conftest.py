@@ -3,17 +3,13 @@
 from collections.abc import Callable
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.core.cache import cache
+from django.test import Client
 from rest_framework.test import APIClient
 
 from apikeys.models import APIKey, Workspace
 from campaigns.models import Campaign
-
-API = "/api/public/v1"
-
-
-def api_url(path: str) -> str:
-    return f"{API}/{path.lstrip('/')}"
 
 
 @pytest.fixture(autouse=True)
@@ -73,3 +69,12 @@ def make_client(make_key) -> Callable[..., APIClient]:
 def client_all(make_client) -> APIClient:
     """A client whose key holds `*`."""
     return make_client(["*"])
+
+
+@pytest.fixture
+def superuser_client(db) -> Client:
+    """A Django client logged in to the admin as a superuser (pytest-django's own
+    `admin_client` is left as it is)."""
+    client = Client()
+    client.force_login(get_user_model().objects.create_superuser("root", "root@example.com", None))
+    return client

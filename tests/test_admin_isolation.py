@@ -5,26 +5,18 @@ import json
 
 import pytest
 from django.contrib import admin
-from django.contrib.auth import get_user_model
 from django.contrib.messages.storage.cookie import CookieStorage
-from django.test import Client, RequestFactory
+from django.test import RequestFactory
 
-from campaigns.models import Campaign, CampaignStep, EmailEvent
+from campaigns.models import Campaign, CampaignStep
+from engagement.models import EmailEvent
 from leads.models import Lead
 from sender_accounts.models import SenderAccount
-from tests.conftest import api_url
-from tests.test_campaign_helpers import make_campaign, make_events, make_lead, make_sender
+from tests.builders import api_url, make_campaign, make_events, make_lead, make_sender
 
 CAMPAIGNS = "/admin/campaigns/campaign/"
 SENDERS = "/admin/sender_accounts/senderaccount/"
 Status = Campaign.Status
-
-
-@pytest.fixture
-def admin_client(db) -> Client:
-    client = Client()
-    client.force_login(get_user_model().objects.create_superuser("root", "root@example.com", None))
-    return client
 
 
 def change_url(campaign: Campaign) -> str:
@@ -101,23 +93,23 @@ def sender_account_ids(campaign: Campaign) -> set[str]:
 # 1. An object stays in its workspace.
 
 
-def test_campaign_workspace_is_editable_on_add_and_read_only_on_change(admin_client, workspace):
-    assert 'name="workspace"' in admin_client.get(f"{CAMPAIGNS}add/").content.decode()
+def test_campaign_workspace_is_editable_on_add_and_read_only_on_change(superuser_client, workspace):
+    assert 'name="workspace"' in superuser_client.get(f"{CAMPAIGNS}add/").content.decode()
     campaign = make_campaign(workspace)
 
-    html = admin_client.get(change_url(campaign)).content.decode()
+    html = superuser_client.get(change_url(campaign)).content.decode()
 
     assert 'name="workspace"' not in html
     assert workspace.slug in html
 
 
 def test_campaign_change_cannot_move_it_and_its_leads_stay_with_it(
-    admin_client, workspace, other_workspace, make_client
+    superuser_client, workspace, other_workspace, make_client
 ):
     campaign = make_campaign(workspace)
     lead = make_lead(campaign)
 
-    response = admin_client.post(
+    response = superuser_client.post(
         change_url(campaign), campaign_form(campaign, workspace=str(other_workspace.pk), name="N")
     )
 
@@ -132,15 +124,17 @@ def test_campaign_change_cannot_move_it_and_its_leads_stay_with_it(
     assert theirs.get(api_url(f"campaigns/{campaign.pk}")).status_code == 404
 
 
-def test_sender_account_workspace_is_read_only_on_change(admin_client, workspace, other_workspace):
-    assert 'name="workspace"' in admin_client.get(f"{SENDERS}add/").content.decode()
+def test_sender_account_workspace_is_read_only_on_change(
+    superuser_client, workspace, other_workspace
+):
+    assert 'name="workspace"' in superuser_client.get(f"{SENDERS}add/").content.decode()
     account = make_sender(workspace)
     campaign = make_campaign(workspace, senders=0)
     campaign.sender_accounts.add(account)
     url = f"{SENDERS}{account.pk}/change/"
-    assert 'name="workspace"' not in admin_client.get(url).content.decode()
+    assert 'name="workspace"' not in superuser_client.get(url).content.decode()
 
-    response = admin_client.post(
+    response = superuser_client.post(
         url,
         {
             "workspace": str(other_workspace.pk),
@@ -162,13 +156,13 @@ def test_sender_account_workspace_is_read_only_on_change(admin_client, workspace
 
 
 def test_change_page_offers_only_the_campaigns_workspace_accounts(
-    admin_client, workspace, other_workspace
+    superuser_client, workspace, other_workspace
 ):
     campaign = make_campaign(workspace)
     ours = make_sender(workspace)
     theirs = make_sender(other_workspace)
 
-    form = admin_client.get(change_url(campaign)).context["adminform"].form
+    form = superuser_client.get(change_url(campaign)).context["adminform"].form
     offered = {
         str(pk) for pk in form.fields["sender_accounts"].queryset.values_list("pk", flat=True)
     }
@@ -178,12 +172,12 @@ def test_change_page_offers_only_the_campaigns_workspace_accounts(
     assert offered == {str(a.pk) for a in SenderAccount.objects.filter(workspace=workspace)}
 
 
-def test_change_refuses_another_workspaces_account(admin_client, workspace, other_workspace):
+def test_change_refuses_another_workspaces_account(superuser_client, workspace, other_workspace):
     campaign = make_campaign(workspace)
     before = sender_account_ids(campaign)
     theirs = make_sender(other_workspace)
 
-    response = admin_client.post(
+    response = superuser_client.post(
         change_url(campaign),
         campaign_form(campaign, sender_accounts=[*before, str(theirs.pk)]),
     )
@@ -193,13 +187,13 @@ def test_change_refuses_another_workspaces_account(admin_client, workspace, othe
     assert sender_account_ids(campaign) == before
 
 
-def test_add_refuses_an_account_of_another_workspace(admin_client, workspace, other_workspace):
+def test_add_refuses_an_account_of_another_workspace(superuser_client, workspace, other_workspace):
     ours, theirs = make_sender(workspace), make_sender(other_workspace)
-    page = admin_client.get(f"{CAMPAIGNS}add/").content.decode()
+    page = superuser_client.get(f"{CAMPAIGNS}add/").content.decode()
     assert f"{ours} — acme" in page  # the workspace is not chosen yet: every account, labelled
     assert f"{theirs} — globex" in page
 
-    response = admin_client.post(
+    response = superuser_client.post(
         f"{CAMPAIGNS}add/", add_form(workspace, sender_accounts=[str(ours.pk), str(theirs.pk)])
     )
 
@@ -209,7 +203,7 @@ def test_add_refuses_an_account_of_another_workspace(admin_client, workspace, ot
     assert theirs.email in errors["sender_accounts"][0]
     assert not Campaign.objects.exists()
 
-    response = admin_client.post(
+    response = superuser_client.post(
         f"{CAMPAIGNS}add/", add_form(workspace, sender_accounts=[str(ours.pk)])
     )
     assert response.status_code == 302
@@ -244,27 +238,29 @@ def test_in_use_body_never_names_another_workspaces_campaign(
 
 @pytest.mark.parametrize("status", [Status.ACTIVE, Status.COMPLETED])
 def test_admin_refuses_to_delete_a_campaign_the_state_machine_keeps(
-    admin_client, workspace, status
+    superuser_client, workspace, status
 ):
     campaign = make_campaign(workspace, status=status)
     url = f"{CAMPAIGNS}{campaign.pk}/delete/"
 
-    page = admin_client.get(url)
+    page = superuser_client.get(url)
     assert page.status_code == 200
     assert f"is {status}: only DRAFT or PAUSED campaigns can be deleted" in page.content.decode()
 
-    response = admin_client.post(url, {"post": "yes"})
+    response = superuser_client.post(url, {"post": "yes"})
 
     assert response.status_code == 200  # the "cannot delete" page again
     assert Campaign.objects.filter(pk=campaign.pk).exists()
 
 
 @pytest.mark.parametrize("status", [Status.DRAFT, Status.PAUSED])
-def test_admin_deletes_a_draft_or_paused_campaign_with_its_rows(admin_client, workspace, status):
+def test_admin_deletes_a_draft_or_paused_campaign_with_its_rows(
+    superuser_client, workspace, status
+):
     campaign = make_campaign(workspace, status=status)
     make_events(campaign, make_lead(campaign), EmailEvent.Type.SENT, count=2)
 
-    response = admin_client.post(f"{CAMPAIGNS}{campaign.pk}/delete/", {"post": "yes"})
+    response = superuser_client.post(f"{CAMPAIGNS}{campaign.pk}/delete/", {"post": "yes"})
 
     assert response.status_code == 302
     assert not Campaign.objects.filter(pk=campaign.pk).exists()
@@ -274,13 +270,13 @@ def test_admin_deletes_a_draft_or_paused_campaign_with_its_rows(admin_client, wo
     assert SenderAccount.objects.count() == 1
 
 
-def test_bulk_delete_refuses_while_one_campaign_is_active(admin_client, workspace):
+def test_bulk_delete_refuses_while_one_campaign_is_active(superuser_client, workspace):
     draft = make_campaign(workspace)
     active = make_campaign(workspace, status=Status.ACTIVE)
     paused = make_campaign(workspace, status=Status.PAUSED)
     selected = {"action": "delete_selected", "post": "yes"}
 
-    response = admin_client.post(
+    response = superuser_client.post(
         CAMPAIGNS, {**selected, "_selected_action": [str(draft.pk), str(active.pk)]}
     )
 
@@ -288,7 +284,7 @@ def test_bulk_delete_refuses_while_one_campaign_is_active(admin_client, workspac
     assert "is ACTIVE: only DRAFT or PAUSED campaigns can be deleted" in response.content.decode()
     assert Campaign.objects.count() == 3
 
-    response = admin_client.post(
+    response = superuser_client.post(
         CAMPAIGNS, {**selected, "_selected_action": [str(draft.pk), str(paused.pk)]}
     )
 
@@ -322,11 +318,11 @@ def test_a_delete_that_loses_the_race_to_an_activation_is_refused(workspace, adm
         ({"sender_accounts": []}, "The campaign has no sender account."),
     ],
 )
-def test_an_active_campaign_cannot_be_emptied(admin_client, workspace, changes, problem):
+def test_an_active_campaign_cannot_be_emptied(superuser_client, workspace, changes, problem):
     campaign = make_campaign(workspace, status=Status.ACTIVE, senders=2, steps=2)
     accounts = sender_account_ids(campaign)
 
-    response = admin_client.post(
+    response = superuser_client.post(
         change_url(campaign), campaign_form(campaign, name="Renamed", **changes), follow=True
     )
 
@@ -342,11 +338,11 @@ def test_an_active_campaign_cannot_be_emptied(admin_client, workspace, changes, 
     assert sender_account_ids(campaign) == accounts
 
 
-def test_an_active_campaign_can_lose_some_steps_and_accounts(admin_client, workspace):
+def test_an_active_campaign_can_lose_some_steps_and_accounts(superuser_client, workspace):
     campaign = make_campaign(workspace, status=Status.ACTIVE, senders=2, steps=2)
     keep = sorted(sender_account_ids(campaign))[:1]
 
-    response = admin_client.post(
+    response = superuser_client.post(
         change_url(campaign), campaign_form(campaign, delete_steps=[2], sender_accounts=keep)
     )
 
@@ -356,10 +352,10 @@ def test_an_active_campaign_can_lose_some_steps_and_accounts(admin_client, works
 
 
 @pytest.mark.parametrize("status", [Status.DRAFT, Status.PAUSED])
-def test_a_draft_or_paused_campaign_can_be_emptied(admin_client, workspace, status):
+def test_a_draft_or_paused_campaign_can_be_emptied(superuser_client, workspace, status):
     campaign = make_campaign(workspace, status=status, senders=1, steps=2)
 
-    response = admin_client.post(
+    response = superuser_client.post(
         change_url(campaign), campaign_form(campaign, delete_steps=[1, 2], sender_accounts=[])
     )
 

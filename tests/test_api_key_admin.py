@@ -7,17 +7,15 @@ import re
 from html import unescape
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.contrib.messages.storage.cookie import CookieStorage
 from django.contrib.sessions.models import Session
 from django.http import HttpRequest
-from django.test import Client
 from rest_framework.test import APIClient
 
 from apikeys import keys
 from apikeys.models import APIKey
 from apikeys.scopes import KNOWN_SCOPES
-from tests.conftest import api_url
+from tests.builders import api_url
 
 ADD = "/admin/apikeys/apikey/add/"
 CHANGELIST = "/admin/apikeys/apikey/"
@@ -26,14 +24,6 @@ RAW_KEY = re.compile(r"cs_live_[0-9A-Za-z]{40}")
 
 def change_url(key: APIKey) -> str:
     return f"/admin/apikeys/apikey/{key.pk}/change/"
-
-
-@pytest.fixture
-def superuser_client(db) -> Client:
-    user = get_user_model().objects.create_superuser("root", "root@example.com", None)
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def me(raw: str):

@@ -17,7 +17,7 @@ from rest_framework.test import APIClient
 from apikeys import keys
 from apikeys.models import APIKey, Workspace
 from apikeys.scopes import KNOWN_SCOPES
-from tests.conftest import api_url
+from tests.builders import api_url
 
 ME = api_url("me")
 

@@ -11,8 +11,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from apikeys.models import APIKey
-from tests.conftest import api_url
-from tests.test_scopes import ACTION_SCOPES, scoped_operations
+from tests.builders import ACTION_SCOPES, api_url, scoped_operations
 
 ME = api_url("me")
 CAMPAIGNS = api_url("campaigns")

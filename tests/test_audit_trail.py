@@ -17,7 +17,7 @@ from audit.services import ENGINE, record
 from campaigns.models import Campaign, CampaignStep
 from leads.models import Lead
 from sender_accounts.models import SenderAccount
-from tests.conftest import api_url
+from tests.builders import api_url
 
 Action = AuditEvent.Action
 ActorType = AuditEvent.ActorType

@@ -5,11 +5,13 @@ from datetime import timedelta
 
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from rest_framework.test import APIClient
 
 from apikeys import keys
-from tests.conftest import api_url
+from apikeys.models import APIKey, Workspace
+from tests.builders import api_url
 
 ME = api_url("me")
 KEY_REQUIRED = "API key required. Include your API key in X-API-Key header."
@@ -219,3 +221,19 @@ def test_keys_authenticate_from_concurrent_threads(make_key):
             assert status == 200
             assert body["name"] == names[raw]
             assert body["prefix"] == raw[:16]
+
+
+def test_the_key_lookup_loads_the_same_key_and_workspace_as_the_orm(make_key, workspace):
+    key, raw = make_key(["campaigns:read"])
+    with CaptureQueriesContext(connection) as queries:
+        looked_up = APIKey.objects.authenticate(raw)
+    assert len(queries) == 1
+    expected = APIKey.objects.select_related("workspace").get(pk=key.pk)
+    for model, got, want in [
+        (APIKey, looked_up, expected),
+        (Workspace, looked_up.workspace, expected.workspace),
+    ]:
+        for field in model._meta.concrete_fields:
+            assert getattr(got, field.attname) == getattr(want, field.attname), field.name
+            assert type(getattr(got, field.attname)) is type(getattr(want, field.attname))
+        assert got.get_deferred_fields() == set()

@@ -7,7 +7,7 @@ import zoneinfo
 import pytest
 
 from campaigns.models import default_schedule
-from tests.test_campaign_helpers import campaign_url, make_campaign, make_events, make_lead
+from tests.builders import campaign_url, make_campaign, make_events, make_lead
 
 UTC = dt.UTC
 COUNTERS = ["sent", "opened", "clicked", "replied", "bounced", "unsubscribed"]

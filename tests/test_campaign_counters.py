@@ -1,9 +1,8 @@
-"""The counters behind `stats` and analytics (campaigns/migrations/0003_counters.py): database
+"""The counters behind `stats` and analytics (engagement/triggers.py): database
 triggers keep them exact whoever writes the rows, so every test here compares the API's answer
 with a direct COUNT over the rows themselves."""
 
 import datetime as dt
-import importlib
 import random
 import threading
 import zoneinfo
@@ -15,26 +14,15 @@ from django.db import connection
 from django.db.models import Count
 from django.test.utils import CaptureQueriesContext
 
-from campaigns.models import (
-    Campaign,
-    CampaignCounter,
-    CampaignEventSlot,
-    EmailEvent,
-    default_schedule,
-)
+from campaigns.models import Campaign, default_schedule
+from engagement import triggers
+from engagement.models import CampaignCounter, CampaignEventSlot, EmailEvent
 from leads.models import Lead
-from tests.conftest import api_url
-from tests.test_campaign_helpers import campaign_url, make_campaign, make_events, make_lead
+from tests.builders import api_url, campaign_url, make_campaign, make_events, make_lead
 
 UTC = dt.UTC
-COUNTERS = {
-    "SENT": "sent",
-    "OPENED": "opened",
-    "CLICKED": "clicked",
-    "REPLIED": "replied",
-    "BOUNCED": "bounced",
-    "UNSUBSCRIBED": "unsubscribed",
-}
+# Event type → its name in `stats` and analytics (the slot table's columns too).
+COUNTERS = triggers.COLUMNS
 TYPES = list(COUNTERS)
 STATUSES = list(Lead.Status.values)
 TRIGGERS = {
@@ -42,7 +30,6 @@ TRIGGERS = {
     for table in ("leads", "events")
     for op in ("insert", "delete", "update")
 } | {"campaigns_drop_counters_delete"}
-migration = importlib.import_module("campaigns.migrations.0003_counters")
 
 
 def rate(count: int, sent: int) -> float:
@@ -307,7 +294,7 @@ def test_the_migration_counts_the_rows_already_there(client_all, workspace):
     with connection.cursor() as cursor:
         cursor.execute("DELETE FROM campaigns_campaigncounter")
         cursor.execute("DELETE FROM campaigns_campaigneventslot")
-        for sql in migration.backfill(connection.vendor):
+        for sql in triggers.statements(triggers.CURRENT, connection.vendor, "_backfill"):
             cursor.execute(sql)
 
     assert sorted(CampaignCounter.objects.values_list("campaign_id", "key", "value")) == kept

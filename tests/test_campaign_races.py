@@ -9,10 +9,10 @@ import pytest
 from django.db import connection
 from rest_framework.test import APIClient
 
-from campaigns.models import Campaign, CampaignStep, EmailEvent
+from campaigns.models import Campaign, CampaignStep
+from engagement.models import EmailEvent
 from leads.models import Lead
-from tests.conftest import api_url
-from tests.test_campaign_helpers import campaign_url, make_campaign, make_events, make_lead
+from tests.builders import api_url, campaign_url, make_campaign, make_events, make_lead
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -4,7 +4,7 @@ answered with the same words by activate (409 `not_ready`), by an edit of an ACT
 
 from campaigns.models import Campaign, CampaignStep
 from sender_accounts.models import SenderAccount
-from tests.conftest import api_url
+from tests.builders import api_url
 
 ACTIVE_NEEDS = "An ACTIVE campaign needs at least one sender account and one step; pause it first."
 NO_SENDER = "The campaign has no sender account."

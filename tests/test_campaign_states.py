@@ -3,11 +3,12 @@ uses, plus the `not_ready` rule and what a delete takes with it."""
 
 import pytest
 
-from campaigns.models import Campaign, CampaignStep, EmailEvent
+from campaigns.models import Campaign, CampaignStep
 from campaigns.transitions import TRANSITIONS
+from engagement.models import EmailEvent
 from leads.models import Lead
 from sender_accounts.models import SenderAccount
-from tests.test_campaign_helpers import campaign_url, make_campaign, make_events, make_lead
+from tests.builders import campaign_url, make_campaign, make_events, make_lead
 
 STATUSES = list(Campaign.Status.values)
 

@@ -5,7 +5,7 @@ import uuid
 import pytest
 
 from campaigns.models import Campaign
-from tests.test_campaign_helpers import (
+from tests.builders import (
     campaign_body,
     campaign_url,
     make_campaign,

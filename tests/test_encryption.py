@@ -13,25 +13,11 @@ from django.test import override_settings
 
 from sender_accounts.fields import DecryptionError, decrypt, encrypt, rotate
 from sender_accounts.models import SenderAccount
-from tests.conftest import api_url
+from tests.builders import api_url, make_smtp_account
 
 PASSWORD = "correct horse battery staple"
 OLD_KEY = Fernet.generate_key().decode()
 NEW_KEY = Fernet.generate_key().decode()
-
-
-def make_smtp_account(workspace, password=PASSWORD, **fields) -> SenderAccount:
-    return SenderAccount.objects.create(
-        workspace=workspace,
-        type=SenderAccount.Type.SMTP,
-        email=fields.pop("email", "out@example.com"),
-        smtp_host="smtp.example.com",
-        smtp_port=587,
-        smtp_username="out",
-        smtp_password=password,
-        smtp_security=SenderAccount.Security.STARTTLS,
-        **fields,
-    )
 
 
 def table() -> str:
@@ -62,7 +48,7 @@ def stored_password(account: SenderAccount) -> str:
 
 
 def test_password_is_stored_as_a_fernet_token_under_the_first_key(workspace):
-    account = make_smtp_account(workspace)
+    account = make_smtp_account(workspace, PASSWORD)
 
     raw = raw_password(account)
     assert PASSWORD not in raw
@@ -94,8 +80,8 @@ def test_password_created_over_the_api_is_encrypted(client_all):
 
 
 def test_each_encryption_is_randomised(workspace):
-    first = make_smtp_account(workspace, email="a@example.com")
-    second = make_smtp_account(workspace, email="b@example.com")
+    first = make_smtp_account(workspace, PASSWORD, email="a@example.com")
+    second = make_smtp_account(workspace, PASSWORD, email="b@example.com")
     assert raw_password(first) != raw_password(second)
 
 
@@ -116,7 +102,7 @@ def test_unicode_password_round_trips(workspace):
 
 
 def test_wrong_key_raises_decryption_error_not_the_token(workspace):
-    account = make_smtp_account(workspace)
+    account = make_smtp_account(workspace, PASSWORD)
     raw = raw_password(account)
 
     with (
@@ -136,7 +122,7 @@ def test_wrong_key_raises_decryption_error_not_the_token(workspace):
 
 @pytest.mark.parametrize("garbage", ["not-a-token", "gAAAAABtruncated", "é-not-ascii"])
 def test_corrupt_column_raises_decryption_error(workspace, garbage):
-    account = make_smtp_account(workspace)
+    account = make_smtp_account(workspace, PASSWORD)
     write_raw_password(account, garbage)
     with pytest.raises(DecryptionError):
         stored_password(account)
@@ -155,7 +141,7 @@ def test_field_helpers_refuse_foreign_tokens():
 
 def test_api_reads_never_decrypt_the_password(client_all, workspace):
     """Lists and details never load the secret, so a key problem cannot break them."""
-    account = make_smtp_account(workspace)
+    account = make_smtp_account(workspace, PASSWORD)
     with override_settings(FIELD_ENCRYPTION_KEYS=[NEW_KEY]):
         assert client_all.get(api_url("sender_accounts")).status_code == 200
         assert client_all.get(api_url(f"sender_accounts/{account.pk}")).status_code == 200
@@ -204,7 +190,9 @@ def test_rotation(workspace):
 
 def test_rotation_in_small_batches(workspace):
     with override_settings(FIELD_ENCRYPTION_KEYS=[OLD_KEY]):
-        accounts = [make_smtp_account(workspace, email=f"{i}@example.com") for i in range(5)]
+        accounts = [
+            make_smtp_account(workspace, PASSWORD, email=f"{i}@example.com") for i in range(5)
+        ]
     with override_settings(FIELD_ENCRYPTION_KEYS=[NEW_KEY, OLD_KEY]):
         out = io.StringIO()
         call_command("rotate_encryption_keys", "--batch-size", "2", stdout=out)
@@ -215,10 +203,10 @@ def test_rotation_in_small_batches(workspace):
 
 def test_rotation_reports_undecryptable_rows_and_rotates_the_rest(workspace):
     with override_settings(FIELD_ENCRYPTION_KEYS=[OLD_KEY]):
-        good = make_smtp_account(workspace, email="good@example.com")
+        good = make_smtp_account(workspace, PASSWORD, email="good@example.com")
     lost_key = Fernet.generate_key().decode()
     with override_settings(FIELD_ENCRYPTION_KEYS=[lost_key]):
-        bad = make_smtp_account(workspace, email="bad@example.com")
+        bad = make_smtp_account(workspace, PASSWORD, email="bad@example.com")
     bad_token = raw_password(bad)
 
     with (

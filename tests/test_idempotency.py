@@ -8,7 +8,7 @@ from django.db import connection, connections
 from rest_framework.test import APIClient
 
 from campaigns.models import Campaign
-from tests.conftest import api_url
+from tests.builders import api_url
 
 BODY = {"name": "Spring outreach"}
 

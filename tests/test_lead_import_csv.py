@@ -11,22 +11,9 @@ from campaigns.models import Campaign
 from leads.emails import normalize_email
 from leads.importing import HEADER_ALIASES, MAX_ERRORS
 from leads.models import Lead
-from tests.conftest import api_url
-from tests.import_helpers import error, report
+from tests.builders import api_url, error, report, stored_leads, upload
 
 IMPORT = api_url("leads/import")
-
-
-def upload(client: APIClient, campaign_id: object, data: bytes, name: str = "leads.csv"):
-    return client.post(
-        IMPORT,
-        {"campaign_id": str(campaign_id), "file": SimpleUploadedFile(name, data, "text/csv")},
-        format="multipart",
-    )
-
-
-def stored(campaign: Campaign) -> dict[str, Lead]:
-    return {lead.email: lead for lead in Lead.objects.filter(campaign=campaign)}
 
 
 def test_excel_semicolons_with_bom_and_crlf(client_all, campaign):
@@ -40,7 +27,7 @@ def test_excel_semicolons_with_bom_and_crlf(client_all, campaign):
 
     assert response.status_code == 201, response.content
     assert response.json() == report(created=2)
-    leads = stored(campaign)
+    leads = stored_leads(campaign)
     assert set(leads) == {"ann.lee@example.com", "bob@example.org"}
     ann = leads["ann.lee@example.com"]
     assert (ann.first_name, ann.last_name, ann.company) == ("Ann", "Lee", "Acme GmbH")
@@ -66,7 +53,7 @@ def test_quoted_cells_hold_delimiters_quotes_and_line_breaks(client_all, campaig
         invalid=1,
         errors=[{"row": 4, "email": "not-an-email", "error": "Enter a valid email address."}],
     )
-    ann = stored(campaign)["ann@example.com"]
+    ann = stored_leads(campaign)["ann@example.com"]
     assert ann.company == "Acme, Inc."
     assert ann.custom_fields == {"Notes": 'line one\nline two, with "quotes"'}
 
@@ -78,7 +65,7 @@ def test_latin1_file_is_read_as_windows_1252(client_all, campaign):
 
     assert response.status_code == 201, response.content
     assert response.json() == report(created=1)
-    lead = stored(campaign)["rene@example.com"]
+    lead = stored_leads(campaign)["rene@example.com"]
     assert (lead.first_name, lead.last_name, lead.company) == ("René", "Müller", "Café “Zoë” €")
 
 
@@ -88,7 +75,7 @@ def test_tab_separated(client_all, campaign):
     response = upload(client_all, campaign.pk, data)
 
     assert response.status_code == 201, response.content
-    lead = stored(campaign)["ann@example.com"]
+    lead = stored_leads(campaign)["ann@example.com"]
     assert lead.first_name == "Ann"
     assert lead.custom_fields == {"City, State": "Austin, TX"}
 
@@ -99,7 +86,10 @@ def test_delimiter_is_taken_from_the_header_outside_quotes(client_all, campaign)
     response = upload(client_all, campaign.pk, data)
 
     assert response.status_code == 201, response.content
-    assert stored(campaign)["ann@example.com"].custom_fields == {"Name, given": "Ann, A.", "x": "1"}
+    assert stored_leads(campaign)["ann@example.com"].custom_fields == {
+        "Name, given": "Ann, A.",
+        "x": "1",
+    }
 
 
 # Every alias of the importer's table, written with other case, spaces and punctuation, plus
@@ -144,7 +134,7 @@ def test_header_aliases_ignore_case_spaces_and_punctuation(client_all, campaign,
     response = upload(client_all, campaign.pk, ("\n".join(lines) + "\n").encode())
 
     assert response.status_code == 201, response.content
-    lead = stored(campaign)["ann@example.com"]
+    lead = stored_leads(campaign)["ann@example.com"]
     assert getattr(lead, field) == values[field]
     # The other headers (First, Last, Org) are not aliases: they are custom fields.
     assert set(lead.custom_fields) == {columns[f] for f in names if f in other and f != field} - {
@@ -161,7 +151,7 @@ def test_unknown_columns_become_custom_fields_under_their_trimmed_header(client_
 
     assert response.status_code == 201, response.content
     # A column without a header is ignored.
-    assert stored(campaign)["ann@example.com"].custom_fields == {
+    assert stored_leads(campaign)["ann@example.com"].custom_fields == {
         "Lead Source": "Webinar",
         "LinkedIn URL": "https://x.example/ann",
     }
@@ -173,7 +163,7 @@ def test_values_are_stored_as_given_without_formula_mangling(client_all, campaig
     response = upload(client_all, campaign.pk, data)
 
     assert response.status_code == 201, response.content
-    lead = stored(campaign)["ann@example.com"]
+    lead = stored_leads(campaign)["ann@example.com"]
     assert (lead.first_name, lead.company) == ("=HYPERLINK(1)", "+Acme")
     assert lead.custom_fields == {"Formula": "@SUM(A1)"}
 
@@ -196,7 +186,7 @@ def test_duplicates_in_the_file_and_in_the_campaign_are_counted_not_listed(
 
     assert response.status_code == 201, response.content
     assert response.json() == report(created=2, duplicates=2)
-    leads = stored(campaign)
+    leads = stored_leads(campaign)
     assert set(leads) == {"ann@example.com", "bob@example.com", "cy@example.com"}
     assert leads["bob@example.com"].first_name == "Bob"  # the first occurrence wins
     assert leads["ann@example.com"].first_name == ""  # the existing lead is untouched
@@ -210,7 +200,7 @@ def test_importing_the_same_file_again_creates_nothing(client_all, campaign):
 
     assert response.status_code == 201
     assert response.json() == report(duplicates=2)
-    assert stored(campaign)["ann@example.com"].first_name == "Ann"
+    assert stored_leads(campaign)["ann@example.com"].first_name == "Ann"
 
 
 def test_invalid_rows_are_listed_with_their_line_numbers(client_all, campaign):
@@ -246,7 +236,11 @@ def test_invalid_rows_are_listed_with_their_line_numbers(client_all, campaign):
             error(12, "ann@@example.com", "Enter a valid email address."),
         ],
     )
-    assert set(stored(campaign)) == {"ok1@example.com", "ok2@example.com", "trailing@example.com"}
+    assert set(stored_leads(campaign)) == {
+        "ok1@example.com",
+        "ok2@example.com",
+        "trailing@example.com",
+    }
 
 
 # Addresses at the edges of the rules; the expected outcome comes from the shared normaliser,
@@ -306,7 +300,7 @@ def test_email_validity_matches_the_shared_normaliser(client_all, campaign):
     body = response.json()
     assert [error["row"] for error in body["errors"]] == invalid_rows
     assert body["created"] == len(valid)
-    assert set(stored(campaign)) == valid
+    assert set(stored_leads(campaign)) == valid
     assert 5 < len(valid) < len(TRICKY_EMAILS) - 5  # the table really has both kinds
 
 
@@ -370,7 +364,7 @@ def test_a_file_spooled_to_disk_imports_the_same(client_all, campaign):
 
     assert response.status_code == 201, response.content
     assert response.json() == report(created=3000)
-    assert stored(campaign)["lead2999@example.com"].company == "Co 2999"
+    assert stored_leads(campaign)["lead2999@example.com"].company == "Co 2999"
 
 
 REFUSED_FILES = [

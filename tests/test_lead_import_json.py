@@ -5,8 +5,7 @@ import pytest
 
 from campaigns.models import Campaign
 from leads.models import Lead
-from tests.conftest import api_url
-from tests.import_helpers import error, report
+from tests.builders import api_url, error, report
 
 IMPORT = api_url("leads/import")
 

@@ -11,7 +11,7 @@ from rest_framework.test import APIClient
 
 from campaigns.models import Campaign
 from leads.models import Lead
-from tests.conftest import api_url
+from tests.builders import api_url
 
 IMPORT = api_url("leads/import")
 

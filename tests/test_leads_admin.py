@@ -2,30 +2,15 @@
 query count that does not grow with the page, and adds that keep the API's rules."""
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.db import connection
-from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from campaigns.models import Campaign
 from leads.models import Lead
+from tests.builders import make_lead
 
 CHANGELIST = "/admin/leads/lead/"
 ADD = "/admin/leads/lead/add/"
-
-
-@pytest.fixture
-def admin_client(db) -> Client:
-    user = get_user_model().objects.create_superuser("root", "root@example.com", None)
-    client = Client()
-    client.force_login(user)
-    return client
-
-
-def make_lead(campaign: Campaign, email: str, **fields) -> Lead:
-    return Lead.objects.create(
-        workspace_id=campaign.workspace_id, campaign=campaign, email=email, **fields
-    )
 
 
 def listed(response) -> list[str]:
@@ -35,9 +20,9 @@ def listed(response) -> list[str]:
 
 @pytest.fixture
 def leads(campaign, foreign_campaign) -> None:
-    make_lead(campaign, "ada@example.com")
-    make_lead(campaign, "grace@example.com", status=Lead.Status.REPLIED)
-    make_lead(foreign_campaign, "ada@example.com.au")
+    make_lead(campaign, email="ada@example.com")
+    make_lead(campaign, email="grace@example.com", status=Lead.Status.REPLIED)
+    make_lead(foreign_campaign, email="ada@example.com.au")
 
 
 @pytest.mark.parametrize(
@@ -50,25 +35,25 @@ def leads(campaign, foreign_campaign) -> None:
         ("nobody", []),
     ],
 )
-def test_search_by_email(admin_client, leads, query, expected):
-    assert listed(admin_client.get(CHANGELIST, {"q": query})) == expected
+def test_search_by_email(superuser_client, leads, query, expected):
+    assert listed(superuser_client.get(CHANGELIST, {"q": query})) == expected
 
 
-def test_filters(admin_client, leads, campaign, other_workspace):
-    assert listed(admin_client.get(CHANGELIST, {"status__exact": "REPLIED"})) == [
+def test_filters(superuser_client, leads, campaign, other_workspace):
+    assert listed(superuser_client.get(CHANGELIST, {"status__exact": "REPLIED"})) == [
         "grace@example.com"
     ]
-    assert listed(admin_client.get(CHANGELIST, {"campaign__id__exact": campaign.pk})) == [
+    assert listed(superuser_client.get(CHANGELIST, {"campaign__id__exact": campaign.pk})) == [
         "ada@example.com",
         "grace@example.com",
     ]
-    assert listed(admin_client.get(CHANGELIST, {"workspace__id__exact": other_workspace.pk})) == [
-        "ada@example.com.au"
-    ]
+    assert listed(
+        superuser_client.get(CHANGELIST, {"workspace__id__exact": other_workspace.pk})
+    ) == ["ada@example.com.au"]
 
 
-def test_changelist_columns(admin_client, leads):
-    response = admin_client.get(CHANGELIST)
+def test_changelist_columns(superuser_client, leads):
+    response = superuser_client.get(CHANGELIST)
 
     assert response.status_code == 200
     content = response.content.decode()
@@ -77,18 +62,18 @@ def test_changelist_columns(admin_client, leads):
     assert "Spring outreach" in content
 
 
-def test_changelist_queries_do_not_grow_with_the_page(admin_client, campaign):
+def test_changelist_queries_do_not_grow_with_the_page(superuser_client, campaign):
     def queries_for_page() -> int:
         with CaptureQueriesContext(connection) as queries:
-            assert admin_client.get(CHANGELIST).status_code == 200
+            assert superuser_client.get(CHANGELIST).status_code == 200
         return len(queries)
 
-    make_lead(campaign, "lead0@example.com")
+    make_lead(campaign, email="lead0@example.com")
     one = queries_for_page()
     for i in range(1, 40):
         make_lead(
             Campaign.objects.create(workspace=campaign.workspace, name=f"C{i}"),
-            f"lead{i}@example.com",
+            email=f"lead{i}@example.com",
         )
     forty = queries_for_page()
 
@@ -97,9 +82,9 @@ def test_changelist_queries_do_not_grow_with_the_page(admin_client, campaign):
 
 
 def test_add_normalises_the_email_and_takes_the_campaigns_workspace(
-    admin_client, foreign_campaign, other_workspace
+    superuser_client, foreign_campaign, other_workspace
 ):
-    response = admin_client.post(
+    response = superuser_client.post(
         ADD,
         {
             "campaign": foreign_campaign.pk,
@@ -128,8 +113,8 @@ def test_add_normalises_the_email_and_takes_the_campaigns_workspace(
         ("custom_fields", '["a"]'),
     ],
 )
-def test_add_refuses_what_the_api_refuses(admin_client, campaign, field, value):
-    make_lead(campaign, "ada@example.com")
+def test_add_refuses_what_the_api_refuses(superuser_client, campaign, field, value):
+    make_lead(campaign, email="ada@example.com")
     data = {
         "campaign": campaign.pk,
         "email": "grace@example.com",
@@ -141,7 +126,7 @@ def test_add_refuses_what_the_api_refuses(admin_client, campaign, field, value):
         field: value,
     }
 
-    response = admin_client.post(ADD, data)
+    response = superuser_client.post(ADD, data)
 
     assert response.status_code == 200
     assert response.context["adminform"].form.errors

@@ -8,7 +8,7 @@ import pytest
 
 from campaigns.models import Campaign
 from leads.models import Lead
-from tests.conftest import api_url
+from tests.builders import api_url, make_lead
 
 LEADS = api_url("leads")
 NOT_FOUND = {"detail": "Not found."}
@@ -25,12 +25,6 @@ def lead_url(lead_id) -> str:
 @pytest.fixture
 def second_campaign(workspace) -> Campaign:
     return Campaign.objects.create(workspace=workspace, name="Autumn outreach")
-
-
-def make_lead(campaign: Campaign, email: str, **fields) -> Lead:
-    return Lead.objects.create(
-        workspace_id=campaign.workspace_id, campaign=campaign, email=email, **fields
-    )
 
 
 def body_for(campaign: Campaign, **fields) -> dict:
@@ -301,7 +295,7 @@ def test_the_same_email_may_be_in_two_campaigns(client_all, campaign, second_cam
 def test_another_workspace_with_the_same_email_does_not_conflict(
     client_all, campaign, foreign_campaign
 ):
-    make_lead(foreign_campaign, "ada@example.com")
+    make_lead(foreign_campaign, email="ada@example.com")
 
     response = client_all.post(LEADS, body_for(campaign))
 
@@ -313,7 +307,7 @@ def test_another_workspace_with_the_same_email_does_not_conflict(
 
 def test_retrieve_returns_the_lead(client_all, campaign):
     lead = make_lead(
-        campaign, "ada@example.com", first_name="Ada", custom_fields={"x": "y"},
+        campaign, email="ada@example.com", first_name="Ada", custom_fields={"x": "y"},
         status=Lead.Status.CONTACTED,
     )  # fmt: skip
 
@@ -346,8 +340,8 @@ def test_unknown_or_malformed_id_is_a_404(client_all, lead_id):
 
 
 def test_another_workspaces_lead_is_invisible(client_all, campaign, foreign_campaign):
-    mine = make_lead(campaign, "ada@example.com")
-    theirs = make_lead(foreign_campaign, "grace@example.com")
+    mine = make_lead(campaign, email="ada@example.com")
+    theirs = make_lead(foreign_campaign, email="grace@example.com")
 
     get = client_all.get(lead_url(theirs.pk))
     delete = client_all.delete(lead_url(theirs.pk))
@@ -369,10 +363,10 @@ def test_another_workspaces_lead_is_invisible(client_all, campaign, foreign_camp
 @pytest.fixture
 def leads_for_filters(campaign, second_campaign) -> dict[str, Lead]:
     return {
-        "ada": make_lead(campaign, "ada@example.com"),
-        "grace": make_lead(campaign, "grace@example.com", status=Lead.Status.CONTACTED),
-        "alan": make_lead(second_campaign, "alan@example.com", status=Lead.Status.CONTACTED),
-        "ada2": make_lead(second_campaign, "ada@example.com", status=Lead.Status.REPLIED),
+        "ada": make_lead(campaign, email="ada@example.com"),
+        "grace": make_lead(campaign, email="grace@example.com", status=Lead.Status.CONTACTED),
+        "alan": make_lead(second_campaign, email="alan@example.com", status=Lead.Status.CONTACTED),
+        "ada2": make_lead(second_campaign, email="ada@example.com", status=Lead.Status.REPLIED),
     }
 
 
@@ -414,7 +408,7 @@ def test_filter_by_email_matches_the_normalised_address_exactly(
 
 
 def test_email_filter_is_not_a_substring_search(client_all, leads_for_filters):
-    make_lead(Lead.objects.first().campaign, "ada@example.com.au")
+    make_lead(Lead.objects.first().campaign, email="ada@example.com.au")
     assert listed_ids(client_all, email="da@example.com") == []
     assert listed_ids(client_all, email="ada@example.com") == ids_of(
         leads_for_filters, "ada", "ada2"
@@ -461,8 +455,8 @@ def test_invalid_filter_values_are_a_400(client_all, leads_for_filters, params, 
 
 
 def test_delete_a_pending_lead(client_all, campaign):
-    lead = make_lead(campaign, "ada@example.com")
-    keep = make_lead(campaign, "grace@example.com")
+    lead = make_lead(campaign, email="ada@example.com")
+    keep = make_lead(campaign, email="grace@example.com")
 
     response = client_all.delete(lead_url(lead.pk))
 
@@ -476,7 +470,7 @@ def test_delete_a_pending_lead(client_all, campaign):
 
 @pytest.mark.parametrize("status", [s for s in Lead.Status.values if s != Lead.Status.PENDING])
 def test_delete_is_refused_unless_pending(client_all, campaign, status):
-    lead = make_lead(campaign, "ada@example.com", status=status)
+    lead = make_lead(campaign, email="ada@example.com", status=status)
 
     response = client_all.delete(lead_url(lead.pk))
 
@@ -506,7 +500,7 @@ def test_delete_then_create_again(client_all, campaign):
 
 @pytest.mark.parametrize("method", ["put", "patch"])
 def test_leads_cannot_be_updated(client_all, campaign, method):
-    lead = make_lead(campaign, "ada@example.com", first_name="Ada")
+    lead = make_lead(campaign, email="ada@example.com", first_name="Ada")
 
     response = getattr(client_all, method)(lead_url(lead.pk), {"first_name": "Grace"})
 
@@ -520,7 +514,7 @@ def test_leads_cannot_be_updated(client_all, campaign, method):
     ("method", "path"), [("put", "leads"), ("patch", "leads"), ("delete", "leads"), ("post", "x")]
 )
 def test_other_methods_are_405(client_all, campaign, method, path):
-    lead = make_lead(campaign, "ada@example.com")
+    lead = make_lead(campaign, email="ada@example.com")
     url = LEADS if path == "leads" else lead_url(lead.pk)
 
     response = getattr(client_all, method)(url, {})
@@ -535,7 +529,7 @@ def test_other_methods_are_405(client_all, campaign, method, path):
 
 def test_read_only_key_cannot_create_or_delete(make_client, campaign):
     client = make_client(["leads:read"])
-    lead = make_lead(campaign, "ada@example.com")
+    lead = make_lead(campaign, email="ada@example.com")
 
     create = client.post(LEADS, body_for(campaign, email="grace@example.com"))
     delete = client.delete(lead_url(lead.pk))

@@ -7,17 +7,14 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from campaigns.models import Campaign, EmailEvent
+from campaigns.models import Campaign
+from engagement.models import EmailEvent
 from leads.models import Lead
-from tests.conftest import api_url
+from tests.builders import api_url, make_lead
 
 LEADS = api_url("leads")
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 SENT, OPENED, CLICKED, REPLIED, BOUNCED, UNSUBSCRIBED = EmailEvent.Type
-
-
-def make_lead(campaign: Campaign, email: str) -> Lead:
-    return Lead.objects.create(workspace_id=campaign.workspace_id, campaign=campaign, email=email)
 
 
 def add_events(lead: Lead, *events: tuple[str, datetime]) -> None:
@@ -42,7 +39,7 @@ def parsed(engagement: dict) -> dict:
 
 @pytest.fixture
 def engaged_lead(campaign) -> Lead:
-    lead = make_lead(campaign, "ada@example.com")
+    lead = make_lead(campaign, email="ada@example.com")
     add_events(
         lead,
         (SENT, at(0)), (SENT, at(48)), (SENT, at(24)),  # last contact: the latest, not the last row
@@ -51,7 +48,7 @@ def engaged_lead(campaign) -> Lead:
         (REPLIED, at(50)), (REPLIED, at(30)),  # first reply is the earliest
         (BOUNCED, at(60)), (UNSUBSCRIBED, at(61)),  # counted nowhere in engagement
     )  # fmt: skip
-    bystander = make_lead(campaign, "grace@example.com")
+    bystander = make_lead(campaign, email="grace@example.com")
     add_events(bystander, (SENT, at(100)), (OPENED, at(101)), (REPLIED, at(5)))
     return lead
 
@@ -69,13 +66,13 @@ def test_detail_engagement_from_events(client_all, engaged_lead):
 
 
 def test_a_lead_without_events_has_empty_engagement(client_all, campaign):
-    lead = make_lead(campaign, "ada@example.com")
+    lead = make_lead(campaign, email="ada@example.com")
 
     assert client_all.get(f"{LEADS}/{lead.pk}").json()["engagement"] == NONE
 
 
 def test_sent_only_lead(client_all, campaign):
-    lead = make_lead(campaign, "ada@example.com")
+    lead = make_lead(campaign, email="ada@example.com")
     add_events(lead, (SENT, at(5)))
 
     engagement = parsed(client_all.get(f"{LEADS}/{lead.pk}").json()["engagement"])
@@ -84,7 +81,7 @@ def test_sent_only_lead(client_all, campaign):
 
 
 def test_list_items_carry_each_leads_engagement(client_all, campaign, engaged_lead):
-    quiet = make_lead(campaign, "quiet@example.com")
+    quiet = make_lead(campaign, email="quiet@example.com")
 
     results = client_all.get(LEADS).json()["results"]
 
@@ -107,10 +104,10 @@ def count_queries(client, url: str) -> int:
 def test_list_query_count_does_not_grow_with_leads_or_events(client_all, workspace):
     small = Campaign.objects.create(workspace=workspace, name="Small")
     large = Campaign.objects.create(workspace=workspace, name="Large")
-    lead = make_lead(small, "only@example.com")
+    lead = make_lead(small, email="only@example.com")
     add_events(lead, (SENT, at(0)))
     for i in range(50):
-        lead = make_lead(large, f"lead{i}@example.com")
+        lead = make_lead(large, email=f"lead{i}@example.com")
         add_events(lead, (SENT, at(i)), (OPENED, at(i + 1)), (REPLIED, at(i + 2)))
 
     one = count_queries(client_all, f"{LEADS}?campaign_id={small.pk}")
@@ -121,8 +118,8 @@ def test_list_query_count_does_not_grow_with_leads_or_events(client_all, workspa
 
 
 def test_detail_query_count_does_not_grow_with_events(client_all, campaign):
-    quiet = make_lead(campaign, "quiet@example.com")
-    busy = make_lead(campaign, "busy@example.com")
+    quiet = make_lead(campaign, email="quiet@example.com")
+    busy = make_lead(campaign, email="busy@example.com")
     add_events(busy, *[(kind, at(i)) for i in range(20) for kind in (SENT, OPENED, CLICKED)])
 
     assert count_queries(client_all, f"{LEADS}/{quiet.pk}") == count_queries(

@@ -11,9 +11,9 @@ from django.db import connection
 from django.utils.timezone import now
 from rest_framework.test import APIClient
 
-from campaigns.models import EmailEvent
+from engagement.models import EmailEvent
 from leads.models import Lead
-from tests.conftest import api_url
+from tests.builders import api_url
 
 LEADS = api_url("leads")
 THREADS = 16

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from django.test import Client, override_settings
 
-from tests.conftest import api_url
+from tests.builders import api_url
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -2,11 +2,9 @@
 order of checks (401 before 403 before 400). The HTTP tests use the real campaigns routes,
 and one table-driven test walks every operation of the OpenAPI schema."""
 
-import re
 import uuid
 
 import pytest
-from drf_spectacular.generators import SchemaGenerator
 from rest_framework.test import APIClient
 
 from apikeys import scopes as registry
@@ -19,31 +17,10 @@ from apikeys.scopes import (
     parse_scopes,
 )
 from campaigns.models import Campaign
-from tests.conftest import api_url
+from tests.builders import ACTION_SCOPES, CONTRACT_SCOPES, api_url, scoped_operations
 
 CAMPAIGNS = api_url("campaigns")
 KEY_REQUIRED = "API key required. Include your API key in X-API-Key header."
-
-# The contract's table (API.md §2), written out by hand on purpose.
-CONTRACT_SCOPES = {
-    "campaigns:create",
-    "campaigns:read",
-    "campaigns:update",
-    "campaigns:delete",
-    "campaigns:pause",
-    "campaigns:activate",
-    "campaigns:all",
-    "sender_accounts:create",
-    "sender_accounts:read",
-    "sender_accounts:delete",
-    "sender_accounts:all",
-    "leads:create",
-    "leads:read",
-    "leads:delete",
-    "leads:all",
-    "*",
-}
-ACTION_SCOPES = {s for s in CONTRACT_SCOPES if s != "*" and not s.endswith(":all")}
 
 
 def test_known_scopes_are_exactly_the_contract():
@@ -254,27 +231,6 @@ def test_403_comes_before_400(make_client):
 def test_403_comes_before_404(make_client, other_workspace):
     response = make_client(["leads:read"]).get(f"{CAMPAIGNS}/{uuid.uuid4()}")
     assert_403(response, ["campaigns:read"], ["leads:read"])
-
-
-SCOPE_NOTE = re.compile(r"Required scope: `([a-z_]+:[a-z_]+)`\.")
-SKIPPED_PATHS = {"/api/public/v1/schema", "/api/public/v1/docs"}
-
-
-def scoped_operations() -> list[tuple[str, str, str]]:
-    """(method, path with ids filled in, required scope) for every operation of the schema."""
-    schema = SchemaGenerator().get_schema(request=None, public=True)
-    operations = []
-    for path, methods in schema["paths"].items():
-        if path.rstrip("/") in SKIPPED_PATHS:
-            continue
-        url = re.sub(r"\{[^}]+\}", str(uuid.uuid4()), path)
-        for method, operation in methods.items():
-            description = operation.get("description", "")
-            if "Required scope: none (any valid API key)." in description:
-                continue
-            match = SCOPE_NOTE.search(description)
-            operations.append((method, url, match.group(1) if match else ""))
-    return operations
 
 
 @pytest.mark.django_db

@@ -4,22 +4,14 @@ a new value replaces it, always encrypted), and an account in use cannot be dele
 import pytest
 from cryptography.fernet import Fernet
 from django.conf import settings
-from django.contrib.auth.models import User
 from django.db import connection
-from django.test import Client
 
 from campaigns.models import Campaign
 from sender_accounts.models import SenderAccount
+from tests.builders import make_smtp_account
 
 ADMIN = "/admin/sender_accounts/senderaccount/"
 PASSWORD = "adm1n-Smtp-s3cret"
-
-
-@pytest.fixture
-def admin_client(db) -> Client:
-    client = Client()
-    client.force_login(User.objects.create_superuser("root", "root@example.com", None))
-    return client
 
 
 def raw_password(account: SenderAccount) -> str:
@@ -54,23 +46,10 @@ def form_data(workspace, **changes) -> dict:
     return data
 
 
-def make_smtp_account(workspace) -> SenderAccount:
-    return SenderAccount.objects.create(
-        workspace=workspace,
-        type=SenderAccount.Type.SMTP,
-        email="kept@example.com",
-        smtp_host="smtp.example.com",
-        smtp_port=587,
-        smtp_username="kept",
-        smtp_password=PASSWORD,
-        smtp_security="SSL",
-    )
+def test_add_form_creates_an_encrypted_smtp_account(superuser_client, workspace):
+    assert superuser_client.get(f"{ADMIN}add/").status_code == 200
 
-
-def test_add_form_creates_an_encrypted_smtp_account(admin_client, workspace):
-    assert admin_client.get(f"{ADMIN}add/").status_code == 200
-
-    response = admin_client.post(f"{ADMIN}add/", form_data(workspace))
+    response = superuser_client.post(f"{ADMIN}add/", form_data(workspace))
 
     assert response.status_code == 302, response.content.decode()[:2000]
     account = SenderAccount.objects.get()
@@ -84,24 +63,24 @@ def test_add_form_creates_an_encrypted_smtp_account(admin_client, workspace):
     assert decrypt_raw(raw) == PASSWORD
 
 
-def test_change_page_never_renders_the_password(admin_client, workspace):
-    account = make_smtp_account(workspace)
+def test_change_page_never_renders_the_password(superuser_client, workspace):
+    account = make_smtp_account(workspace, PASSWORD, email="kept@example.com")
 
     for url in (f"{ADMIN}{account.pk}/change/", ADMIN, f"{ADMIN}{account.pk}/history/"):
-        response = admin_client.get(url)
+        response = superuser_client.get(url)
         assert response.status_code == 200, url
         html = response.content.decode()
         assert PASSWORD not in html
         assert raw_password(account) not in html
-    change = admin_client.get(f"{ADMIN}{account.pk}/change/").content.decode()
+    change = superuser_client.get(f"{ADMIN}{account.pk}/change/").content.decode()
     assert 'type="password" name="smtp_password"' in change
     assert "Leave blank to keep the current password" in change
 
 
-def test_blank_password_on_change_keeps_the_old_one(admin_client, workspace):
-    account = make_smtp_account(workspace)
+def test_blank_password_on_change_keeps_the_old_one(superuser_client, workspace):
+    account = make_smtp_account(workspace, PASSWORD, email="kept@example.com")
 
-    response = admin_client.post(
+    response = superuser_client.post(
         f"{ADMIN}{account.pk}/change/",
         form_data(workspace, email="kept@example.com", display_name="Renamed", smtp_password=""),
     )
@@ -113,10 +92,10 @@ def test_blank_password_on_change_keeps_the_old_one(admin_client, workspace):
     assert decrypt_raw(raw_password(account)) == PASSWORD
 
 
-def test_new_password_on_change_replaces_it_encrypted(admin_client, workspace):
-    account = make_smtp_account(workspace)
+def test_new_password_on_change_replaces_it_encrypted(superuser_client, workspace):
+    account = make_smtp_account(workspace, PASSWORD, email="kept@example.com")
 
-    response = admin_client.post(
+    response = superuser_client.post(
         f"{ADMIN}{account.pk}/change/", form_data(workspace, smtp_password="brand-new")
     )
 
@@ -126,8 +105,8 @@ def test_new_password_on_change_replaces_it_encrypted(admin_client, workspace):
     assert decrypt_raw(raw) == "brand-new"
 
 
-def test_smtp_account_without_password_is_refused(admin_client, workspace):
-    response = admin_client.post(f"{ADMIN}add/", form_data(workspace, smtp_password=""))
+def test_smtp_account_without_password_is_refused(superuser_client, workspace):
+    response = superuser_client.post(f"{ADMIN}add/", form_data(workspace, smtp_password=""))
 
     assert response.status_code == 200
     assert response.context["adminform"].form.errors["smtp_password"] == [
@@ -147,8 +126,8 @@ def test_smtp_account_without_password_is_refused(admin_client, workspace):
         ({"smtp_host": ""}, "smtp_host"),
     ],
 )  # fmt: skip
-def test_invalid_admin_input_is_refused(admin_client, workspace, changes, field):
-    response = admin_client.post(f"{ADMIN}add/", form_data(workspace, **changes))
+def test_invalid_admin_input_is_refused(superuser_client, workspace, changes, field):
+    response = superuser_client.post(f"{ADMIN}add/", form_data(workspace, **changes))
 
     assert response.status_code == 200
     assert field in response.context["adminform"].form.errors
@@ -156,12 +135,14 @@ def test_invalid_admin_input_is_refused(admin_client, workspace, changes, field)
     assert not SenderAccount.objects.exists()
 
 
-def test_add_native_account(admin_client, workspace):
+def test_add_native_account(superuser_client, workspace):
     blank_smtp = {
         "smtp_host": "", "smtp_port": "", "smtp_username": "", "smtp_password": "",
         "smtp_security": "",
     }  # fmt: skip
-    response = admin_client.post(f"{ADMIN}add/", form_data(workspace, type="NATIVE", **blank_smtp))
+    response = superuser_client.post(
+        f"{ADMIN}add/", form_data(workspace, type="NATIVE", **blank_smtp)
+    )
 
     assert response.status_code == 302
     account = SenderAccount.objects.get()
@@ -169,31 +150,31 @@ def test_add_native_account(admin_client, workspace):
     assert raw_password(account) == ""
 
 
-def test_changelist_filters(admin_client, workspace):
-    make_smtp_account(workspace)
+def test_changelist_filters(superuser_client, workspace):
+    make_smtp_account(workspace, PASSWORD, email="kept@example.com")
     for query in (
         "type__exact=SMTP",
         "status__exact=ACTIVE",
         f"workspace__id__exact={workspace.pk}",
     ):
-        response = admin_client.get(f"{ADMIN}?{query}")
+        response = superuser_client.get(f"{ADMIN}?{query}")
         assert response.status_code == 200
         assert "kept@example.com" in response.content.decode()
 
 
-def test_admin_refuses_to_delete_an_account_an_active_campaign_uses(admin_client, workspace):
-    account = make_smtp_account(workspace)
+def test_admin_refuses_to_delete_an_account_an_active_campaign_uses(superuser_client, workspace):
+    account = make_smtp_account(workspace, PASSWORD, email="kept@example.com")
     campaign = Campaign.objects.create(workspace=workspace, name="Live", status="ACTIVE")
     campaign.sender_accounts.add(account)
 
-    page = admin_client.get(f"{ADMIN}{account.pk}/delete/")
+    page = superuser_client.get(f"{ADMIN}{account.pk}/delete/")
     assert page.status_code == 200
     assert f"used by ACTIVE campaign {campaign.pk}" in page.content.decode()
 
-    admin_client.post(f"{ADMIN}{account.pk}/delete/", {"post": "yes"})
+    superuser_client.post(f"{ADMIN}{account.pk}/delete/", {"post": "yes"})
     assert SenderAccount.objects.filter(pk=account.pk).exists()
 
     Campaign.objects.filter(pk=campaign.pk).update(status="PAUSED")
-    response = admin_client.post(f"{ADMIN}{account.pk}/delete/", {"post": "yes"})
+    response = superuser_client.post(f"{ADMIN}{account.pk}/delete/", {"post": "yes"})
     assert response.status_code == 302
     assert not SenderAccount.objects.filter(pk=account.pk).exists()

@@ -9,10 +9,11 @@ import pytest
 from django.db import connection, transaction
 from django.utils import timezone
 
-from campaigns.models import Campaign, EmailEvent
+from campaigns.models import Campaign
+from engagement.models import EmailEvent
 from leads.models import Lead
 from sender_accounts.models import SenderAccount
-from tests.conftest import api_url
+from tests.builders import api_url, campaign_using, make_sender
 
 Status = Campaign.Status
 
@@ -21,20 +22,8 @@ def detail_url(pk) -> str:
     return api_url(f"sender_accounts/{pk}")
 
 
-def make_account(workspace) -> SenderAccount:
-    return SenderAccount.objects.create(
-        workspace=workspace, type=SenderAccount.Type.NATIVE, email="out@example.com"
-    )
-
-
-def make_campaign(workspace, *accounts, status=Status.DRAFT) -> Campaign:
-    campaign = Campaign.objects.create(workspace=workspace, name="Outreach", status=status)
-    campaign.sender_accounts.set(accounts)
-    return campaign
-
-
 def test_delete_is_204_and_the_account_is_gone(client_all, workspace):
-    account = make_account(workspace)
+    account = make_sender(workspace)
 
     response = client_all.delete(detail_url(account.pk))
 
@@ -46,11 +35,11 @@ def test_delete_is_204_and_the_account_is_gone(client_all, workspace):
 
 
 def test_delete_is_409_while_an_active_campaign_uses_it(client_all, workspace):
-    account = make_account(workspace)
-    active = make_campaign(workspace, account, status=Status.ACTIVE)
-    other_active = make_campaign(workspace, account, status=Status.ACTIVE)
-    make_campaign(workspace, account, status=Status.PAUSED)
-    make_campaign(workspace, make_account(workspace), status=Status.ACTIVE)  # not using it
+    account = make_sender(workspace)
+    active = campaign_using(workspace, account, status=Status.ACTIVE)
+    other_active = campaign_using(workspace, account, status=Status.ACTIVE)
+    campaign_using(workspace, account, status=Status.PAUSED)
+    campaign_using(workspace, make_sender(workspace), status=Status.ACTIVE)  # not using it
 
     response = client_all.delete(detail_url(account.pk))
 
@@ -66,8 +55,8 @@ def test_delete_is_409_while_an_active_campaign_uses_it(client_all, workspace):
 
 @pytest.mark.parametrize("status", [Status.DRAFT, Status.PAUSED, Status.COMPLETED])
 def test_delete_is_204_when_the_campaigns_using_it_are_not_active(client_all, workspace, status):
-    account, kept = make_account(workspace), make_account(workspace)
-    campaign = make_campaign(workspace, account, kept, status=status)
+    account, kept = make_sender(workspace), make_sender(workspace)
+    campaign = campaign_using(workspace, account, kept, status=status)
 
     response = client_all.delete(detail_url(account.pk))
 
@@ -79,8 +68,8 @@ def test_delete_is_204_when_the_campaigns_using_it_are_not_active(client_all, wo
 
 
 def test_delete_after_pausing_the_campaign(client_all, workspace):
-    account = make_account(workspace)
-    campaign = make_campaign(workspace, account, status=Status.ACTIVE)
+    account = make_sender(workspace)
+    campaign = campaign_using(workspace, account, status=Status.ACTIVE)
     assert client_all.delete(detail_url(account.pk)).status_code == 409
 
     Campaign.objects.filter(pk=campaign.pk).update(status=Status.PAUSED)
@@ -89,8 +78,8 @@ def test_delete_after_pausing_the_campaign(client_all, workspace):
 
 
 def test_delete_keeps_the_sending_history(client_all, workspace):
-    account = make_account(workspace)
-    campaign = make_campaign(workspace, account, status=Status.PAUSED)
+    account = make_sender(workspace)
+    campaign = campaign_using(workspace, account, status=Status.PAUSED)
     lead = Lead.objects.create(workspace=workspace, campaign=campaign, email="x@example.com")
     event = EmailEvent.objects.create(
         campaign=campaign,
@@ -108,7 +97,7 @@ def test_delete_keeps_the_sending_history(client_all, workspace):
 
 
 def test_delete_without_the_delete_scope_is_403_and_keeps_it(make_client, workspace):
-    account = make_account(workspace)
+    account = make_sender(workspace)
     response = make_client(["sender_accounts:read", "sender_accounts:create"]).delete(
         detail_url(account.pk)
     )
@@ -117,8 +106,8 @@ def test_delete_without_the_delete_scope_is_403_and_keeps_it(make_client, worksp
 
 
 def test_403_comes_before_409(make_client, workspace):
-    account = make_account(workspace)
-    make_campaign(workspace, account, status=Status.ACTIVE)
+    account = make_sender(workspace)
+    campaign_using(workspace, account, status=Status.ACTIVE)
     response = make_client(["sender_accounts:read"]).delete(detail_url(account.pk))
     assert response.status_code == 403
 
@@ -145,8 +134,8 @@ def test_delete_waits_for_a_concurrent_activation_and_refuses(make_client, works
     """The activation takes the locks as campaigns.transitions.activate does (campaign row, then
     its accounts' rows) and commits only after the DELETE has started. Without the account lock
     the DELETE would read the campaign as DRAFT, then delete the account from under it."""
-    account = make_account(workspace)
-    campaign = make_campaign(workspace, account)
+    account = make_sender(workspace)
+    campaign = campaign_using(workspace, account)
     client = make_client(["sender_accounts:delete"])
     locked, release, results = threading.Event(), threading.Event(), {}
 
@@ -177,7 +166,7 @@ def test_delete_waits_for_a_concurrent_activation_and_refuses(make_client, works
 
 @pytest.mark.django_db(transaction=True)
 def test_two_racing_deletes_one_wins(make_client, workspace):
-    account = make_account(workspace)
+    account = make_sender(workspace)
     clients = [make_client(["sender_accounts:delete"]) for _ in range(2)]
     start, results = threading.Barrier(2), {}
 

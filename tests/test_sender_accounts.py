@@ -12,10 +12,10 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from campaigns.models import Campaign, EmailEvent
+from engagement.models import EmailEvent
 from leads.models import Lead
 from sender_accounts.models import SenderAccount
-from tests.conftest import api_url
+from tests.builders import api_url, campaign_using, make_sender, make_smtp_account
 
 URL = api_url("sender_accounts")
 PASSWORD = "pa55 w0rd-Sm7p!"  # inner space: passwords are stored verbatim
@@ -38,25 +38,6 @@ NATIVE_BODY = {"type": "NATIVE", "email": "hello@example.com"}
 
 def detail_url(pk) -> str:
     return f"{URL}/{pk}"
-
-
-def make_account(workspace, **fields) -> SenderAccount:
-    fields.setdefault("type", SenderAccount.Type.NATIVE)
-    fields.setdefault("email", f"{uuid.uuid4().hex[:8]}@example.com")
-    return SenderAccount.objects.create(workspace=workspace, **fields)
-
-
-def make_smtp_account(workspace, **fields) -> SenderAccount:
-    return make_account(
-        workspace,
-        type=SenderAccount.Type.SMTP,
-        smtp_host="smtp.example.com",
-        smtp_port=587,
-        smtp_username="user",
-        smtp_password=PASSWORD,
-        smtp_security=SenderAccount.Security.STARTTLS,
-        **fields,
-    )
 
 
 def with_changes(body: dict, **changes) -> dict:
@@ -285,7 +266,7 @@ def test_password_is_in_no_response(client_all, caplog):
 
 
 def test_password_is_not_in_repr_or_str(workspace):
-    account = make_smtp_account(workspace)
+    account = make_smtp_account(workspace, PASSWORD)
     assert PASSWORD not in repr(account)
     assert PASSWORD not in str(account)
 
@@ -294,7 +275,7 @@ def test_password_is_not_in_repr_or_str(workspace):
 
 
 def test_retrieve_smtp_account(client_all, workspace):
-    account = make_smtp_account(workspace, display_name="Ops", daily_limit=7)
+    account = make_smtp_account(workspace, PASSWORD, display_name="Ops", daily_limit=7)
 
     response = client_all.get(detail_url(account.pk))
 
@@ -319,20 +300,20 @@ def test_retrieve_smtp_account(client_all, workspace):
 
 
 def test_trailing_slash_is_optional(client_all, workspace):
-    account = make_account(workspace)
+    account = make_sender(workspace)
     assert client_all.get(f"{URL}/").status_code == 200
     assert client_all.get(f"{detail_url(account.pk)}/").status_code == 200
 
 
 def test_list_items_have_no_stats(client_all, workspace):
-    make_account(workspace)
+    make_sender(workspace)
     item = client_all.get(URL).json()["results"][0]
     assert "stats" not in item
     assert item["smtp"] is None
 
 
 def test_list_is_newest_first_and_paginated(client_all, workspace):
-    accounts = [make_account(workspace, email=f"a{i}@example.com") for i in range(30)]
+    accounts = [make_sender(workspace, email=f"a{i}@example.com") for i in range(30)]
     newest_first = [str(a.pk) for a in reversed(accounts)]
 
     first = client_all.get(URL, {"limit": 10}).json()
@@ -352,9 +333,9 @@ def test_list_is_newest_first_and_paginated(client_all, workspace):
 
 
 def test_list_is_stable_under_concurrent_inserts(client_all, workspace):
-    accounts = [make_account(workspace) for _ in range(6)]
+    accounts = [make_sender(workspace) for _ in range(6)]
     first = client_all.get(URL, {"limit": 3}).json()
-    make_account(workspace)  # a newer account arrives between the pages
+    make_sender(workspace)  # a newer account arrives between the pages
     second = client_all.get(first["next"]).json()
     assert [r["id"] for r in second["results"]] == [str(a.pk) for a in reversed(accounts[:3])]
 
@@ -363,8 +344,8 @@ def test_list_is_stable_under_concurrent_inserts(client_all, workspace):
 
 
 def test_other_workspace_account_is_invisible(client_all, workspace, other_workspace):
-    mine = make_account(workspace)
-    theirs = make_smtp_account(other_workspace)
+    mine = make_sender(workspace)
+    theirs = make_smtp_account(other_workspace, PASSWORD)
 
     listed = client_all.get(URL).json()["results"]
     assert [r["id"] for r in listed] == [str(mine.pk)]
@@ -397,7 +378,7 @@ def test_unknown_id_is_404(client_all, pk):
 
 @pytest.mark.parametrize("method", ["put", "patch"])
 def test_update_is_not_offered(client_all, workspace, method):
-    account = make_account(workspace, display_name="Before")
+    account = make_sender(workspace, display_name="Before")
 
     response = getattr(client_all, method)(detail_url(account.pk), {"display_name": "After"})
 
@@ -417,7 +398,7 @@ def test_list_path_offers_only_get_and_post(client_all, method):
 
 
 def test_update_without_key_is_401_first(workspace):
-    account = make_account(workspace)
+    account = make_sender(workspace)
     response = APIClient().patch(detail_url(account.pk), {"display_name": "x"}, format="json")
     assert response.status_code == 401
 
@@ -434,7 +415,7 @@ OPERATIONS = [
 
 @pytest.mark.parametrize(("method", "path", "scope"), OPERATIONS)
 def test_each_operation_needs_its_scope(make_client, workspace, method, path, scope):
-    account = make_account(workspace)
+    account = make_sender(workspace)
     url = URL if path == "list" else detail_url(account.pk)
     body = NATIVE_BODY if method == "post" else None
     others = sorted(s for _, _, s in OPERATIONS if s != scope)
@@ -451,17 +432,11 @@ def test_each_operation_needs_its_scope(make_client, workspace, method, path, sc
         allowed = getattr(make_client([granted]), method)(url, body)
         assert allowed.status_code in {200, 201, 204}, (granted, allowed.content)
         if method == "delete":
-            account = make_account(workspace)
+            account = make_sender(workspace)
             url = detail_url(account.pk)
 
 
 # --- stats ---------------------------------------------------------------------------------
-
-
-def make_campaign(workspace, *accounts, status=Campaign.Status.DRAFT) -> Campaign:
-    campaign = Campaign.objects.create(workspace=workspace, name="Outreach", status=status)
-    campaign.sender_accounts.set(accounts)
-    return campaign
 
 
 def add_events(campaign, account, event_type, times, lead=None):
@@ -477,9 +452,9 @@ def add_events(campaign, account, event_type, times, lead=None):
 
 
 def test_stats_count_this_accounts_events(client_all, workspace):
-    account, other = make_smtp_account(workspace), make_account(workspace)
-    campaign = make_campaign(workspace, account, other)
-    second_campaign = make_campaign(workspace, account)
+    account, other = make_smtp_account(workspace, PASSWORD), make_sender(workspace)
+    campaign = campaign_using(workspace, account, other)
+    second_campaign = campaign_using(workspace, account)
     now = timezone.now()
     midnight = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     Event = EmailEvent.Type
@@ -514,12 +489,12 @@ def count_queries(client, url) -> int:
 
 
 def test_list_query_count_does_not_grow_with_accounts(client_all, workspace):
-    make_smtp_account(workspace)
+    make_smtp_account(workspace, PASSWORD)
     client_all.get(URL)  # the key's first use records it; later requests do not write
     one = count_queries(client_all, URL)
 
     for i in range(19):
-        (make_smtp_account if i % 2 else make_account)(workspace)
+        make_smtp_account(workspace, PASSWORD) if i % 2 else make_sender(workspace)
     twenty = count_queries(client_all, URL)
 
     assert len(client_all.get(URL).json()["results"]) == 20
@@ -527,12 +502,12 @@ def test_list_query_count_does_not_grow_with_accounts(client_all, workspace):
 
 
 def test_detail_query_count_does_not_grow_with_events(client_all, workspace):
-    account = make_smtp_account(workspace)
+    account = make_smtp_account(workspace, PASSWORD)
     client_all.get(detail_url(account.pk))
     empty = count_queries(client_all, detail_url(account.pk))
 
     for _ in range(5):
-        campaign = make_campaign(workspace, account)
+        campaign = campaign_using(workspace, account)
         add_events(campaign, account, EmailEvent.Type.SENT, [timezone.now()] * 4)
         add_events(campaign, account, EmailEvent.Type.BOUNCED, [timezone.now()])
     busy = count_queries(client_all, detail_url(account.pk))

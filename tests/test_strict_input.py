@@ -8,15 +8,10 @@ from rest_framework.test import APIClient
 from campaigns.models import Campaign
 from leads.models import Lead
 from sender_accounts.models import SenderAccount
-from tests.conftest import api_url
+from tests.builders import api_url
 
 NATIVE = {"type": "NATIVE", "email": "hello@example.com"}
 SMTP = {"host": "smtp.example.com", "port": 587, "username": "u", "password": "p"}
-
-
-@pytest.fixture
-def campaign(workspace) -> Campaign:
-    return Campaign.objects.create(workspace=workspace, name="Spring")
 
 
 @pytest.mark.parametrize(

@@ -33,7 +33,7 @@ class WorkspaceScopedViewSet(viewsets.GenericViewSet):
         return Actor.for_key(self.request.auth)
 
     def get_queryset(self) -> QuerySet:
-        return super().get_queryset().filter(workspace=self.workspace)
+        return super().get_queryset().for_workspace(self.workspace)
 
     def filter_queryset(self, queryset: QuerySet) -> QuerySet:
         # List filters (`?status=` …) narrow lists only: never turn a detail request into a 404.

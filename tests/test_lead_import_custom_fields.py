@@ -10,8 +10,7 @@ from rest_framework.test import APIClient
 from campaigns.models import Campaign
 from leads.models import Lead
 from leads.values import MAX_CUSTOM_FIELDS, MAX_CUSTOM_KEY_LENGTH, MAX_CUSTOM_VALUE_LENGTH
-from tests.conftest import api_url
-from tests.test_lead_import_csv import error, report, stored, upload
+from tests.builders import api_url, error, report, stored_leads, upload
 
 IMPORT = api_url("leads/import")
 LEADS = api_url("leads")
@@ -97,7 +96,7 @@ def test_custom_fields_post_leads_refuses_are_an_invalid_row_in_a_json_import(
     assert response.json() == report(
         created=1, invalid=1, errors=[error(1, "ann@example.com", f"custom_fields: {message}")]
     )
-    assert list(stored(campaign)) == ["bob@example.com"]
+    assert list(stored_leads(campaign)) == ["bob@example.com"]
 
 
 def test_custom_fields_at_every_limit_are_imported_from_json(client_all, campaign):
@@ -115,7 +114,7 @@ def test_custom_fields_at_every_limit_are_imported_from_json(client_all, campaig
 
     assert response.status_code == 201
     assert response.json() == report(created=1)
-    assert stored(campaign)["ann@example.com"].custom_fields == at_limits
+    assert stored_leads(campaign)["ann@example.com"].custom_fields == at_limits
 
 
 def test_a_csv_cell_over_the_custom_value_limit_makes_its_row_invalid(client_all, campaign):
@@ -134,7 +133,7 @@ def test_a_csv_cell_over_the_custom_value_limit_makes_its_row_invalid(client_all
     assert response.json() == report(
         created=2, invalid=1, errors=[error(2, "ann@example.com", f"custom_fields: {message}")]
     )
-    leads = stored(campaign)
+    leads = stored_leads(campaign)
     assert set(leads) == {"bob@example.com", "cy@example.com"}
     assert leads["bob@example.com"].custom_fields == {
         "Notes": "n" * MAX_CUSTOM_VALUE_LENGTH,
@@ -151,7 +150,7 @@ def test_a_csv_header_of_the_longest_custom_field_name_is_imported(client_all, c
 
     assert response.status_code == 201
     assert response.json() == report(created=1)
-    assert stored(campaign)["ann@example.com"].custom_fields == {header: "x"}
+    assert stored_leads(campaign)["ann@example.com"].custom_fields == {header: "x"}
 
 
 LONG_HEADER = "H" * (MAX_CUSTOM_KEY_LENGTH + 1)
@@ -201,6 +200,6 @@ def test_lead_fields_and_unnamed_columns_do_not_count_as_custom_fields(client_al
 
     assert response.status_code == 201
     assert response.json() == report(created=1)
-    lead = stored(campaign)["ann@example.com"]
+    lead = stored_leads(campaign)["ann@example.com"]
     assert lead.custom_fields == {name: f"v{i}" for i, name in enumerate(custom)}
     assert (lead.first_name, lead.last_name, lead.company) == ("Ann", "Lee", "Acme")

@@ -1,26 +1,47 @@
-"""Read-side aggregates over leads and email events: a campaign's `stats` and its analytics.
+"""Reads over what happened to messages: a campaign's `stats` and analytics, a lead's
+engagement, a sender account's sends.
 
-Both read the counters that database triggers keep (CampaignCounter, CampaignEventSlot; see
-migration 0003), so each is one query whatever the number of leads or events."""
+Campaign stats and analytics read the counters that database triggers keep (CampaignCounter,
+CampaignEventSlot; see engagement/triggers.py), so each is one query whatever the number of
+leads or events."""
 
 import datetime as dt
 import zoneinfo
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
-from django.db.models import Count, Sum
+from django.db.models import Count, Max, Min, Q, Sum
 from django.db.models.functions import TruncDate
+from django.utils import timezone
 
-from campaigns.models import Campaign, CampaignCounter, CampaignEventSlot, EmailEvent
+from campaigns.models import Campaign
+from engagement.models import CampaignCounter, CampaignEventSlot, EmailEvent
+from leads.models import Lead
+from sender_accounts.models import SenderAccount
 
+Event = EmailEvent.Type
 EVENT_COUNTERS = {
-    EmailEvent.Type.SENT: "sent",
-    EmailEvent.Type.OPENED: "opened",
-    EmailEvent.Type.CLICKED: "clicked",
-    EmailEvent.Type.REPLIED: "replied",
-    EmailEvent.Type.BOUNCED: "bounced",
-    EmailEvent.Type.UNSUBSCRIBED: "unsubscribed",
+    Event.SENT: "sent",
+    Event.OPENED: "opened",
+    Event.CLICKED: "clicked",
+    Event.REPLIED: "replied",
+    Event.BOUNCED: "bounced",
+    Event.UNSUBSCRIBED: "unsubscribed",
 }
+
+
+@dataclass(frozen=True)
+class Engagement:
+    sent: int = 0
+    opened: int = 0
+    clicked: int = 0
+    replied_at: datetime | None = None
+    last_contacted_at: datetime | None = None
+
+
+NO_ENGAGEMENT = Engagement()
 
 
 def rate(count: int, sent: int) -> float:
@@ -32,8 +53,6 @@ def rate(count: int, sent: int) -> float:
 
 def campaign_stats(campaign: Campaign) -> dict[str, Any]:
     """Leads by status and event counters, from the campaign's counter rows: one query."""
-    from leads.models import Lead  # leads.models imports campaigns.models
-
     by_status = dict.fromkeys(Lead.Status.values, 0)
     counts = dict.fromkeys(EVENT_COUNTERS.values(), 0)
     rows = CampaignCounter.objects.filter(campaign_id=campaign.pk).values_list("key", "value")
@@ -134,3 +153,44 @@ def campaign_analytics(campaign: Campaign, first: dt.date, last: dt.date) -> dic
         },
         "daily": [{"date": day, **counts} for day, counts in series.items()],
     }
+
+
+def attach_engagement(leads: Sequence[Lead]) -> Sequence[Lead]:
+    """Set `lead.engagement` on each lead, with one grouped query for all of them."""
+    ids = [lead.pk for lead in leads]
+    if not ids:
+        return leads
+    rows = (
+        EmailEvent.objects.filter(
+            lead_id__in=ids, type__in=[Event.SENT, Event.OPENED, Event.CLICKED, Event.REPLIED]
+        )
+        .values("lead_id")
+        .annotate(
+            sent=Count("id", filter=Q(type=Event.SENT)),
+            opened=Count("id", filter=Q(type=Event.OPENED)),
+            clicked=Count("id", filter=Q(type=Event.CLICKED)),
+            replied_at=Min("occurred_at", filter=Q(type=Event.REPLIED)),
+            last_contacted_at=Max("occurred_at", filter=Q(type=Event.SENT)),
+        )
+        .order_by()
+    )
+    by_lead = {row.pop("lead_id"): Engagement(**row) for row in rows}
+    for lead in leads:
+        lead.engagement = by_lead.get(lead.pk, NO_ENGAGEMENT)
+    return leads
+
+
+def utc_midnight(now: datetime | None = None) -> datetime:
+    now = (now or timezone.now()).astimezone(UTC)
+    return now.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def sender_account_stats(account: SenderAccount) -> dict[str, int]:
+    """`sent_today` (since 00:00 UTC), `sent_total` and `bounced`, in one aggregate query."""
+    return EmailEvent.objects.filter(
+        sender_account=account, type__in=[Event.SENT, Event.BOUNCED]
+    ).aggregate(
+        sent_today=Count("pk", filter=Q(type=Event.SENT, occurred_at__gte=utc_midnight())),
+        sent_total=Count("pk", filter=Q(type=Event.SENT)),
+        bounced=Count("pk", filter=Q(type=Event.BOUNCED)),
+    )
