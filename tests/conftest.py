@@ -21,6 +21,18 @@ def _clear_cache() -> None:
     cache.clear()
 
 
+@pytest.fixture(autouse=True)
+def _static_files_from_the_apps(settings) -> None:
+    """Pages render and static files are served from the apps' folders, as in development,
+    without collectstatic; test_static_files.py covers the collected, hashed production set."""
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+    settings.WHITENOISE_USE_FINDERS = True
+    settings.WHITENOISE_AUTOREFRESH = True  # looked up per request: nothing scanned per client
+
+
 @pytest.fixture
 def workspace(db) -> Workspace:
     return Workspace.objects.create(slug="acme", name="Acme")
