@@ -23,6 +23,9 @@ public_v1 = [
     path("", include("leads.urls")),
 ]
 
+# The admin's "View site" link leads to the API docs (the service has no other web pages).
+admin.site.site_url = "/api/public/v1/docs"
+
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/public/v1/", include(public_v1)),

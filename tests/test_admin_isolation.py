@@ -1,8 +1,6 @@
 """The Django admin keeps the API's rules: an object stays in its workspace, a campaign only uses
 its own workspace's sender accounts, and campaign deletes and edits go through the state rules."""
 
-import json
-
 import pytest
 from django.contrib import admin
 from django.contrib.auth import get_user_model
@@ -31,6 +29,11 @@ def change_url(campaign: Campaign) -> str:
     return f"{CAMPAIGNS}{campaign.pk}/change/"
 
 
+def schedule_fields(schedule: dict) -> dict:
+    """A schedule as the admin's schedule inputs post it."""
+    return {f"schedule_{part}": value for part, value in schedule.items()}
+
+
 def campaign_form(campaign: Campaign, **changes) -> dict:
     """The change form as the admin would post it back untouched, with `changes` applied
     (`delete_steps`: the positions whose DELETE box is ticked)."""
@@ -43,7 +46,7 @@ def campaign_form(campaign: Campaign, **changes) -> dict:
             str(pk) for pk in campaign.sender_accounts.values_list("pk", flat=True)
         ],
         "daily_limit": str(campaign.daily_limit),
-        "schedule": json.dumps(campaign.schedule),
+        **schedule_fields(campaign.schedule),
         "stop_on_reply": "on" if campaign.stop_on_reply else "",
         "steps-TOTAL_FORMS": str(len(steps)),
         "steps-INITIAL_FORMS": str(len(steps)),
@@ -73,7 +76,7 @@ def add_form(workspace, **changes) -> dict:
         "name": "Added",
         "workspace": str(workspace.pk),
         "daily_limit": "50",
-        "schedule": json.dumps(
+        **schedule_fields(
             {"timezone": "UTC", "days": [1], "start_time": "09:00", "end_time": "17:00"}
         ),
         "steps-TOTAL_FORMS": "0",
