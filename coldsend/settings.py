@@ -230,6 +230,9 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
+        # Records reach the root handler only: Django's own console handler (DEBUG) would print
+        # each line twice, e.g. runserver's "Watching for file changes".
+        "django": {"handlers": [], "level": "INFO", "propagate": True},
         # Django's request logger repeats the path of every 4xx; our request log covers it.
         "django.request": {"level": "ERROR"},
     },
