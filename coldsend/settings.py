@@ -166,7 +166,10 @@ SPECTACULAR_SETTINGS = {
         "Campaigns, sender accounts and leads for cold-email outreach, driven by scoped API keys. "
         "Send the key in `X-API-Key` (or `Authorization: Bearer`). Every operation names the "
         "scope it requires; `RESOURCE:all` grants every action of a resource and `*` grants "
-        "everything."
+        "everything.\n\n"
+        "**[The API guide](/api/public/v1/guide)** explains keys and scopes, errors, every "
+        "resource, the campaign states, lead import, pagination, idempotency and rate limits "
+        "(it is `docs/api.md` in the ColdSend repository)."
     ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,

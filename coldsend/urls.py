@@ -8,6 +8,7 @@ from drf_spectacular.views import (
 
 from apikeys.views import MeView
 from coldsend.api import errors
+from coldsend.guide import APIGuideView
 
 public_v1 = [
     re_path(r"^me/?$", MeView.as_view(), name="me"),
@@ -18,6 +19,7 @@ public_v1 = [
         SpectacularRedocView.as_view(url_name="schema", template_name="coldsend/redoc.html"),
         name="redoc",
     ),
+    re_path(r"^guide/?$", APIGuideView.as_view(), name="guide"),
     path("", include("campaigns.urls")),
     path("", include("sender_accounts.urls")),
     path("", include("leads.urls")),
