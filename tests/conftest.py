@@ -3,6 +3,7 @@
 from collections.abc import Callable
 
 import pytest
+from django.conf import settings
 from django.core.cache import cache
 from rest_framework.test import APIClient
 
@@ -12,6 +13,18 @@ from campaigns.models import Campaign
 API = "/api/public/v1"
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Pages render and static files are served from the apps' folders, as in development,
+    without collectstatic; test_static_files.py covers the collected, hashed production set.
+    Set here rather than in a fixture so that apps built at import time get it too."""
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+    settings.WHITENOISE_USE_FINDERS = True
+    settings.WHITENOISE_AUTOREFRESH = True  # looked up per request: nothing scanned per client
+
+
 def api_url(path: str) -> str:
     return f"{API}/{path.lstrip('/')}"
 
@@ -19,18 +32,6 @@ def api_url(path: str) -> str:
 @pytest.fixture(autouse=True)
 def _clear_cache() -> None:
     cache.clear()
-
-
-@pytest.fixture(autouse=True)
-def _static_files_from_the_apps(settings) -> None:
-    """Pages render and static files are served from the apps' folders, as in development,
-    without collectstatic; test_static_files.py covers the collected, hashed production set."""
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-    }
-    settings.WHITENOISE_USE_FINDERS = True
-    settings.WHITENOISE_AUTOREFRESH = True  # looked up per request: nothing scanned per client
 
 
 @pytest.fixture
