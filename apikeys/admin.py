@@ -20,6 +20,7 @@ from apikeys.scopes import KNOWN_SCOPES, parse_scopes
 FORM_TOKEN_SECONDS = 24 * 3600
 SHOW_KEY_SECONDS = 600
 LIST_SCOPES_SHOWN = 2
+DAMAGED_FORM = "This form is damaged: reload the page."
 
 
 @admin.register(Workspace)
@@ -40,7 +41,7 @@ class APIKeyForm(forms.ModelForm):
         regex=r"^[A-Za-z0-9_-]{16,64}\Z",
         widget=forms.HiddenInput,
         required=False,
-        error_messages={"invalid": "This form is damaged: reload the page."},
+        error_messages={"invalid": DAMAGED_FORM, "required": DAMAGED_FORM},
     )
 
     class Meta:
@@ -52,9 +53,6 @@ class APIKeyForm(forms.ModelForm):
         if self.instance._state.adding:
             self.fields["form_token"].required = True
             self.fields["form_token"].initial = secrets.token_urlsafe(24)
-            self.fields["form_token"].error_messages["required"] = (
-                "This form is damaged: reload the page."
-            )
 
     def clean_scopes(self) -> list[str]:
         return parse_scopes(self.cleaned_data["scopes"])

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 TEMPLATE = """\
-# Written by `make run` for local development (see .env.example for every variable).
+# Written by `make` (scripts/dev_env.py) for local development; .env.example lists every variable.
 # Never use these values in production.
 DEBUG=true
 SECRET_KEY={secret_key}
