@@ -1,13 +1,19 @@
-# `make run` serves the API on 127.0.0.1:8000; `make test` runs the whole suite.
-# Both create .venv from the pinned requirements on first use.
+# `make run` serves the API on $(HOST):$(PORT) (default 127.0.0.1:8000); `make test` runs the
+# whole suite. Both create .venv from the pinned requirements on first use.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-# Test-only secrets; a real deployment sets its own.
-TEST_ENV := SECRET_KEY=test-only-secret-key FIELD_ENCRYPTION_KEYS=$${FIELD_ENCRYPTION_KEYS:-YyH4Jt54Baw_X_tVYsKtpHNVqt-SN286Nc-ZaBw6b0c=}
+HOST ?= 127.0.0.1
+PORT ?= 8000
+# `make key`: a new API key's raw value alone on stdout.
+NAME ?= Local key
+SCOPES ?= *
+WORKSPACE ?= default
+# Test-only secrets; a real deployment sets its own. Tests never read a developer's .env.
+TEST_ENV := ENV_FILE=/dev/null SECRET_KEY=test-only-secret-key FIELD_ENCRYPTION_KEYS=$${FIELD_ENCRYPTION_KEYS:-YyH4Jt54Baw_X_tVYsKtpHNVqt-SN286Nc-ZaBw6b0c=}
 
-.PHONY: install run test lint format check-migrations schema bench clean
+.PHONY: install run createsuperuser key test lint format check-migrations schema bench clean
 
 install: $(STAMP)
 
@@ -17,9 +23,26 @@ $(STAMP): requirements.txt requirements-dev.txt
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	touch $(STAMP)
 
-run: $(STAMP)
-	DEBUG=$${DEBUG:-true} $(BIN)/python manage.py migrate --noinput
-	DEBUG=$${DEBUG:-true} $(BIN)/python manage.py runserver 127.0.0.1:8000
+# A development .env (DEBUG=true, generated secrets), written once if there is none.
+.env:
+	$(PYTHON) scripts/dev_env.py $@
+
+run: $(STAMP) .env
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py runserver $(HOST):$(PORT)
+
+# Asks for a name, an email and a password; set DJANGO_SUPERUSER_USERNAME, _EMAIL and _PASSWORD
+# to answer them from the environment instead.
+createsuperuser: $(STAMP) .env
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py createsuperuser $(if $(DJANGO_SUPERUSER_PASSWORD),--noinput)
+
+# The key's description goes to stderr, the raw key alone to stdout: KEY=$$(make -s key ...).
+key: $(STAMP) .env
+	@$(BIN)/python manage.py migrate --noinput >/dev/null
+	@out=$$($(BIN)/python manage.py create_api_key --name "$(NAME)" --scopes "$(SCOPES)" \
+	    --workspace "$(WORKSPACE)" $(if $(DAYS),--expires-in-days $(DAYS))) \
+	  && printf '%s\n' "$$out" | sed '$$d' >&2 && printf '%s\n' "$$out" | tail -n 1
 
 test: $(STAMP)
 	$(TEST_ENV) $(BIN)/pytest $(PYTEST_ARGS)

@@ -4,7 +4,9 @@ import multiprocessing
 import os
 
 wsgi_app = "coldsend.wsgi:application"
-bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")
+# Loopback unless told otherwise: set GUNICORN_BIND=0.0.0.0:8000 to accept other machines
+# (e.g. in a container behind a TLS proxy).
+bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("GUNICORN_WORKERS", multiprocessing.cpu_count() * 2 + 1))
 threads = int(os.environ.get("GUNICORN_THREADS", "1"))
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "60"))  # a 10 MB lead import takes seconds

@@ -5,18 +5,91 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.db import models
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 
 from campaigns import transitions
-from campaigns.models import Campaign, CampaignStep
+from campaigns.models import Campaign, CampaignStep, default_schedule
+from campaigns.serializers import ScheduleSerializer, known_timezones
 from coldsend.admin import DeleteThroughServiceMixin
 from coldsend.errors import Invalid
 from sender_accounts.models import SenderAccount
+
+WEEKDAYS = [(1, "Mon"), (2, "Tue"), (3, "Wed"), (4, "Thu"), (5, "Fri"), (6, "Sat"), (7, "Sun")]
+SCHEDULE_PARTS = ["timezone", "days", "start_time", "end_time"]
+SCHEDULE_LABELS = {
+    "timezone": "Time zone",
+    "days": "Days",
+    "start_time": "From",
+    "end_time": "Until",
+}
+
+
+class ScheduleWidget(forms.MultiWidget):
+    template_name = "admin/campaigns/schedule_widget.html"
+
+    def __init__(self) -> None:
+        super().__init__(
+            {
+                "timezone": forms.Select(),
+                "days": forms.CheckboxSelectMultiple(),
+                "start_time": forms.TextInput(attrs={"type": "time", "size": 5}),
+                "end_time": forms.TextInput(attrs={"type": "time", "size": 5}),
+            }
+        )
+
+    def decompress(self, value: dict | None) -> list:
+        return [(value or {}).get(part) for part in SCHEDULE_PARTS]
+
+
+class ScheduleField(forms.MultiValueField):
+    """The campaign's schedule as four inputs, judged by the API's own ScheduleSerializer."""
+
+    widget = ScheduleWidget
+
+    def __init__(self, **kwargs: Any) -> None:
+        zones = [(zone, zone) for zone in sorted(known_timezones())]
+        # Not required one by one: the serializer names what is missing.
+        fields = (
+            forms.ChoiceField(choices=zones, required=False),
+            forms.TypedMultipleChoiceField(choices=WEEKDAYS, coerce=int, required=False),
+            forms.CharField(required=False),
+            forms.CharField(required=False),
+        )
+        super().__init__(fields, require_all_fields=False, **kwargs)
+        self.widget.widgets[0].choices = zones
+        self.widget.widgets[1].choices = WEEKDAYS
+
+    def compress(self, data_list: list) -> dict:
+        return dict(zip(SCHEDULE_PARTS, data_list or [None] * 4, strict=True))
+
+    def clean(self, value: Any) -> dict:
+        schedule = super().clean(value)
+        serializer = ScheduleSerializer(data={k: v for k, v in schedule.items() if v is not None})
+        if not serializer.is_valid():
+            raise forms.ValidationError(
+                [
+                    f"{SCHEDULE_LABELS.get(part, part)}: {message}"
+                    for part, messages_ in serializer.errors.items()
+                    for message in _flat(messages_)
+                ]
+            )
+        return dict(serializer.validated_data)
+
+
+def _flat(errors: Any) -> list[str]:
+    if isinstance(errors, dict):
+        return [m for nested in errors.values() for m in _flat(nested)]
+    if isinstance(errors, list):
+        return [m for nested in errors for m in _flat(nested)]
+    return [str(errors)]
 
 
 class CampaignAdminForm(forms.ModelForm):
     """Offers only the campaign's workspace's sender accounts (on add, where the workspace is
     not chosen yet, every account labelled with its workspace) and refuses any other."""
+
+    schedule = ScheduleField(initial=default_schedule)
 
     class Meta:
         model = Campaign
@@ -65,6 +138,11 @@ class CampaignStepInline(admin.TabularInline):
     model = CampaignStep
     extra = 0
     ordering = ["position"]
+    # Sized to fit the row: the admin's default text widths overflow a 1280 px window.
+    formfield_overrides = {
+        models.CharField: {"widget": forms.TextInput(attrs={"size": 30})},
+        models.TextField: {"widget": forms.Textarea(attrs={"rows": 3, "cols": 50})},
+    }
 
 
 @admin.register(Campaign)

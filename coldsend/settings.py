@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI and Redoc served from our static files, no CDN
     "apikeys",
     "campaigns",
     "sender_accounts",
@@ -64,6 +65,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "coldsend.api.request_log.RequestLogMiddleware",
     "coldsend.api.throttling.RateLimitHeadersMiddleware",
     "coldsend.api.body_size.BodySizeLimitMiddleware",
@@ -83,7 +85,7 @@ APPEND_SLASH = False
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        "DIRS": [BASE_DIR / "coldsend" / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
@@ -132,7 +134,13 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+# `manage.py collectstatic` writes here; WhiteNoise serves it when DEBUG is off.
+STATIC_ROOT = env.path("STATIC_ROOT", default=BASE_DIR / "staticfiles")
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    # Compressed copies and content-hashed names (cached forever by browsers).
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["apikeys.authentication.APIKeyAuthentication"],
@@ -160,7 +168,10 @@ SPECTACULAR_SETTINGS = {
         "Campaigns, sender accounts and leads for cold-email outreach, driven by scoped API keys. "
         "Send the key in `X-API-Key` (or `Authorization: Bearer`). Every operation names the "
         "scope it requires; `RESOURCE:all` grants every action of a resource and `*` grants "
-        "everything."
+        "everything.\n\n"
+        "**[The API guide](/api/public/v1/guide)** explains keys and scopes, errors, every "
+        "resource, the campaign states, lead import, pagination, idempotency and rate limits "
+        "(it is `docs/api.md` in the ColdSend repository)."
     ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
@@ -169,6 +180,11 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     # Two 409 bodies (a campaign's and a lead's) can only be `invalid_state`: one enum for both.
     "ENUM_NAME_OVERRIDES": {"InvalidStateCodeEnum": ["invalid_state"]},
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    # No call to swagger.io's online validator: the docs work offline.
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
 }
 
 # Lead import limits (API.md §6): over either, 413 and nothing imported.
@@ -220,6 +236,9 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
+        # Records reach the root handler only: Django's own console handler (DEBUG) would print
+        # each line twice, e.g. runserver's "Watching for file changes".
+        "django": {"handlers": [], "level": "INFO", "propagate": True},
         # Django's request logger repeats the path of every 4xx; our request log covers it.
         "django.request": {"level": "ERROR"},
     },

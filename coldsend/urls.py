@@ -1,18 +1,32 @@
 from django.contrib import admin
 from django.urls import include, path, re_path
-from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerView
+from drf_spectacular.views import (
+    SpectacularJSONAPIView,
+    SpectacularRedocView,
+    SpectacularSwaggerView,
+)
 
 from apikeys.views import MeView
 from coldsend.api import errors
+from coldsend.guide import APIGuideView
 
 public_v1 = [
     re_path(r"^me/?$", MeView.as_view(), name="me"),
     re_path(r"^schema/?$", SpectacularJSONAPIView.as_view(), name="schema"),
     re_path(r"^docs/?$", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    re_path(
+        r"^redoc/?$",
+        SpectacularRedocView.as_view(url_name="schema", template_name="coldsend/redoc.html"),
+        name="redoc",
+    ),
+    re_path(r"^guide/?$", APIGuideView.as_view(), name="guide"),
     path("", include("campaigns.urls")),
     path("", include("sender_accounts.urls")),
     path("", include("leads.urls")),
 ]
+
+# The admin's "View site" link leads to the API docs (the service has no other web pages).
+admin.site.site_url = "/api/public/v1/docs"
 
 urlpatterns = [
     path("admin/", admin.site.urls),

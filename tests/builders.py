@@ -6,9 +6,12 @@ import datetime as dt
 import itertools
 import re
 import uuid
+from html.parser import HTMLParser
 from typing import Any
+from urllib.parse import urljoin
 
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
 from drf_spectacular.generators import SchemaGenerator
 from rest_framework.test import APIClient
 
@@ -219,3 +222,98 @@ def scoped_operations() -> list[tuple[str, str, str]]:
             match = SCOPE_NOTE.search(description)
             operations.append((method, url, match.group(1) if match else ""))
     return operations
+
+
+class References(HTMLParser):
+    """Every URL a page makes the browser load: src, link href, and Redoc's spec-url."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.urls: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        wanted = {"script": "src", "img": "src", "link": "href", "redoc": "spec-url"}.get(tag)
+        for name, value in attrs:
+            if name == wanted and value:
+                self.urls.append(value)
+
+
+def referenced_urls(page_url: str, html: str) -> list[str]:
+    parser = References()
+    parser.feed(html)
+    # Swagger UI's inline script names the schema it fetches.
+    parser.urls += re.findall(r'\burl: "([^"]+)"', html)
+    return [urljoin(page_url, url) for url in parser.urls]
+
+
+def schedule_fields(schedule: dict) -> dict:
+    """A schedule as the admin's schedule inputs post it."""
+    return {f"schedule_{part}": value for part, value in schedule.items()}
+
+
+def campaign_form(campaign: Campaign, **changes) -> dict:
+    """The change form as the admin would post it back untouched, with `changes` applied
+    (`delete_steps`: the positions whose DELETE box is ticked)."""
+    steps = list(campaign.steps.order_by("position"))
+    delete = set(changes.pop("delete_steps", ()))
+    data = {
+        "name": campaign.name,
+        "workspace": str(campaign.workspace_id),
+        "sender_accounts": [
+            str(pk) for pk in campaign.sender_accounts.values_list("pk", flat=True)
+        ],
+        "daily_limit": str(campaign.daily_limit),
+        **schedule_fields(campaign.schedule),
+        "stop_on_reply": "on" if campaign.stop_on_reply else "",
+        "steps-TOTAL_FORMS": str(len(steps)),
+        "steps-INITIAL_FORMS": str(len(steps)),
+        "steps-MIN_NUM_FORMS": "0",
+        "steps-MAX_NUM_FORMS": "1000",
+        "_save": "Save",
+    }
+    for i, step in enumerate(steps):
+        data.update(
+            {
+                f"steps-{i}-id": str(step.pk),
+                f"steps-{i}-campaign": str(campaign.pk),
+                f"steps-{i}-position": str(step.position),
+                f"steps-{i}-subject": step.subject,
+                f"steps-{i}-body": step.body,
+                f"steps-{i}-delay_days": str(step.delay_days),
+            }
+        )
+        if step.position in delete:
+            data[f"steps-{i}-DELETE"] = "on"
+    data.update(changes)
+    return data
+
+
+PRODUCTION_ENV = {
+    "DEBUG": "false",
+    "SECRET_KEY": "k3v!q9x#T2m@Lr8pZ0w$Yb6nC4dF1gH7jJ5sA-uE_oI&iU+eR=tW*yQ^pO%aS(dD)",
+    "FIELD_ENCRYPTION_KEYS": "m2sR2cTgrqGJm4rK9Z7mBv3f0Ok3d6xq1Kz8vYy8aHc=",
+    "ALLOWED_HOSTS": "api.coldsend.example",
+    "SECURE_PROXY_SSL_HEADER": "HTTP_X_FORWARDED_PROTO,https",
+    "SECURE_SSL_REDIRECT": "true",
+    "SECURE_HSTS_PRELOAD": "true",
+    "DATABASE_URL": "sqlite:////tmp/coldsend-deploy-check.sqlite3",
+}
+
+
+KEY_ADD_URL = "/admin/apikeys/apikey/add/"
+
+
+def filled_add_form(client: Client, workspace, scopes: list[str], button: str = "_save") -> dict:
+    """The add form as the admin renders it (its hidden one-time token included), filled in."""
+    html = client.get(KEY_ADD_URL).content.decode()
+    token = re.search(r'name="form_token" value="([^"]+)"', html)
+    assert token, "the add form carries a one-time token"
+    return {
+        "name": "Admin key",
+        "workspace": str(workspace.pk),
+        "scopes": scopes,
+        "expires_at_0": "",
+        "expires_at_1": "",
+        "form_token": token.group(1),
+        button: "Save",
+    }

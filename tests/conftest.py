@@ -3,6 +3,7 @@
 from collections.abc import Callable
 
 import pytest
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.test import Client
@@ -10,6 +11,18 @@ from rest_framework.test import APIClient
 
 from apikeys.models import APIKey, Workspace
 from campaigns.models import Campaign
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Pages render and static files are served from the apps' folders, as in development,
+    without collectstatic; test_static_files.py covers the collected, hashed production set.
+    Set here rather than in a fixture so that apps built at import time get it too."""
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+    settings.WHITENOISE_USE_FINDERS = True
+    settings.WHITENOISE_AUTOREFRESH = True  # looked up per request: nothing scanned per client
 
 
 @pytest.fixture(autouse=True)

@@ -1,8 +1,6 @@
 """The Django admin keeps the API's rules: an object stays in its workspace, a campaign only uses
 its own workspace's sender accounts, and campaign deletes and edits go through the state rules."""
 
-import json
-
 import pytest
 from django.contrib import admin
 from django.contrib.messages.storage.cookie import CookieStorage
@@ -12,7 +10,15 @@ from campaigns.models import Campaign, CampaignStep
 from engagement.models import EmailEvent
 from leads.models import Lead
 from sender_accounts.models import SenderAccount
-from tests.builders import api_url, make_campaign, make_events, make_lead, make_sender
+from tests.builders import (
+    api_url,
+    campaign_form,
+    make_campaign,
+    make_events,
+    make_lead,
+    make_sender,
+    schedule_fields,
+)
 
 CAMPAIGNS = "/admin/campaigns/campaign/"
 SENDERS = "/admin/sender_accounts/senderaccount/"
@@ -23,49 +29,12 @@ def change_url(campaign: Campaign) -> str:
     return f"{CAMPAIGNS}{campaign.pk}/change/"
 
 
-def campaign_form(campaign: Campaign, **changes) -> dict:
-    """The change form as the admin would post it back untouched, with `changes` applied
-    (`delete_steps`: the positions whose DELETE box is ticked)."""
-    steps = list(campaign.steps.order_by("position"))
-    delete = set(changes.pop("delete_steps", ()))
-    data = {
-        "name": campaign.name,
-        "workspace": str(campaign.workspace_id),
-        "sender_accounts": [
-            str(pk) for pk in campaign.sender_accounts.values_list("pk", flat=True)
-        ],
-        "daily_limit": str(campaign.daily_limit),
-        "schedule": json.dumps(campaign.schedule),
-        "stop_on_reply": "on" if campaign.stop_on_reply else "",
-        "steps-TOTAL_FORMS": str(len(steps)),
-        "steps-INITIAL_FORMS": str(len(steps)),
-        "steps-MIN_NUM_FORMS": "0",
-        "steps-MAX_NUM_FORMS": "1000",
-        "_save": "Save",
-    }
-    for i, step in enumerate(steps):
-        data.update(
-            {
-                f"steps-{i}-id": str(step.pk),
-                f"steps-{i}-campaign": str(campaign.pk),
-                f"steps-{i}-position": str(step.position),
-                f"steps-{i}-subject": step.subject,
-                f"steps-{i}-body": step.body,
-                f"steps-{i}-delay_days": str(step.delay_days),
-            }
-        )
-        if step.position in delete:
-            data[f"steps-{i}-DELETE"] = "on"
-    data.update(changes)
-    return data
-
-
 def add_form(workspace, **changes) -> dict:
     data = {
         "name": "Added",
         "workspace": str(workspace.pk),
         "daily_limit": "50",
-        "schedule": json.dumps(
+        **schedule_fields(
             {"timezone": "UTC", "days": [1], "start_time": "09:00", "end_time": "17:00"}
         ),
         "steps-TOTAL_FORMS": "0",

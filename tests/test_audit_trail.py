@@ -17,7 +17,7 @@ from audit.services import ENGINE, record
 from campaigns.models import Campaign, CampaignStep
 from leads.models import Lead
 from sender_accounts.models import SenderAccount
-from tests.builders import api_url
+from tests.builders import KEY_ADD_URL, api_url, filled_add_form
 
 Action = AuditEvent.Action
 ActorType = AuditEvent.ActorType
@@ -144,11 +144,8 @@ def test_admin_changes_name_the_admin_user(admin_client, admin_user, workspace):
 
 
 def test_key_create_and_revoke_in_the_admin_and_by_command(admin_client, admin_user, workspace):
-    page = admin_client.post(
-        "/admin/apikeys/apikey/add/",
-        {"name": "CRM", "workspace": str(workspace.pk), "scopes": ["campaigns:read"],
-         "expires_at_0": "", "expires_at_1": "", "_save": "Save"},
-    )  # fmt: skip
+    form = {**filled_add_form(admin_client, workspace, ["campaigns:read"]), "name": "CRM"}
+    page = admin_client.post(KEY_ADD_URL, form, follow=True)
     assert page.status_code == 200
     raw_admin = re.search(r'value="(cs_live_[^"]+)"', page.content.decode()).group(1)
     admin_key = APIKey.objects.get(name="CRM")

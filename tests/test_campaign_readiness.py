@@ -4,7 +4,7 @@ answered with the same words by activate (409 `not_ready`), by an edit of an ACT
 
 from campaigns.models import Campaign, CampaignStep
 from sender_accounts.models import SenderAccount
-from tests.builders import api_url
+from tests.builders import api_url, schedule_fields
 
 ACTIVE_NEEDS = "An ACTIVE campaign needs at least one sender account and one step; pause it first."
 NO_SENDER = "The campaign has no sender account."
@@ -52,8 +52,10 @@ def test_the_admin_says_the_same(admin_client, workspace):
     campaign = active_campaign(workspace)
     step = campaign.steps.get()
     form = {
-        "name": "Renamed", "daily_limit": "50", "schedule": '{"timezone": "UTC", "days": [1], '
-        '"start_time": "09:00", "end_time": "17:00"}', "stop_on_reply": "on",
+        "name": "Renamed", "daily_limit": "50", "stop_on_reply": "on",
+        **schedule_fields(
+            {"timezone": "UTC", "days": [1], "start_time": "09:00", "end_time": "17:00"}
+        ),
         "steps-TOTAL_FORMS": "1", "steps-INITIAL_FORMS": "1", "steps-MIN_NUM_FORMS": "0",
         "steps-MAX_NUM_FORMS": "1000", "steps-0-id": str(step.pk), "steps-0-campaign":
         str(campaign.pk), "steps-0-position": "1", "steps-0-subject": "Hi", "steps-0-body": "Hello",

@@ -8,20 +8,9 @@ from pathlib import Path
 
 from django.test import Client, override_settings
 
-from tests.builders import api_url
+from tests.builders import PRODUCTION_ENV, api_url
 
 ROOT = Path(__file__).resolve().parent.parent
-
-PRODUCTION_ENV = {
-    "DEBUG": "false",
-    "SECRET_KEY": "k3v!q9x#T2m@Lr8pZ0w$Yb6nC4dF1gH7jJ5sA-uE_oI&iU+eR=tW*yQ^pO%aS(dD)",
-    "FIELD_ENCRYPTION_KEYS": "m2sR2cTgrqGJm4rK9Z7mBv3f0Ok3d6xq1Kz8vYy8aHc=",
-    "ALLOWED_HOSTS": "api.coldsend.example",
-    "SECURE_PROXY_SSL_HEADER": "HTTP_X_FORWARDED_PROTO,https",
-    "SECURE_SSL_REDIRECT": "true",
-    "SECURE_HSTS_PRELOAD": "true",
-    "DATABASE_URL": "sqlite:////tmp/coldsend-deploy-check.sqlite3",
-}
 
 
 def run_manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:

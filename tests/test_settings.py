@@ -1,4 +1,4 @@
-"""Settings (STYLE.md): with DEBUG off the secrets must come from the environment; with DEBUG on
+"""Settings: with DEBUG off the secrets must come from the environment; with DEBUG on
 a fresh clone starts without any."""
 
 import os
