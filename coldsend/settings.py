@@ -144,7 +144,11 @@ REST_FRAMEWORK = {
         "rest_framework.parsers.MultiPartParser",
     ],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "DEFAULT_THROTTLE_CLASSES": ["coldsend.api.throttling.APIKeyRateThrottle"],
+    # IdempotentReplay last: a retry is answered only once the key passed every check and limit.
+    "DEFAULT_THROTTLE_CLASSES": [
+        "coldsend.api.throttling.APIKeyRateThrottle",
+        "coldsend.api.idempotency.IdempotentReplay",
+    ],
     "DEFAULT_PAGINATION_CLASS": "coldsend.api.pagination.NewestFirstCursorPagination",
     "DEFAULT_SCHEMA_CLASS": "coldsend.api.schema.ScopedAutoSchema",
     "EXCEPTION_HANDLER": "coldsend.api.exceptions.api_exception_handler",
@@ -188,6 +192,17 @@ RATE_LIMITS = {
 # for at most IDEMPOTENCY_LOCK_SECONDS (after a crash the key frees itself).
 IDEMPOTENCY_TTL_SECONDS = env.int("IDEMPOTENCY_TTL_SECONDS", default=24 * 3600)
 IDEMPOTENCY_LOCK_SECONDS = env.int("IDEMPOTENCY_LOCK_SECONDS", default=300)
+# What the replay store may hold: an answer over IDEMPOTENCY_MAX_STORED_BYTES, or past an API
+# key's budget of IDEMPOTENCY_MAX_STORED_BYTES_PER_KEY per IDEMPOTENCY_TTL_SECONDS, is kept as
+# its fingerprint and status only (a retry is then a 409 idempotency_response_not_stored).
+IDEMPOTENCY_MAX_STORED_BYTES = env.int("IDEMPOTENCY_MAX_STORED_BYTES", default=64 * 1024)
+IDEMPOTENCY_MAX_STORED_BYTES_PER_KEY = env.int(
+    "IDEMPOTENCY_MAX_STORED_BYTES_PER_KEY", default=10 * 1024 * 1024
+)
+
+# With the cache (rate limits, idempotency) unreachable, authenticated API requests answer 503
+# with this Retry-After.
+CACHE_UNAVAILABLE_RETRY_AFTER_SECONDS = env.int("CACHE_UNAVAILABLE_RETRY_AFTER_SECONDS", default=5)
 
 # Usage (last_used_at, used scopes) is written at most once per this many seconds per key.
 API_KEY_USAGE_WRITE_INTERVAL = env.int("API_KEY_USAGE_WRITE_INTERVAL", default=60)

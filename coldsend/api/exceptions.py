@@ -4,7 +4,7 @@ import math
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.http import Http404
+from django.http import Http404, HttpResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
@@ -12,6 +12,8 @@ from rest_framework.views import exception_handler
 from apikeys.models import APIKey
 from apikeys.permissions import MissingScopes
 from coldsend.api import throttling
+from coldsend.api.cache_outage import CACHE_ERRORS, cache_unavailable
+from coldsend.api.idempotency import StoredAnswer
 
 
 class Conflict(Exception):
@@ -30,7 +32,12 @@ class PayloadTooLarge(exceptions.APIException):
     default_code = "too_large"
 
 
-def api_exception_handler(exc: Exception, context: dict) -> Response | None:
+def api_exception_handler(exc: Exception, context: dict) -> HttpResponse | None:
+    request = context.get("request")
+    if isinstance(exc, StoredAnswer):  # an idempotent retry, past the key's checks and limit
+        return exc.response
+    if isinstance(exc, CACHE_ERRORS) and request is not None:
+        return cache_unavailable(request._request, exc)
     if isinstance(exc, Conflict):
         return Response(
             {"detail": exc.detail, "code": exc.code, **exc.extra}, status=status.HTTP_409_CONFLICT
@@ -45,7 +52,6 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
     response = exception_handler(exc, context)
     if response is None:
         return None  # a bug: Django logs it and answers with handler500's JSON, never a trace
-    request = context.get("request")
     if request is not None and isinstance(request.auth, APIKey):
         throttling.peek(request._request, request.auth, context.get("view"))
     if isinstance(exc, MissingScopes):

@@ -1,11 +1,15 @@
-"""Stripe's Idempotency-Key for every POST of the API: the middleware that keeps and replays
-answers, and the permission that judges the header's format."""
+"""Stripe's Idempotency-Key for every POST of the API: the middleware that keeps answers, the
+last throttle that answers retries after every check, and the permission that judges the
+header's format."""
 
 import contextlib
 import hashlib
 import hmac
 import json
 import re
+import time
+import uuid
+from http import HTTPStatus
 from typing import TYPE_CHECKING
 
 from django.conf import settings
@@ -13,8 +17,10 @@ from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from rest_framework.exceptions import ValidationError
 from rest_framework.permissions import BasePermission
+from rest_framework.throttling import BaseThrottle
 
 from apikeys.authentication import request_key
+from coldsend.api.cache_outage import CACHE_ERRORS, cache_unavailable
 from coldsend.api.routing import GetResponse, is_api_path
 
 if TYPE_CHECKING:
@@ -37,10 +43,11 @@ STORED_STATUSES = frozenset({200, 201, 202, 204, 404, 409})
 
 def _fingerprint(request: HttpRequest) -> str:
     """What makes two requests 'the same': method, path (slash-insensitive) and body; JSON
-    compared as data, a multipart body without its random boundary."""
+    compared as data (up to API_MAX_BODY_BYTES: a larger body, only an import's, byte for byte,
+    so a hostile body is never materialised here), a multipart body without its boundary."""
     body = request.body
     content_type = request.META.get("CONTENT_TYPE", "")
-    if content_type.startswith("application/json"):
+    if content_type.startswith("application/json") and len(body) <= settings.API_MAX_BODY_BYTES:
         with contextlib.suppress(ValueError, RecursionError):
             body = json.dumps(json.loads(body), sort_keys=True, separators=(",", ":")).encode()
     elif content_type.startswith("multipart/form-data") and "boundary=" in content_type:
@@ -53,10 +60,23 @@ def _fingerprint(request: HttpRequest) -> str:
     return digest.hexdigest()
 
 
+class StoredAnswer(Exception):
+    """Raised by IdempotentReplay to answer a retry with `response` instead of running the
+    view; the exception handler returns it as is."""
+
+    def __init__(self, response: HttpResponse) -> None:
+        super().__init__("idempotent retry")
+        self.response = response
+
+
+_RETRY_ANSWER = "idempotent_retry_answer"
+
+
 class IdempotencyMiddleware:
     """Stripe's Idempotency-Key for every POST: the first answer is kept 24 hours and replayed
     to a retry with the same body; the same key with another body is 422; a retry while the
-    first is running is 409. Keys are scoped per API key."""
+    first is running is 409. Keys are scoped per API key. A retry's answer is given by the view
+    (IdempotentReplay) once the key passed its checks: 401, 403 and 429 come first."""
 
     def __init__(self, get_response: GetResponse) -> None:
         self.get_response = get_response
@@ -74,57 +94,130 @@ class IdempotencyMiddleware:
 
         slot = f"idempotency:{api_key.pk}:{hashlib.sha256(idempotency_key.encode()).hexdigest()}"
         fingerprint = _fingerprint(request)
-        if not cache.add(slot, {"state": "running", "fingerprint": fingerprint},
-                         timeout=settings.IDEMPOTENCY_LOCK_SECONDS):  # fmt: skip
-            return self._answer_retry(cache.get(slot), fingerprint)
+        try:
+            if not cache.add(slot, {"state": "running", "fingerprint": fingerprint},
+                             timeout=settings.IDEMPOTENCY_LOCK_SECONDS):  # fmt: skip
+                setattr(request, _RETRY_ANSWER, _answer_retry(cache.get(slot), fingerprint))
+                return self.get_response(request)  # the slot is the first request's: untouched
+        except CACHE_ERRORS as exc:
+            return cache_unavailable(request, exc)
 
         response = self.get_response(request)
-        if response.status_code in STORED_STATUSES and not response.streaming:
-            cache.set(
-                slot,
-                {
-                    "state": "done",
-                    "fingerprint": fingerprint,
-                    "status": response.status_code,
-                    "content_type": response.get("Content-Type"),
-                    "body": response.content,
-                },
-                timeout=settings.IDEMPOTENCY_TTL_SECONDS,
-            )
-        else:
-            cache.delete(slot)
+        try:
+            if response.status_code in STORED_STATUSES and not response.streaming:
+                cache.set(slot, _record(api_key.pk, fingerprint, response),
+                          timeout=settings.IDEMPOTENCY_TTL_SECONDS)  # fmt: skip
+            else:
+                cache.delete(slot)
+        except CACHE_ERRORS as exc:
+            return cache_unavailable(request, exc)
         return response
 
-    def _answer_retry(self, stored: dict | None, fingerprint: str) -> HttpResponse:
-        if stored is None:  # expired between add and get: ask the client to retry
-            return self._in_progress()
-        if stored["fingerprint"] != fingerprint:
-            return JsonResponse(
-                {
-                    "detail": "This Idempotency-Key was already used with a different request "
-                    "body. Use a new key for a new request.",
-                    "code": "idempotency_key_reused",
-                },
-                status=422,
-            )
-        if stored["state"] == "running":
-            return self._in_progress()
+
+def _record(api_key_id: object, fingerprint: str, response: HttpResponse) -> dict:
+    """What is kept of an answer: all of it, or (over the per-answer bound or the key's budget)
+    its status and, for an object, its id."""
+    record = {
+        "state": "done",
+        "fingerprint": fingerprint,
+        "status": response.status_code,
+        "content_type": response.get("Content-Type"),
+    }
+    body = response.content
+    if len(body) <= settings.IDEMPOTENCY_MAX_STORED_BYTES and _within_budget(api_key_id, body):
+        record["body"] = body
+    else:
+        record["size"] = len(body)
+        data = getattr(response, "data", None)  # a DRF answer's data, before rendering
+        if isinstance(data, dict) and isinstance(data.get("id"), str | uuid.UUID):
+            record["id"] = str(data["id"])
+    return record
+
+
+def _within_budget(api_key_id: object, body: bytes) -> bool:
+    """Count `body` against the key's stored bytes of this IDEMPOTENCY_TTL_SECONDS period."""
+    period = settings.IDEMPOTENCY_TTL_SECONDS
+    counter = f"idempotency-bytes:{api_key_id}:{int(time.time()) // period}"
+    size = max(1, len(body))
+    try:
+        total = cache.incr(counter, size)
+    except ValueError:  # the period's first stored answer
+        if not cache.add(counter, size, timeout=2 * period):
+            total = cache.incr(counter, size)
+        else:
+            total = size
+    return total <= settings.IDEMPOTENCY_MAX_STORED_BYTES_PER_KEY
+
+
+def _answer_retry(stored: dict | None, fingerprint: str) -> HttpResponse:
+    if stored is None:  # expired between add and get: ask the client to retry
+        return _in_progress()
+    if stored["fingerprint"] != fingerprint:
+        return JsonResponse(
+            {
+                "detail": "This Idempotency-Key was already used with a different request "
+                "body. Use a new key for a new request.",
+                "code": "idempotency_key_reused",
+            },
+            status=422,
+        )
+    if stored["state"] == "running":
+        return _in_progress()
+    if "body" not in stored:
+        response = _not_stored(stored)
+    else:
         response = HttpResponse(
             stored["body"], status=stored["status"], content_type=stored["content_type"]
         )
-        response[REPLAYED_HEADER] = "true"
-        return response
+    response[REPLAYED_HEADER] = "true"
+    return response
 
-    @staticmethod
-    def _in_progress() -> JsonResponse:
-        return JsonResponse(
-            {
-                "detail": "A request with this Idempotency-Key is still being processed. "
-                "Retry later.",
-                "code": "idempotency_in_progress",
-            },
-            status=409,
-        )
+
+def _not_stored(stored: dict) -> JsonResponse:
+    """The request already ran and answered `status`, but its answer was too large to keep:
+    say so (409, never a 2xx whose body is not the documented one), with the object's id."""
+    status = stored["status"]
+    detail = (
+        f"This request already succeeded ({status} {HTTPStatus(status).phrase}); it was not run "
+        f"again. Its answer ({stored['size']:,} bytes) was too large to keep for replay"
+    )
+    fetch = f": fetch the object {stored['id']} instead." if "id" in stored else "."
+    body = {
+        "detail": detail + fetch,
+        "code": "idempotency_response_not_stored",
+        "original_status": status,
+    }
+    if "id" in stored:
+        body["id"] = stored["id"]
+    return JsonResponse(body, status=409)
+
+
+def _in_progress() -> JsonResponse:
+    return JsonResponse(
+        {
+            "detail": "A request with this Idempotency-Key is still being processed. Retry later.",
+            "code": "idempotency_in_progress",
+        },
+        status=409,
+    )
+
+
+class IdempotentReplay(BaseThrottle):
+    """The last of the view's throttles, so the last check before the view runs: a retry of a
+    kept request is answered here (replay, 409 or 422) instead of running the view again, after
+    the key's authentication and scopes (401, 403), the method (405) and its rate limit (429,
+    the retry is counted like any request)."""
+
+    def allow_request(self, request: "Request", view: "APIView") -> bool:
+        answer = getattr(request._request, _RETRY_ANSWER, None)
+        if answer is None:
+            return True
+        window = getattr(request._request, "rate_limit_window", None)
+        if window is not None and window.exceeded:
+            return True  # the rate throttle's 429 comes first
+        if request.method.lower() not in (m.lower() for m in view.allowed_methods):
+            return True  # answered 405 by the view
+        raise StoredAnswer(answer)
 
 
 class IdempotencyKeyFormat(BasePermission):
