@@ -10,8 +10,8 @@ from drf_spectacular.utils import (
     inline_serializer,
 )
 from rest_framework import serializers, status
-from rest_framework.exceptions import NotFound, ValidationError
-from rest_framework.parsers import JSONParser, MultiPartParser
+from rest_framework.exceptions import NotFound, ParseError, ValidationError
+from rest_framework.parsers import BaseParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -133,6 +133,19 @@ class CampaignIdSerializer(StrictFieldsMixin, serializers.Serializer):
 MULTIPART_SLACK = 64 * 1024  # form fields and part headers around an import file
 
 
+class LeadImportJSONParser(BaseParser):
+    """A JSON import body, read in one streaming pass: `leads` is counted, not built, so no body
+    of any shape costs more memory than a few of its leads."""
+
+    media_type = "application/json"
+
+    def parse(self, stream: Any, media_type: str | None = None, parser_context: Any = None) -> Any:
+        try:
+            return importing.read_json_import(stream.read())
+        except importing.JSONBodyError as exc:
+            raise ParseError(str(exc)) from None
+
+
 class LeadImportView(APIView):
     scope_resource = "leads"
     scope_action = "create"
@@ -144,7 +157,7 @@ class LeadImportView(APIView):
         the form around the file (the file's own size is then checked exactly)."""
         return importing.max_bytes() + MULTIPART_SLACK
 
-    parser_classes = [JSONParser, MultiPartParser]
+    parser_classes = [LeadImportJSONParser, MultiPartParser]
     http_method_names = ["post"]  # OPTIONS too answers 405, as on every other API path
 
     @extend_schema(
@@ -226,12 +239,14 @@ class LeadImportView(APIView):
             raise PayloadTooLarge(importing.too_many_bytes_message())
         return upload.file
 
-    def json_leads(self, request: Request) -> list[Any]:
+    def json_leads(self, request: Request) -> importing.LeadItems:
         if "leads" not in request.data:
             raise ValidationError({"leads": ["This field is required."]})
         leads = request.data["leads"]
-        if not isinstance(leads, list):
+        if not isinstance(leads, importing.LeadItems):
             raise ValidationError({"leads": ["Expected a list of lead objects."]})
         if int(request.META.get("CONTENT_LENGTH") or 0) > importing.max_bytes():
             raise PayloadTooLarge(importing.too_many_bytes_message())
+        if leads.problem is not None:
+            raise ValidationError({"leads": [leads.problem]})
         return leads

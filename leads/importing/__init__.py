@@ -10,7 +10,7 @@ when two imports race) are counted, not listed: `errors` lists invalid rows only
 """
 
 import io
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import IO, Any
 
 from django.db import transaction
@@ -18,7 +18,7 @@ from django.db import transaction
 from campaigns.models import Campaign
 from leads.importing.insert import insert_leads
 from leads.importing.parse_csv import HEADER_ALIASES, csv_rows, detect_encoding
-from leads.importing.parse_json import json_rows
+from leads.importing.parse_json import JSONBodyError, LeadItems, json_rows, read_json_import
 from leads.importing.rows import (
     MAX_ERRORS,
     NAME_MAX_LENGTH,
@@ -40,10 +40,13 @@ __all__ = [
     "ImportFileError",
     "ImportReport",
     "ImportTooLarge",
+    "JSONBodyError",
+    "LeadItems",
     "import_csv",
     "import_json",
     "import_rows",
     "max_bytes",
+    "read_json_import",
     "too_many_bytes_message",
 ]
 
@@ -60,8 +63,9 @@ def import_csv(
         text.detach()  # the caller owns the file and closes it
 
 
-def import_json(campaign: Campaign, leads: list[Any]) -> ImportReport:
-    """Import a JSON list of lead objects into `campaign`."""
+def import_json(campaign: Campaign, leads: Sequence[Any]) -> ImportReport:
+    """Import a JSON list of lead objects (a list, or LeadItems read from the body) into
+    `campaign`."""
     if len(leads) > max_rows():
         raise ImportTooLarge(too_many_rows_message())
     return import_rows(campaign, json_rows(leads))
