@@ -175,6 +175,8 @@ SPECTACULAR_SETTINGS = {
 # Lead import limits (API.md §6): over either, 413 and nothing imported.
 LEADS_IMPORT_MAX_BYTES = env.int("LEADS_IMPORT_MAX_BYTES", default=10 * 1024 * 1024)
 LEADS_IMPORT_MAX_ROWS = env.int("LEADS_IMPORT_MAX_ROWS", default=100_000)
+# A CSV header with more columns is a 400, refused before the header is split.
+LEADS_IMPORT_MAX_COLUMNS = env.int("LEADS_IMPORT_MAX_COLUMNS", default=1000)
 
 # Request bodies: every API endpoint but the import is bounded by API_MAX_BODY_BYTES (413 over
 # it); Django reads at most the import's size into memory.

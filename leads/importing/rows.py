@@ -79,6 +79,10 @@ def max_rows() -> int:
     return settings.LEADS_IMPORT_MAX_ROWS
 
 
+def max_columns() -> int:
+    return settings.LEADS_IMPORT_MAX_COLUMNS
+
+
 def too_many_bytes_message() -> str:
     return f"The upload is larger than the limit of {max_bytes():,} bytes; nothing was imported."
 
