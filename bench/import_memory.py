@@ -77,7 +77,7 @@ BODIES: dict[str, tuple[str, Callable[[str], bytes], dict[str, str]]] = {
         "json",
         lambda c: json_body(c, "{}"),
         {"Idempotency-Key": "bench-1"},
-    ),  # fmt: skip
+    ),
     "json: [] x 3.4 M": ("json", lambda c: json_body(c, "[]"), {}),
     "json: one lead nested 1 M deep": ("json", lambda c: json_body(c, nested(1_000_000), 1), {}),
     "json: one lead with 600 k custom fields": ("json", many_custom_fields, {}),
@@ -121,7 +121,9 @@ def main() -> None:
         f"import memory, {args.engine}: worker peak RSS growth per body (target < {TARGET_MB} MB)"
     )
     worst = 0.0
-    for (name, (kind, build, headers)), campaign_id in zip(bodies.items(), campaigns[1:]):
+    for (name, (kind, build, headers)), campaign_id in zip(
+        bodies.items(), campaigns[1:], strict=True
+    ):
         data = build(campaign_id)
         with gunicorn(env, workers=1, timeout=600) as (base, proc):
             pid = worker_pid(proc.pid)

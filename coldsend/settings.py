@@ -162,7 +162,15 @@ SPECTACULAR_SETTINGS = {
         "Campaigns, sender accounts and leads for cold-email outreach, driven by scoped API keys. "
         "Send the key in `X-API-Key` (or `Authorization: Bearer`). Every operation names the "
         "scope it requires; `RESOURCE:all` grants every action of a resource and `*` grants "
-        "everything."
+        "everything.\n\n"
+        "Rate limits are per key, over a sliding window: the current fixed window's count plus "
+        "the previous window's, weighted by how much of it lies within the last period, so no "
+        "burst of twice the limit passes across a window boundary. Every authenticated answer "
+        "carries `X-RateLimit-Limit`, `X-RateLimit-Remaining` (requests that would pass right "
+        "now) and `X-RateLimit-Reset` (epoch seconds when the full allowance is back: up to two "
+        "periods after the last counted request); a 429 carries `Retry-After`, the seconds "
+        "until one more request fits. Refused requests are not counted. A 503 with "
+        "`Retry-After` means the rate-limit and idempotency store is unreachable: nothing ran."
     ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,

@@ -22,6 +22,7 @@ from coldsend.api.schema import ERROR
 from coldsend.api.strict import StrictFieldsMixin
 from leads import importing
 from leads.importing import HEADER_ALIASES, MAX_ERRORS, NAME_MAX_LENGTH
+from leads.importing.parse_json import MAX_VALUES_PER_LEAD
 from leads.serializers import CUSTOM_FIELDS_SCHEMA
 from leads.values import MAX_CUSTOM_FIELDS, MAX_CUSTOM_KEY_LENGTH, MAX_CUSTOM_VALUE_LENGTH
 
@@ -178,7 +179,16 @@ class LeadImportView(APIView):
             "default) and hold up to `LEADS_IMPORT_MAX_ROWS` data rows (100,000): over either, "
             "413 and nothing is imported. A body far over the byte limit is refused by its "
             "Content-Length before it is read, so before the campaign is looked up; otherwise "
-            "the campaign is checked (404) before the file (400, 413)."
+            "the campaign is checked (404) before the file (400, 413).\n\n"
+            "Bodies are read with bounded memory. A JSON body is read in one streaming pass "
+            "before any lead is built: `leads` past the row limit is a 413 whatever its items "
+            "are; JSON nested deeper than a lead can hold (the body, `leads`, a lead, one object "
+            "or list as a field's value) is a 400 (`detail`), as is malformed JSON or `leads` "
+            f"given twice; a lead holding more than {MAX_VALUES_PER_LEAD:,} values in all is a "
+            "400 on `leads`. Top-level keys other than `campaign_id` and `leads` are ignored. A "
+            "CSV header with more than `LEADS_IMPORT_MAX_COLUMNS` (1,000 by default) columns is "
+            "a 400, and so is a data row holding more than ten times that many delimiter "
+            "characters (quoted ones included)."
         ),
         request={
             "multipart/form-data": LeadImportUploadSerializer,
@@ -191,6 +201,7 @@ class LeadImportView(APIView):
                 description=(
                     "`campaign_id` missing or not a UUID; no file; or a file that is empty, "
                     "binary, not UTF-8/Latin-1 text, has no header row or no email column, has "
+                    "more columns than LEADS_IMPORT_MAX_COLUMNS or a far wider data row, has "
                     f"more than {MAX_CUSTOM_FIELDS} columns that are not lead fields or one "
                     f"whose header is over {MAX_CUSTOM_KEY_LENGTH} characters, or cannot be read "
                     f"as CSV (e.g. a cell, in the header too, over {csv.field_size_limit():,} "
