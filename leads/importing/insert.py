@@ -2,8 +2,8 @@
 (campaign, email) let in, so a lead added meanwhile by another request is a duplicate."""
 
 import itertools
-import json
 from collections.abc import Iterable
+from json.encoder import encode_basestring as quote
 
 from django.db import connection
 from django.utils import timezone
@@ -27,7 +27,6 @@ _STAGED_COLUMNS = "id, email, first_name, last_name, company, custom_fields"
 def _copy_into_postgresql(campaign: Campaign, leads: Iterable[NewLead]) -> tuple[int, int]:
     # SQL identifiers come from the models and constants here; every value is a parameter.
     lead_table, campaign_table = Lead._meta.db_table, Campaign._meta.db_table
-    dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
     staged = 0
     with connection.cursor() as cursor:
         # Keeps the campaign from being deleted under the import without blocking its updates.
@@ -44,7 +43,9 @@ def _copy_into_postgresql(campaign: Campaign, leads: Iterable[NewLead]) -> tuple
         with cursor.cursor.copy(f"COPY {_STAGING} ({_STAGED_COLUMNS}) FROM STDIN") as copy:
             write_row = copy.write_row
             for lead_id, email, first_name, last_name, company, custom_fields in leads:
-                write_row((lead_id, email, first_name, last_name, company, dumps(custom_fields)))
+                write_row(
+                    (lead_id, email, first_name, last_name, company, json_object(custom_fields))
+                )
                 staged += 1
         # Inserting in email order makes concurrent imports with overlapping emails wait
         # for each other on the unique index instead of deadlocking.
@@ -58,6 +59,14 @@ def _copy_into_postgresql(campaign: Campaign, leads: Iterable[NewLead]) -> tuple
         # ON COMMIT DROP alone would keep it for a second import inside an outer transaction.
         cursor.execute(f"DROP TABLE {_STAGING}")
         return staged, created
+
+
+def json_object(fields: dict[str, str]) -> str:
+    """`fields` (str → str) as compact JSON, as json.dumps(ensure_ascii=False) writes it, at a
+    fraction of its cost per call (it builds an encoder each time)."""
+    if not fields:
+        return "{}"
+    return "{" + ",".join(f"{quote(k)}:{quote(v)}" for k, v in fields.items()) + "}"
 
 
 def _bulk_create(campaign: Campaign, leads: Iterable[NewLead]) -> tuple[int, int]:

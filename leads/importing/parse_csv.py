@@ -18,7 +18,7 @@ from leads.importing.rows import (
     max_rows,
     too_many_rows_message,
 )
-from leads.values import MAX_CUSTOM_FIELDS, MAX_CUSTOM_KEY_LENGTH
+from leads.values import MAX_CUSTOM_FIELDS, MAX_CUSTOM_KEY_LENGTH, MAX_CUSTOM_VALUE_LENGTH
 
 DELIMITERS = (",", ";", "\t")
 ENCODINGS = ("utf-8-sig", "cp1252")
@@ -210,6 +210,7 @@ def _csv_data_rows(
     first_at, last_at, company_at = columns.first_name, columns.last_name, columns.company
     custom = columns.custom
     padding = [""] * width
+    max_value_length = MAX_CUSTOM_VALUE_LENGTH
     data_rows = 0
     last_line = reader.line_num
     try:
@@ -233,7 +234,9 @@ def _csv_data_rows(
             problem = None
             if len(record) > width and "".join(record[width:]).strip():
                 problem = f"The row has {len(record)} values but the header has {width} columns."
-            elif custom_fields:
+            elif custom_fields and max(map(len, custom_fields.values())) > max_value_length:
+                # The header made the keys valid, and decoded text holds no NUL (refused as
+                # binary) nor lone surrogates: only a value's length can be wrong here.
                 problem = custom_fields_problem(custom_fields)
             yield ParsedRow(
                 row,

@@ -32,7 +32,7 @@ class ParsedRow(NamedTuple):
 class NewLead(NamedTuple):
     """One valid lead, ready to insert."""
 
-    id: Any
+    id: str  # a uuid7, as text
     email: str
     first_name: str
     last_name: str
