@@ -2,10 +2,12 @@
 (campaign, email) let in, so a lead added meanwhile by another request is a duplicate."""
 
 import itertools
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from json.encoder import encode_basestring as quote
+from typing import Any
 
-from django.db import connection
+import psycopg
+from django.db import connection, transaction
 from django.utils import timezone
 
 from campaigns.models import Campaign
@@ -27,7 +29,6 @@ _STAGED_COLUMNS = "id, email, first_name, last_name, company, custom_fields"
 def _copy_into_postgresql(campaign: Campaign, leads: Iterable[NewLead]) -> tuple[int, int]:
     # SQL identifiers come from the models and constants here; every value is a parameter.
     lead_table, campaign_table = Lead._meta.db_table, Campaign._meta.db_table
-    staged = 0
     with connection.cursor() as cursor:
         # Keeps the campaign from being deleted under the import without blocking its updates.
         cursor.execute(
@@ -36,17 +37,24 @@ def _copy_into_postgresql(campaign: Campaign, leads: Iterable[NewLead]) -> tuple
         )
         if cursor.fetchone() is None:
             raise Campaign.DoesNotExist
+        if not _has_leads(cursor, campaign):
+            # Nothing to collide with (the leads are unique already): straight into the table.
+            # A lead another transaction adds meanwhile, or a racing import, makes it fail: then
+            # the savepoint undoes it and the rows go the staging way below.
+            sent: list[NewLead] = []
+            leads = iter(leads)
+            try:
+                with transaction.atomic():
+                    staged = _copy(cursor, lead_table, _DIRECT_COLUMNS,
+                                   _kept(leads, sent), _direct_tail(campaign))  # fmt: skip
+                return staged, staged
+            except (psycopg.errors.UniqueViolation, psycopg.errors.DeadlockDetected):
+                leads = itertools.chain(sent, leads)
         cursor.execute(
             f"CREATE TEMP TABLE {_STAGING} (id uuid, email text, first_name text, last_name text,"
             " company text, custom_fields jsonb) ON COMMIT DROP"
         )
-        with cursor.cursor.copy(f"COPY {_STAGING} ({_STAGED_COLUMNS}) FROM STDIN") as copy:
-            write_row = copy.write_row
-            for lead_id, email, first_name, last_name, company, custom_fields in leads:
-                write_row(
-                    (lead_id, email, first_name, last_name, company, json_object(custom_fields))
-                )
-                staged += 1
+        staged = _copy(cursor, _STAGING, _STAGED_COLUMNS, leads, ())
         # Inserting in email order makes concurrent imports with overlapping emails wait
         # for each other on the unique index instead of deadlocking.
         cursor.execute(
@@ -59,6 +67,42 @@ def _copy_into_postgresql(campaign: Campaign, leads: Iterable[NewLead]) -> tuple
         # ON COMMIT DROP alone would keep it for a second import inside an outer transaction.
         cursor.execute(f"DROP TABLE {_STAGING}")
         return staged, created
+
+
+def _kept(leads: Iterator[NewLead], sent: list[NewLead]) -> Iterator[NewLead]:
+    """`leads`, each also appended to `sent`, to be sent again if the direct load fails."""
+    for lead in leads:
+        sent.append(lead)
+        yield lead
+
+
+_DIRECT_COLUMNS = f"{_STAGED_COLUMNS}, workspace_id, campaign_id, status, created_at"
+
+
+def _direct_tail(campaign: Campaign) -> tuple:
+    """The columns every lead of the import shares, after its own (_DIRECT_COLUMNS)."""
+    return (campaign.workspace_id, campaign.pk, Lead.Status.PENDING, timezone.now())
+
+
+def _has_leads(cursor: Any, campaign: Campaign) -> bool:
+    cursor.execute(
+        f"SELECT EXISTS (SELECT 1 FROM {Lead._meta.db_table} WHERE campaign_id = %s)",  # noqa: S608
+        [campaign.pk],
+    )
+    return cursor.fetchone()[0]
+
+
+def _copy(cursor: Any, table: str, columns: str, leads: Iterable[NewLead], tail: tuple) -> int:
+    """COPY `leads` (and `tail` after each) into `table`; return how many."""
+    count = 0
+    with cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+        write_row = copy.write_row
+        for lead_id, email, first_name, last_name, company, custom_fields in leads:
+            write_row(
+                (lead_id, email, first_name, last_name, company, json_object(custom_fields), *tail)
+            )
+            count += 1
+    return count
 
 
 def json_object(fields: dict[str, str]) -> str:
