@@ -54,6 +54,15 @@ def wide_row_csv(campaign_id: str) -> bytes:
     return b"email,name\r\n" + b"a@example.com" + b"," * (LIMIT - 200_000) + b"\r\n"
 
 
+def wide_valid_csv() -> bytes:
+    """Valid rows, each with 50 one-character custom fields: the most custom values per MB."""
+    header = ",".join(["email", *(f"f{i}" for i in range(50))])
+    cells = ",".join("x" * 50)
+    rows = [f"lead{i}@example.com,{cells}" for i in range(100_000)]
+    data = "\r\n".join([header, *rows]).encode()
+    return data[: data.rfind(b"\r\n", 0, LIMIT - 200_000)] + b"\r\n"
+
+
 def many_custom_fields(campaign_id: str) -> bytes:
     fields = ",".join(f'"k{i}":"v"' for i in range(600_000))
     return f'{{"campaign_id": "{campaign_id}", "leads": [{{"email": "a@example.com", '.encode() + (
@@ -85,6 +94,7 @@ BODIES: dict[str, tuple[str, Callable[[str], bytes], dict[str, str]]] = {
     "csv: header of 1.1 M columns": ("csv", wide_header_csv, {}),
     "csv: a row of 10 M values": ("csv", wide_row_csv, {}),
     "csv: 100,000 valid rows": ("csv", lambda c: make_csv(100_000), {}),
+    "csv: 10 MB of rows with 50 custom fields": ("csv", lambda c: wide_valid_csv(), {}),
 }
 
 

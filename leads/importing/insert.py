@@ -37,24 +37,24 @@ def _copy_into_postgresql(campaign: Campaign, leads: Iterable[NewLead]) -> tuple
         )
         if cursor.fetchone() is None:
             raise Campaign.DoesNotExist
+        rows = _copy_rows(leads)
         if not _has_leads(cursor, campaign):
             # Nothing to collide with (the leads are unique already): straight into the table.
             # A lead another transaction adds meanwhile, or a racing import, makes it fail: then
             # the savepoint undoes it and the rows go the staging way below.
-            sent: list[NewLead] = []
-            leads = iter(leads)
+            sent: list[tuple[str, ...]] = []
             try:
                 with transaction.atomic():
                     staged = _copy(cursor, lead_table, _DIRECT_COLUMNS,
-                                   _kept(leads, sent), _direct_tail(campaign))  # fmt: skip
+                                   _kept(rows, sent), _direct_tail(campaign))  # fmt: skip
                 return staged, staged
             except (psycopg.errors.UniqueViolation, psycopg.errors.DeadlockDetected):
-                leads = itertools.chain(sent, leads)
+                rows = itertools.chain(sent, rows)
         cursor.execute(
             f"CREATE TEMP TABLE {_STAGING} (id uuid, email text, first_name text, last_name text,"
             " company text, custom_fields jsonb) ON COMMIT DROP"
         )
-        staged = _copy(cursor, _STAGING, _STAGED_COLUMNS, leads, ())
+        staged = _copy(cursor, _STAGING, _STAGED_COLUMNS, rows, ())
         # Inserting in email order makes concurrent imports with overlapping emails wait
         # for each other on the unique index instead of deadlocking.
         cursor.execute(
@@ -69,11 +69,18 @@ def _copy_into_postgresql(campaign: Campaign, leads: Iterable[NewLead]) -> tuple
         return staged, created
 
 
-def _kept(leads: Iterator[NewLead], sent: list[NewLead]) -> Iterator[NewLead]:
-    """`leads`, each also appended to `sent`, to be sent again if the direct load fails."""
-    for lead in leads:
-        sent.append(lead)
-        yield lead
+def _copy_rows(leads: Iterable[NewLead]) -> Iterator[tuple[str, ...]]:
+    """Each lead as the text columns COPY sends (_STAGED_COLUMNS)."""
+    for lead_id, email, first_name, last_name, company, custom_fields in leads:
+        yield lead_id, email, first_name, last_name, company, json_object(custom_fields)
+
+
+def _kept(rows: Iterator[tuple[str, ...]], sent: list) -> Iterator[tuple[str, ...]]:
+    """`rows`, each also kept in `sent` (text only: compact) to be sent again if the direct
+    load fails."""
+    for row in rows:
+        sent.append(row)
+        yield row
 
 
 _DIRECT_COLUMNS = f"{_STAGED_COLUMNS}, workspace_id, campaign_id, status, created_at"
@@ -92,15 +99,13 @@ def _has_leads(cursor: Any, campaign: Campaign) -> bool:
     return cursor.fetchone()[0]
 
 
-def _copy(cursor: Any, table: str, columns: str, leads: Iterable[NewLead], tail: tuple) -> int:
-    """COPY `leads` (and `tail` after each) into `table`; return how many."""
+def _copy(cursor: Any, table: str, columns: str, rows: Iterable[tuple], tail: tuple) -> int:
+    """COPY `rows` (each followed by `tail`) into `table`; return how many."""
     count = 0
     with cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
         write_row = copy.write_row
-        for lead_id, email, first_name, last_name, company, custom_fields in leads:
-            write_row(
-                (lead_id, email, first_name, last_name, company, json_object(custom_fields), *tail)
-            )
+        for row in rows:
+            write_row(row + tail)
             count += 1
     return count
 
