@@ -77,3 +77,22 @@ def test_a_replay_to_a_revoked_key_is_401(make_key, client):
     replay = client.post(api_url("campaigns"), BODY, content_type="application/json", **headers)
     assert replay.status_code == 401
     assert replay.json() == {"detail": "Invalid or revoked API key"}
+
+
+def test_every_post_route_answers_retries_after_its_checks():
+    """Table-driven from the routes: a new POST route cannot skip the replay hook (without it
+    the middleware would answer a retry before the key's checks, as it once did)."""
+    from rest_framework.schemas.generators import EndpointEnumerator
+
+    from coldsend.api.idempotency import IdempotentReplay
+    from coldsend.api.throttling import APIKeyRateThrottle
+
+    posts = [
+        (path, callback.cls)
+        for path, method, callback in EndpointEnumerator().get_api_endpoints()
+        if method == "POST" and path.startswith("/api/public/v1/")
+    ]
+    assert len(posts) >= 6
+    for path, view in posts:
+        throttles = list(view.throttle_classes)
+        assert throttles[-2:] == [APIKeyRateThrottle, IdempotentReplay], path

@@ -21,7 +21,7 @@ from rest_framework.throttling import BaseThrottle
 
 from apikeys.authentication import request_key
 from coldsend.api.cache_outage import CACHE_ERRORS, cache_unavailable
-from coldsend.api.routing import GetResponse, is_api_path
+from coldsend.api.routing import GetResponse, is_api_path, view_class
 
 if TYPE_CHECKING:
     from rest_framework.request import Request
@@ -97,7 +97,12 @@ class IdempotencyMiddleware:
         try:
             if not cache.add(slot, {"state": "running", "fingerprint": fingerprint},
                              timeout=settings.IDEMPOTENCY_LOCK_SECONDS):  # fmt: skip
-                setattr(request, _RETRY_ANSWER, _answer_retry(cache.get(slot), fingerprint))
+                answer = _answer_retry(cache.get(slot), fingerprint)
+                if IdempotentReplay not in getattr(
+                    view_class(request.path), "throttle_classes", ()
+                ):
+                    return answer  # no view that would give it after its checks: give it here
+                setattr(request, _RETRY_ANSWER, answer)
                 return self.get_response(request)  # the slot is the first request's: untouched
         except CACHE_ERRORS as exc:
             return cache_unavailable(request, exc)

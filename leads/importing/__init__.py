@@ -10,7 +10,7 @@ when two imports race) are counted, not listed: `errors` lists invalid rows only
 """
 
 import io
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from typing import IO, Any
 
 from django.db import transaction
@@ -63,7 +63,7 @@ def import_csv(
         text.detach()  # the caller owns the file and closes it
 
 
-def import_json(campaign: Campaign, leads: Sequence[Any]) -> ImportReport:
+def import_json(campaign: Campaign, leads: list[Any] | LeadItems) -> ImportReport:
     """Import a JSON list of lead objects (a list, or LeadItems read from the body) into
     `campaign`."""
     if len(leads) > max_rows():
