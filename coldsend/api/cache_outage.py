@@ -20,12 +20,17 @@ def note_failure(request: HttpRequest, reason: str) -> None:
     request.failure_reason = reason
 
 
-def cache_unavailable(request: HttpRequest, exc: Exception) -> JsonResponse:
+def cache_lost(request: HttpRequest, exc: Exception, reason: str) -> None:
+    """Log that the cache failed this request, and why, for its request log line."""
     # The exception's class only: a message could carry the cache URL.
     logger.error(
         "cache unavailable (%s) on %s %s", type(exc).__name__, request.method, request.path
     )
-    note_failure(request, CACHE_UNAVAILABLE)
+    note_failure(request, reason)
+
+
+def cache_unavailable(request: HttpRequest, exc: Exception) -> JsonResponse:
+    cache_lost(request, exc, CACHE_UNAVAILABLE)
     retry_after = settings.CACHE_UNAVAILABLE_RETRY_AFTER_SECONDS
     response = JsonResponse(
         {

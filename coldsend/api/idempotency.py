@@ -20,7 +20,7 @@ from rest_framework.permissions import BasePermission
 from rest_framework.throttling import BaseThrottle
 
 from apikeys.authentication import request_key
-from coldsend.api.cache_outage import CACHE_ERRORS, cache_unavailable
+from coldsend.api.cache_outage import CACHE_ERRORS, cache_lost, cache_unavailable
 from coldsend.api.routing import GetResponse, is_api_path, view_class
 
 if TYPE_CHECKING:
@@ -97,7 +97,7 @@ class IdempotencyMiddleware:
         try:
             if not cache.add(slot, {"state": "running", "fingerprint": fingerprint},
                              timeout=settings.IDEMPOTENCY_LOCK_SECONDS):  # fmt: skip
-                answer = _answer_retry(cache.get(slot), fingerprint)
+                answer = self._answer_retry(cache.get(slot), fingerprint)
                 if IdempotentReplay not in getattr(
                     view_class(request.path), "throttle_classes", ()
                 ):
@@ -114,9 +114,62 @@ class IdempotencyMiddleware:
                           timeout=settings.IDEMPOTENCY_TTL_SECONDS)  # fmt: skip
             else:
                 cache.delete(slot)
-        except CACHE_ERRORS as exc:
-            return cache_unavailable(request, exc)
+        except CACHE_ERRORS as exc:  # the request ran: its answer stands, unkept
+            cache_lost(request, exc, "idempotency_answer_not_kept")
         return response
+
+    def _answer_retry(self, stored: dict | None, fingerprint: str) -> HttpResponse:
+        if stored is None:  # expired between add and get: ask the client to retry
+            return self._in_progress()
+        if stored["fingerprint"] != fingerprint:
+            return JsonResponse(
+                {
+                    "detail": "This Idempotency-Key was already used with a different request "
+                    "body. Use a new key for a new request.",
+                    "code": "idempotency_key_reused",
+                },
+                status=422,
+            )
+        if stored["state"] == "running":
+            return self._in_progress()
+        if "body" not in stored:
+            response = self._not_stored(stored)
+        else:
+            response = HttpResponse(
+                stored["body"], status=stored["status"], content_type=stored["content_type"]
+            )
+        response[REPLAYED_HEADER] = "true"
+        return response
+
+    @staticmethod
+    def _not_stored(stored: dict) -> JsonResponse:
+        """The request already ran and answered `status`, but its answer was too large to keep:
+        say so (409, never a 2xx whose body is not the documented one), with the object's id."""
+        status = stored["status"]
+        detail = (
+            f"This request already succeeded ({status} {HTTPStatus(status).phrase}); it was not "
+            f"run again. Its answer ({stored['size']:,} bytes) was too large to keep for replay"
+        )
+        fetch = f": fetch the object {stored['id']} instead." if "id" in stored else "."
+        body = {
+            "detail": detail + fetch,
+            "code": "idempotency_response_not_stored",
+            "original_status": status,
+        }
+        if "id" in stored:
+            body["id"] = stored["id"]
+        return JsonResponse(body, status=409)
+
+    @staticmethod
+    def _in_progress() -> JsonResponse:
+        return JsonResponse(
+            {
+                "detail": "A request with this Idempotency-Key is still being processed. "
+                "Retry later.",
+                "code": "idempotency_in_progress",
+            },
+            status=409,
+        )
 
 
 def _record(api_key_id: object, fingerprint: str, response: HttpResponse) -> dict:
@@ -152,59 +205,6 @@ def _within_budget(api_key_id: object, body: bytes) -> bool:
         else:
             total = size
     return total <= settings.IDEMPOTENCY_MAX_STORED_BYTES_PER_KEY
-
-
-def _answer_retry(stored: dict | None, fingerprint: str) -> HttpResponse:
-    if stored is None:  # expired between add and get: ask the client to retry
-        return _in_progress()
-    if stored["fingerprint"] != fingerprint:
-        return JsonResponse(
-            {
-                "detail": "This Idempotency-Key was already used with a different request "
-                "body. Use a new key for a new request.",
-                "code": "idempotency_key_reused",
-            },
-            status=422,
-        )
-    if stored["state"] == "running":
-        return _in_progress()
-    if "body" not in stored:
-        response = _not_stored(stored)
-    else:
-        response = HttpResponse(
-            stored["body"], status=stored["status"], content_type=stored["content_type"]
-        )
-    response[REPLAYED_HEADER] = "true"
-    return response
-
-
-def _not_stored(stored: dict) -> JsonResponse:
-    """The request already ran and answered `status`, but its answer was too large to keep:
-    say so (409, never a 2xx whose body is not the documented one), with the object's id."""
-    status = stored["status"]
-    detail = (
-        f"This request already succeeded ({status} {HTTPStatus(status).phrase}); it was not run "
-        f"again. Its answer ({stored['size']:,} bytes) was too large to keep for replay"
-    )
-    fetch = f": fetch the object {stored['id']} instead." if "id" in stored else "."
-    body = {
-        "detail": detail + fetch,
-        "code": "idempotency_response_not_stored",
-        "original_status": status,
-    }
-    if "id" in stored:
-        body["id"] = stored["id"]
-    return JsonResponse(body, status=409)
-
-
-def _in_progress() -> JsonResponse:
-    return JsonResponse(
-        {
-            "detail": "A request with this Idempotency-Key is still being processed. Retry later.",
-            "code": "idempotency_in_progress",
-        },
-        status=409,
-    )
 
 
 class IdempotentReplay(BaseThrottle):
