@@ -2,6 +2,7 @@
 (campaign, email) let in, so a lead added meanwhile by another request is a duplicate."""
 
 import itertools
+import uuid
 from collections.abc import Iterable, Iterator
 from json.encoder import encode_basestring as quote
 from typing import Any
@@ -37,11 +38,14 @@ def _copy_into_postgresql(campaign: Campaign, leads: Iterable[NewLead]) -> tuple
         )
         if cursor.fetchone() is None:
             raise Campaign.DoesNotExist
+        # Imports into one campaign take turns: a direct load (unsorted) racing another import
+        # could deadlock with it.
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_import_lock_id(campaign)])
         rows = _copy_rows(leads)
         if not _has_leads(cursor, campaign):
             # Nothing to collide with (the leads are unique already): straight into the table.
-            # A lead another transaction adds meanwhile, or a racing import, makes it fail: then
-            # the savepoint undoes it and the rows go the staging way below.
+            # A lead another request adds meanwhile (POST leads) makes it fail: then the
+            # savepoint undoes it and the rows go the staging way below.
             sent: list[tuple[str, ...]] = []
             try:
                 with transaction.atomic():
@@ -67,6 +71,11 @@ def _copy_into_postgresql(campaign: Campaign, leads: Iterable[NewLead]) -> tuple
         # ON COMMIT DROP alone would keep it for a second import inside an outer transaction.
         cursor.execute(f"DROP TABLE {_STAGING}")
         return staged, created
+
+
+def _import_lock_id(campaign: Campaign) -> int:
+    """A signed 64-bit advisory lock id for imports into `campaign` (from its UUID)."""
+    return int.from_bytes(uuid.UUID(str(campaign.pk)).bytes[:8], "big", signed=True)
 
 
 def _copy_rows(leads: Iterable[NewLead]) -> Iterator[tuple[str, ...]]:
