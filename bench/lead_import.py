@@ -4,7 +4,8 @@ PostgreSQL's own COPY of the same rows.
 Prints per engine: seconds, rows/s and the worker's peak memory growth; on PostgreSQL also the
 floor (COPY of the file into a bare table, no index) and, for scale, COPY of the same rows
 straight into leads_lead with its indexes and foreign keys (what any importer must pay).
-Target (issue 6): on PostgreSQL the request takes <= 3x the bare COPY; memory growth < 300 MB.
+Target (issue 12): on PostgreSQL the request takes <= 1.5x the COPY of the same ready rows into
+leads_lead (issue 6 had asked for 3x the bare COPY, out of reach); memory growth < 150 MB.
 Usage: python -m bench.lead_import [--rows 100000] [--runs 3] [--engine postgresql|sqlite|both]
 """
 
@@ -31,8 +32,8 @@ from bench.server import (
 )
 
 CUSTOM_COLUMNS = ["Industry", "City", "Plan", "Source"]
-TARGET_RATIO = 3.0
-TARGET_MEMORY_MB = 300
+TARGET_RATIO = 1.5
+TARGET_MEMORY_MB = 150
 
 
 def make_csv(rows: int) -> bytes:
@@ -238,11 +239,11 @@ def main() -> None:
               f"{args.rows / result['seconds']:,.0f} rows/s")  # fmt: skip
         print(f"  worker peak memory growth: {result['memory_mb']:.0f} MB "
               f"(target < {TARGET_MEMORY_MB} MB)")  # fmt: skip
-        print(f"  floor, COPY into a bare table: {floor:.2f} s")
-        print(f"  ratio request / COPY: {ratio:.1f}x (target <= {TARGET_RATIO:.0f}x)")
-        print(f"  for scale, COPY straight into leads_lead: {into_leads:.2f} s "
-              f"({into_leads / floor:.1f}x the floor; request / that: "
-              f"{result['seconds'] / into_leads:.1f}x)")  # fmt: skip
+        print(f"  floor, COPY into a bare table: {floor:.2f} s (request / that: {ratio:.1f}x)")
+        print(f"  COPY of the ready rows straight into leads_lead: {into_leads:.2f} s "
+              f"({into_leads / floor:.1f}x the floor)")  # fmt: skip
+        print(f"  ratio request / COPY into leads_lead: {result['seconds'] / into_leads:.2f}x "
+              f"(target <= {TARGET_RATIO}x)")  # fmt: skip
     if args.engine in ("sqlite", "both"):
         env = base_env(sqlite_database("coldsend_bench_import"), RATE_LIMIT_IMPORT="1000/minute")
         manage(env, "migrate", "--noinput")

@@ -20,6 +20,7 @@ class ErrorCode(StrEnum):
     DUPLICATE = "duplicate"
     IDEMPOTENCY_IN_PROGRESS = "idempotency_in_progress"
     IDEMPOTENCY_KEY_REUSED = "idempotency_key_reused"
+    IDEMPOTENCY_RESPONSE_NOT_STORED = "idempotency_response_not_stored"
 
 
 NOT_FOUND = "Not found."
@@ -50,6 +51,7 @@ class Conflict(DomainError):
             ErrorCode.IN_USE,
             ErrorCode.DUPLICATE,
             ErrorCode.IDEMPOTENCY_IN_PROGRESS,
+            ErrorCode.IDEMPOTENCY_RESPONSE_NOT_STORED,
         }
     )
 

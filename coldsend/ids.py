@@ -14,6 +14,16 @@ _counter = 0
 
 
 def uuid7() -> uuid.UUID:
+    return uuid.UUID(int=_uuid7_int())
+
+
+def uuid7_text() -> str:
+    """A uuid7() as its canonical text, without building a UUID object (bulk loads)."""
+    digits = f"{_uuid7_int():032x}"
+    return f"{digits[:8]}-{digits[8:12]}-{digits[12:16]}-{digits[16:20]}-{digits[20:]}"
+
+
+def _uuid7_int() -> int:
     global _last_ms, _counter
     with _lock:
         ms = time.time_ns() // 1_000_000
@@ -25,5 +35,4 @@ def uuid7() -> uuid.UUID:
                 _last_ms, _counter = _last_ms + 1, 0
         ms, counter = _last_ms, _counter
     rand_b = int.from_bytes(os.urandom(8), "big") & ((1 << 62) - 1)
-    value = (ms << 80) | (0x7 << 76) | (counter << 64) | (0b10 << 62) | rand_b
-    return uuid.UUID(int=value)
+    return (ms << 80) | (0x7 << 76) | (counter << 64) | (0b10 << 62) | rand_b

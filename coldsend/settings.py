@@ -154,7 +154,11 @@ REST_FRAMEWORK = {
         "rest_framework.parsers.MultiPartParser",
     ],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "DEFAULT_THROTTLE_CLASSES": ["coldsend.api.throttling.APIKeyRateThrottle"],
+    # IdempotentReplay last: a retry is answered only once the key passed every check and limit.
+    "DEFAULT_THROTTLE_CLASSES": [
+        "coldsend.api.throttling.APIKeyRateThrottle",
+        "coldsend.api.idempotency.IdempotentReplay",
+    ],
     "DEFAULT_PAGINATION_CLASS": "coldsend.api.pagination.NewestFirstCursorPagination",
     "DEFAULT_SCHEMA_CLASS": "coldsend.api.schema.ScopedAutoSchema",
     "EXCEPTION_HANDLER": "coldsend.api.exceptions.api_exception_handler",
@@ -169,6 +173,15 @@ SPECTACULAR_SETTINGS = {
         "Send the key in `X-API-Key` (or `Authorization: Bearer`). Every operation names the "
         "scope it requires; `RESOURCE:all` grants every action of a resource and `*` grants "
         "everything.\n\n"
+        "Rate limits are per key, over a sliding window: the current fixed window's count plus "
+        "the previous window's, weighted by how much of it lies within the last period, so no "
+        "burst of twice the limit passes across a window boundary. Every authenticated answer "
+        "carries `X-RateLimit-Limit`, `X-RateLimit-Remaining` (requests that would pass right "
+        "now) and `X-RateLimit-Reset` (epoch seconds when the full allowance is back: up to two "
+        "periods after the last counted request); a 429 carries `Retry-After`, the seconds "
+        "until one more request fits. Refused requests are not counted. A 503 with "
+        "`Retry-After` means the rate-limit and idempotency store is unreachable: nothing ran."
+        "\n\n"
         "**[The API guide](/api/public/v1/guide)** explains keys and scopes, errors, every "
         "resource, the campaign states, lead import, pagination, idempotency and rate limits "
         "(it is `docs/api.md` in the ColdSend repository)."
@@ -190,6 +203,8 @@ SPECTACULAR_SETTINGS = {
 # Lead import limits (API.md §6): over either, 413 and nothing imported.
 LEADS_IMPORT_MAX_BYTES = env.int("LEADS_IMPORT_MAX_BYTES", default=10 * 1024 * 1024)
 LEADS_IMPORT_MAX_ROWS = env.int("LEADS_IMPORT_MAX_ROWS", default=100_000)
+# A CSV header with more columns is a 400, refused before the header is split.
+LEADS_IMPORT_MAX_COLUMNS = env.int("LEADS_IMPORT_MAX_COLUMNS", default=1000)
 
 # Request bodies: every API endpoint but the import is bounded by API_MAX_BODY_BYTES (413 over
 # it); Django reads at most the import's size into memory.
@@ -207,6 +222,17 @@ RATE_LIMITS = {
 # for at most IDEMPOTENCY_LOCK_SECONDS (after a crash the key frees itself).
 IDEMPOTENCY_TTL_SECONDS = env.int("IDEMPOTENCY_TTL_SECONDS", default=24 * 3600)
 IDEMPOTENCY_LOCK_SECONDS = env.int("IDEMPOTENCY_LOCK_SECONDS", default=300)
+# What the replay store may hold: an answer over IDEMPOTENCY_MAX_STORED_BYTES, or past an API
+# key's budget of IDEMPOTENCY_MAX_STORED_BYTES_PER_KEY per IDEMPOTENCY_TTL_SECONDS, is kept as
+# its fingerprint and status only (a retry is then a 409 idempotency_response_not_stored).
+IDEMPOTENCY_MAX_STORED_BYTES = env.int("IDEMPOTENCY_MAX_STORED_BYTES", default=64 * 1024)
+IDEMPOTENCY_MAX_STORED_BYTES_PER_KEY = env.int(
+    "IDEMPOTENCY_MAX_STORED_BYTES_PER_KEY", default=10 * 1024 * 1024
+)
+
+# With the cache (rate limits, idempotency) unreachable, authenticated API requests answer 503
+# with this Retry-After.
+CACHE_UNAVAILABLE_RETRY_AFTER_SECONDS = env.int("CACHE_UNAVAILABLE_RETRY_AFTER_SECONDS", default=5)
 
 # Usage (last_used_at, used scopes) is written at most once per this many seconds per key.
 API_KEY_USAGE_WRITE_INTERVAL = env.int("API_KEY_USAGE_WRITE_INTERVAL", default=60)

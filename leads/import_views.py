@@ -10,8 +10,8 @@ from drf_spectacular.utils import (
     inline_serializer,
 )
 from rest_framework import serializers, status
-from rest_framework.exceptions import ValidationError
-from rest_framework.parsers import JSONParser, MultiPartParser
+from rest_framework.exceptions import ParseError, ValidationError
+from rest_framework.parsers import BaseParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -23,6 +23,7 @@ from coldsend.api.strict import StrictFieldsMixin
 from coldsend.errors import NotFound, TooLarge
 from leads import importing
 from leads.importing import HEADER_ALIASES, MAX_ERRORS, NAME_MAX_LENGTH
+from leads.importing.parse_json import MAX_VALUES_PER_LEAD
 from leads.serializers import CUSTOM_FIELDS_SCHEMA
 from leads.values import MAX_CUSTOM_FIELDS, MAX_CUSTOM_KEY_LENGTH, MAX_CUSTOM_VALUE_LENGTH
 
@@ -134,6 +135,19 @@ class CampaignIdSerializer(StrictFieldsMixin, serializers.Serializer):
 MULTIPART_SLACK = 64 * 1024  # form fields and part headers around an import file
 
 
+class LeadImportJSONParser(BaseParser):
+    """A JSON import body, read in one streaming pass: `leads` is counted, not built, so no body
+    of any shape costs more memory than a few of its leads."""
+
+    media_type = "application/json"
+
+    def parse(self, stream: Any, media_type: str | None = None, parser_context: Any = None) -> Any:
+        try:
+            return importing.read_json_import(stream.read())
+        except importing.JSONBodyError as exc:
+            raise ParseError(str(exc)) from None
+
+
 class LeadImportView(APIView):
     scope_resource = "leads"
     scope_action = "create"
@@ -145,7 +159,7 @@ class LeadImportView(APIView):
         the form around the file (the file's own size is then checked exactly)."""
         return importing.max_bytes() + MULTIPART_SLACK
 
-    parser_classes = [JSONParser, MultiPartParser]
+    parser_classes = [LeadImportJSONParser, MultiPartParser]
     http_method_names = ["post"]  # OPTIONS too answers 405, as on every other API path
 
     @extend_schema(
@@ -166,7 +180,16 @@ class LeadImportView(APIView):
             "default) and hold up to `LEADS_IMPORT_MAX_ROWS` data rows (100,000): over either, "
             "413 and nothing is imported. A body far over the byte limit is refused by its "
             "Content-Length before it is read, so before the campaign is looked up; otherwise "
-            "the campaign is checked (404) before the file (400, 413)."
+            "the campaign is checked (404) before the file (400, 413).\n\n"
+            "Bodies are read with bounded memory. A JSON body is read in one streaming pass "
+            "before any lead is built: `leads` past the row limit is a 413 whatever its items "
+            "are; JSON nested deeper than a lead can hold (the body, `leads`, a lead, one object "
+            "or list as a field's value) is a 400 (`detail`), as is malformed JSON or `leads` "
+            f"given twice; a lead holding more than {MAX_VALUES_PER_LEAD:,} values in all is a "
+            "400 on `leads`. Top-level keys other than `campaign_id` and `leads` are ignored. A "
+            "CSV header with more than `LEADS_IMPORT_MAX_COLUMNS` (1,000 by default) columns is "
+            "a 400, and so is a data row holding more than ten times that many delimiter "
+            "characters (quoted ones included)."
         ),
         request={
             "multipart/form-data": LeadImportUploadSerializer,
@@ -179,6 +202,7 @@ class LeadImportView(APIView):
                 description=(
                     "`campaign_id` missing or not a UUID; no file; or a file that is empty, "
                     "binary, not UTF-8/Latin-1 text, has no header row or no email column, has "
+                    "more columns than LEADS_IMPORT_MAX_COLUMNS or a far wider data row, has "
                     f"more than {MAX_CUSTOM_FIELDS} columns that are not lead fields or one "
                     f"whose header is over {MAX_CUSTOM_KEY_LENGTH} characters, or cannot be read "
                     f"as CSV (e.g. a cell, in the header too, over {csv.field_size_limit():,} "
@@ -229,12 +253,14 @@ class LeadImportView(APIView):
             raise TooLarge(importing.too_many_bytes_message())
         return upload.file
 
-    def json_leads(self, request: Request) -> list[Any]:
+    def json_leads(self, request: Request) -> importing.LeadItems:
         if "leads" not in request.data:
             raise ValidationError({"leads": ["This field is required."]})
         leads = request.data["leads"]
-        if not isinstance(leads, list):
+        if not isinstance(leads, importing.LeadItems):
             raise ValidationError({"leads": ["Expected a list of lead objects."]})
         if int(request.META.get("CONTENT_LENGTH") or 0) > importing.max_bytes():
             raise TooLarge(importing.too_many_bytes_message())
+        if leads.problem is not None:
+            raise ValidationError({"leads": [leads.problem]})
         return leads

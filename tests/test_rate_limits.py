@@ -29,9 +29,9 @@ def test_429_after_the_limit_with_retry_after_and_body(make_client):
     response = client.get(api_url("me"))
     assert response.status_code == 429
     retry_after = int(response["Retry-After"])
-    assert 1 <= retry_after <= 60
-    # the reset header and Retry-After name the same moment
-    assert abs(int(response["X-RateLimit-Reset"]) - (time.time() + retry_after)) <= 2
+    assert 1 <= retry_after <= 120
+    # Retry-After: when one more request fits; the reset header: when all of them are back
+    assert time.time() + retry_after <= int(response["X-RateLimit-Reset"]) + 1
     assert response.json() == {"detail": f"Rate limit exceeded. Retry after {retry_after} seconds."}
     assert response["X-RateLimit-Remaining"] == "0"
 
@@ -44,7 +44,7 @@ def test_headers_count_down_on_every_authenticated_response(make_client):
         response = client.get(api_url("me"))
         assert response["X-RateLimit-Limit"] == "5"
         reset = int(response["X-RateLimit-Reset"])
-        assert time.time() < reset <= time.time() + 60
+        assert time.time() < reset <= time.time() + 120  # sliding window: two periods at most
         remaining.append(int(response["X-RateLimit-Remaining"]))
     assert remaining == [4, 3, 2]
 

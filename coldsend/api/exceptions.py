@@ -5,7 +5,7 @@ import math
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.http import Http404
+from django.http import Http404, HttpResponse
 from rest_framework import exceptions
 from rest_framework.response import Response
 from rest_framework.views import exception_handler, set_rollback
@@ -14,6 +14,8 @@ from apikeys.models import APIKey
 from apikeys.permissions import MissingScopes
 from coldsend import errors
 from coldsend.api import bodies, throttling
+from coldsend.api.cache_outage import CACHE_ERRORS, cache_unavailable
+from coldsend.api.idempotency import StoredAnswer
 
 
 def _as_domain_error(exc: Exception) -> Exception:
@@ -27,7 +29,12 @@ def _as_domain_error(exc: Exception) -> Exception:
     return exc
 
 
-def api_exception_handler(exc: Exception, context: dict) -> Response | None:
+def api_exception_handler(exc: Exception, context: dict) -> HttpResponse | None:
+    request = context.get("request")
+    if isinstance(exc, StoredAnswer):  # an idempotent retry, past the key's checks and limit
+        return exc.response
+    if isinstance(exc, CACHE_ERRORS) and request is not None:
+        return cache_unavailable(request._request, exc)
     if isinstance(exc, RecursionError):  # DRF's JSON parser lets it through
         exc = exceptions.ParseError("JSON parse error - nested too deeply.")
     elif isinstance(exc, DjangoPermissionDenied):
@@ -47,7 +54,6 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
             wait = max(1, math.ceil(exc.wait or 1))
             response.data = bodies.rate_limited_body(wait)
             response["Retry-After"] = str(wait)
-    request = context.get("request")
     if request is not None and isinstance(request.auth, APIKey):
         throttling.peek(request._request, request.auth, context.get("view"))
     return response

@@ -1,22 +1,28 @@
-"""Stripe's Idempotency-Key for every POST of the API: the middleware that keeps and replays
-answers, and the permission that judges the header's format."""
+"""Stripe's Idempotency-Key for every POST of the API: the middleware that keeps answers, the
+last throttle that answers retries after every check, and the permission that judges the
+header's format."""
 
 import contextlib
 import hashlib
 import hmac
 import json
 import re
+import time
+import uuid
+from http import HTTPStatus
 from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse
 from rest_framework.permissions import BasePermission
+from rest_framework.throttling import BaseThrottle
 
 from apikeys.authentication import request_key
 from coldsend import errors
 from coldsend.api.bodies import error_response
-from coldsend.api.routing import GetResponse, is_api_path
+from coldsend.api.cache_outage import CACHE_ERRORS, cache_lost, cache_unavailable
+from coldsend.api.routing import GetResponse, is_api_path, view_class
 
 if TYPE_CHECKING:
     from rest_framework.request import Request
@@ -47,10 +53,11 @@ STORED_STATUSES = frozenset({200, 201, 202, 204, 404, 409})
 
 def _fingerprint(request: HttpRequest) -> str:
     """What makes two requests 'the same': method, path (slash-insensitive) and body; JSON
-    compared as data, a multipart body without its random boundary."""
+    compared as data (up to API_MAX_BODY_BYTES: a larger body, only an import's, byte for byte,
+    so a hostile body is never materialised here), a multipart body without its boundary."""
     body = request.body
     content_type = request.META.get("CONTENT_TYPE", "")
-    if content_type.startswith("application/json"):
+    if content_type.startswith("application/json") and len(body) <= settings.API_MAX_BODY_BYTES:
         with contextlib.suppress(ValueError, RecursionError):
             body = json.dumps(json.loads(body), sort_keys=True, separators=(",", ":")).encode()
     elif content_type.startswith("multipart/form-data") and "boundary=" in content_type:
@@ -63,10 +70,23 @@ def _fingerprint(request: HttpRequest) -> str:
     return digest.hexdigest()
 
 
+class StoredAnswer(Exception):
+    """Raised by IdempotentReplay to answer a retry with `response` instead of running the
+    view; the exception handler returns it as is."""
+
+    def __init__(self, response: HttpResponse) -> None:
+        super().__init__("idempotent retry")
+        self.response = response
+
+
+_RETRY_ANSWER = "idempotent_retry_answer"
+
+
 class IdempotencyMiddleware:
     """Stripe's Idempotency-Key for every POST: the first answer is kept 24 hours and replayed
     to a retry with the same body; the same key with another body is 422; a retry while the
-    first is running is 409. Keys are scoped per API key."""
+    first is running is 409. Keys are scoped per API key. A retry's answer is given by the view
+    (IdempotentReplay) once the key passed its checks: 401, 403 and 429 come first."""
 
     def __init__(self, get_response: GetResponse) -> None:
         self.get_response = get_response
@@ -84,25 +104,28 @@ class IdempotencyMiddleware:
 
         slot = f"idempotency:{api_key.pk}:{hashlib.sha256(idempotency_key.encode()).hexdigest()}"
         fingerprint = _fingerprint(request)
-        if not cache.add(slot, {"state": "running", "fingerprint": fingerprint},
-                         timeout=settings.IDEMPOTENCY_LOCK_SECONDS):  # fmt: skip
-            return self._answer_retry(cache.get(slot), fingerprint)
+        try:
+            if not cache.add(slot, {"state": "running", "fingerprint": fingerprint},
+                             timeout=settings.IDEMPOTENCY_LOCK_SECONDS):  # fmt: skip
+                answer = self._answer_retry(cache.get(slot), fingerprint)
+                if IdempotentReplay not in getattr(
+                    view_class(request.path), "throttle_classes", ()
+                ):
+                    return answer  # no view that would give it after its checks: give it here
+                setattr(request, _RETRY_ANSWER, answer)
+                return self.get_response(request)  # the slot is the first request's: untouched
+        except CACHE_ERRORS as exc:
+            return cache_unavailable(request, exc)
 
         response = self.get_response(request)
-        if response.status_code in STORED_STATUSES and not response.streaming:
-            cache.set(
-                slot,
-                {
-                    "state": "done",
-                    "fingerprint": fingerprint,
-                    "status": response.status_code,
-                    "content_type": response.get("Content-Type"),
-                    "body": response.content,
-                },
-                timeout=settings.IDEMPOTENCY_TTL_SECONDS,
-            )
-        else:
-            cache.delete(slot)
+        try:
+            if response.status_code in STORED_STATUSES and not response.streaming:
+                cache.set(slot, _record(api_key.pk, fingerprint, response),
+                          timeout=settings.IDEMPOTENCY_TTL_SECONDS)  # fmt: skip
+            else:
+                cache.delete(slot)
+        except CACHE_ERRORS as exc:  # the request ran: its answer stands, unkept
+            cache_lost(request, exc, "idempotency_answer_not_kept")
         return response
 
     def _answer_retry(self, stored: dict | None, fingerprint: str) -> HttpResponse:
@@ -112,15 +135,90 @@ class IdempotencyMiddleware:
             return error_response(KEY_REUSED)
         if stored["state"] == "running":
             return self._in_progress()
-        response = HttpResponse(
-            stored["body"], status=stored["status"], content_type=stored["content_type"]
-        )
+        if "body" not in stored:
+            response = self._not_stored(stored)
+        else:
+            response = HttpResponse(
+                stored["body"], status=stored["status"], content_type=stored["content_type"]
+            )
         response[REPLAYED_HEADER] = "true"
         return response
 
     @staticmethod
+    def _not_stored(stored: dict) -> HttpResponse:
+        """The request already ran and answered `status`, but its answer was too large to keep:
+        say so (409, never a 2xx whose body is not the documented one), with the object's id."""
+        status = stored["status"]
+        detail = (
+            f"This request already succeeded ({status} {HTTPStatus(status).phrase}); it was not "
+            f"run again. Its answer ({stored['size']:,} bytes) was too large to keep for replay"
+        )
+        fetch = f": fetch the object {stored['id']} instead." if "id" in stored else "."
+        extra = {"original_status": status}
+        if "id" in stored:
+            extra["id"] = stored["id"]
+        return error_response(
+            errors.Conflict(
+                detail + fetch, errors.ErrorCode.IDEMPOTENCY_RESPONSE_NOT_STORED, **extra
+            )
+        )
+
+    @staticmethod
     def _in_progress() -> HttpResponse:
         return error_response(IN_PROGRESS)
+
+
+def _record(api_key_id: object, fingerprint: str, response: HttpResponse) -> dict:
+    """What is kept of an answer: all of it, or (over the per-answer bound or the key's budget)
+    its status and, for an object, its id."""
+    record = {
+        "state": "done",
+        "fingerprint": fingerprint,
+        "status": response.status_code,
+        "content_type": response.get("Content-Type"),
+    }
+    body = response.content
+    if len(body) <= settings.IDEMPOTENCY_MAX_STORED_BYTES and _within_budget(api_key_id, body):
+        record["body"] = body
+    else:
+        record["size"] = len(body)
+        data = getattr(response, "data", None)  # a DRF answer's data, before rendering
+        if isinstance(data, dict) and isinstance(data.get("id"), str | uuid.UUID):
+            record["id"] = str(data["id"])
+    return record
+
+
+def _within_budget(api_key_id: object, body: bytes) -> bool:
+    """Count `body` against the key's stored bytes of this IDEMPOTENCY_TTL_SECONDS period."""
+    period = settings.IDEMPOTENCY_TTL_SECONDS
+    counter = f"idempotency-bytes:{api_key_id}:{int(time.time()) // period}"
+    size = max(1, len(body))
+    try:
+        total = cache.incr(counter, size)
+    except ValueError:  # the period's first stored answer
+        if not cache.add(counter, size, timeout=2 * period):
+            total = cache.incr(counter, size)
+        else:
+            total = size
+    return total <= settings.IDEMPOTENCY_MAX_STORED_BYTES_PER_KEY
+
+
+class IdempotentReplay(BaseThrottle):
+    """The last of the view's throttles, so the last check before the view runs: a retry of a
+    kept request is answered here (replay, 409 or 422) instead of running the view again, after
+    the key's authentication and scopes (401, 403), the method (405) and its rate limit (429,
+    the retry is counted like any request)."""
+
+    def allow_request(self, request: "Request", view: "APIView") -> bool:
+        answer = getattr(request._request, _RETRY_ANSWER, None)
+        if answer is None:
+            return True
+        window = getattr(request._request, "rate_limit_window", None)
+        if window is not None and window.exceeded:
+            return True  # the rate throttle's 429 comes first
+        if request.method.lower() not in (m.lower() for m in view.allowed_methods):
+            return True  # answered 405 by the view
+        raise StoredAnswer(answer)
 
 
 class IdempotencyKeyFormat(BasePermission):

@@ -24,16 +24,16 @@ class RequestLogMiddleware:
         started = time.perf_counter()
         response = self.get_response(request)
         key = request_key_cached(request)
-        request_log.info(
-            json.dumps(
-                {
-                    "method": request.method,
-                    "path": request.path,
-                    "status": response.status_code,
-                    "duration_ms": round((time.perf_counter() - started) * 1000, 1),
-                    "key_prefix": key.prefix if key else None,
-                    "workspace": key.workspace.slug if key else None,
-                }
-            )
-        )
+        line = {
+            "method": request.method,
+            "path": request.path,
+            "status": response.status_code,
+            "duration_ms": round((time.perf_counter() - started) * 1000, 1),
+            "key_prefix": key.prefix if key else None,
+            "workspace": key.workspace.slug if key else None,
+        }
+        reason = getattr(request, "failure_reason", None)
+        if reason is not None:  # e.g. "cache_unavailable" on a 503
+            line["reason"] = reason
+        request_log.info(json.dumps(line))
         return response

@@ -34,6 +34,14 @@ CONFLICT = inline_serializer(
             child=serializers.CharField(), required=False, help_text="States the action needs."
         ),
         "problems": serializers.ListField(child=serializers.CharField(), required=False),
+        "original_status": serializers.IntegerField(
+            required=False,
+            help_text="idempotency_response_not_stored: the status the request answered.",
+        ),
+        "id": serializers.CharField(
+            required=False,
+            help_text="idempotency_response_not_stored: the id of the object it answered.",
+        ),
     },
 )
 IDEMPOTENCY_REUSED = inline_serializer(
@@ -60,7 +68,13 @@ IDEMPOTENCY_KEY = OpenApiParameter(
         "Idempotency-Key is kept 24 hours and replayed, with `Idempotent-Replayed: true`, to a "
         "retry with the same body; the same key with another body or path is 422; a retry "
         "while the first is still running is 409. Answers that refuse a request before it ran "
-        "(400, 401, 403, 413, 429) and server errors are not kept. 1 to 255 printable ASCII "
+        "(400, 401, 403, 413, 429) and server errors are not kept. A retry is answered only "
+        "after the key's checks (401, 403, 405) and counts against its rate limit (429). An "
+        "answer over IDEMPOTENCY_MAX_STORED_BYTES (64 KB), or past the API key's budget of "
+        "IDEMPOTENCY_MAX_STORED_BYTES_PER_KEY (10 MB) per 24 hours, is kept as fingerprint and "
+        "status only: a retry with the same body is not run again and answers 409 "
+        "`idempotency_response_not_stored` with `original_status` and the object's `id` (the "
+        "request already succeeded: fetch the object). 1 to 255 printable ASCII "
         "characters, no space at either end (a UUID is a good choice). A malformed value is a "
         "400, answered after the key and its scopes are checked (401, 403) and before the "
         "request runs."
@@ -151,6 +165,7 @@ class ScopedAutoSchema(AutoSchema):
             "403": MISSING_SCOPES,
             "405": ERROR,
             "429": ERROR,
+            "503": ERROR,  # the cache (rate limits, idempotency) unreachable; with Retry-After
         }
         has_query = (
             bool(self._get_filter_parameters())

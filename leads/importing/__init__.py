@@ -19,7 +19,7 @@ from audit.services import Action, Actor, record
 from campaigns.models import Campaign
 from leads.importing.insert import insert_leads
 from leads.importing.parse_csv import HEADER_ALIASES, csv_rows, detect_encoding
-from leads.importing.parse_json import json_rows
+from leads.importing.parse_json import JSONBodyError, LeadItems, json_rows, read_json_import
 from leads.importing.rows import (
     MAX_ERRORS,
     NAME_MAX_LENGTH,
@@ -41,10 +41,13 @@ __all__ = [
     "ImportFileError",
     "ImportReport",
     "ImportTooLarge",
+    "JSONBodyError",
+    "LeadItems",
     "import_csv",
     "import_json",
     "import_rows",
     "max_bytes",
+    "read_json_import",
     "too_many_bytes_message",
 ]
 
@@ -65,8 +68,9 @@ def import_csv(
         text.detach()  # the caller owns the file and closes it
 
 
-def import_json(campaign: Campaign, leads: list[Any], *, actor: Actor) -> ImportReport:
-    """Import a JSON list of lead objects into `campaign`."""
+def import_json(campaign: Campaign, leads: list[Any] | LeadItems, *, actor: Actor) -> ImportReport:
+    """Import a JSON list of lead objects (a list, or LeadItems read from the body) into
+    `campaign`."""
     if len(leads) > max_rows():
         raise ImportTooLarge(too_many_rows_message())
     return import_rows(campaign, json_rows(leads), actor=actor, source="json")

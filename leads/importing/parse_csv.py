@@ -14,10 +14,11 @@ from leads.importing.rows import (
     ImportTooLarge,
     ParsedRow,
     custom_fields_problem,
+    max_columns,
     max_rows,
     too_many_rows_message,
 )
-from leads.values import MAX_CUSTOM_FIELDS, MAX_CUSTOM_KEY_LENGTH
+from leads.values import MAX_CUSTOM_FIELDS, MAX_CUSTOM_KEY_LENGTH, MAX_CUSTOM_VALUE_LENGTH
 
 DELIMITERS = (",", ";", "\t")
 ENCODINGS = ("utf-8-sig", "cp1252")
@@ -55,13 +56,22 @@ def csv_rows(
         lines_before_header += 1
     else:
         raise ImportFileError("The file has no header row.")
-    reader = csv.reader(itertools.chain([line], text), delimiter=sniff_delimiter(line))
+    delimiter = sniff_delimiter(line)
+    if line.count(delimiter) >= max_columns() and (
+        _QUOTED.sub("", line).count(delimiter) >= max_columns()
+    ):  # refused before the header is split: a wide one costs memory per column
+        raise ImportFileError(
+            f"The header has more than {max_columns():,} columns, the limit "
+            "(LEADS_IMPORT_MAX_COLUMNS)."
+        )
+    guard = _RowWidthGuard(text, delimiter, lines_before_header + 1)
+    reader = csv.reader(itertools.chain([line], guard), delimiter=delimiter)
     try:
         header = next(reader)
     except csv.Error as exc:
         raise _unreadable(lines_before_header + reader.line_num, exc) from None
     columns = map_columns(header)
-    return _csv_data_rows(reader, columns, lines_before_header, text.buffer, progress)
+    return _csv_data_rows(reader, guard, columns, lines_before_header, text.buffer, progress)
 
 
 def _unreadable(line: int, exc: csv.Error) -> ImportFileError:
@@ -162,8 +172,33 @@ def map_columns(header: list[str]) -> Columns:
     )
 
 
+class _RowWidthGuard:
+    """The file's lines after the header, for the CSV reader, refusing a data row (across the
+    lines a quoted cell spans) with more than 10 x LEADS_IMPORT_MAX_COLUMNS delimiter characters
+    before the reader splits it: a row of millions of empty cells costs memory per cell. Quoted
+    delimiters count too, hence the margin over the column limit."""
+
+    def __init__(self, lines: Iterator[str], delimiter: str, line_number: int) -> None:
+        self.lines, self.delimiter, self.line_number = lines, delimiter, line_number
+        self.limit = 10 * max_columns()
+        self.in_row = 0  # delimiters read since the current row began
+
+    def __iter__(self) -> Iterator[str]:
+        delimiter, limit = self.delimiter, self.limit
+        for line in self.lines:
+            self.line_number += 1
+            self.in_row += line.count(delimiter)
+            if self.in_row > limit:
+                raise ImportFileError(
+                    f"Line {self.line_number} holds more than {limit:,} '{delimiter}' "
+                    f"characters in one row; a row may have at most {max_columns():,} columns."
+                )
+            yield line
+
+
 def _csv_data_rows(
     reader: Any,
+    guard: _RowWidthGuard,
     columns: Columns,
     line_offset: int,
     file: IO[bytes],
@@ -175,10 +210,12 @@ def _csv_data_rows(
     first_at, last_at, company_at = columns.first_name, columns.last_name, columns.company
     custom = columns.custom
     padding = [""] * width
+    max_value_length = MAX_CUSTOM_VALUE_LENGTH
     data_rows = 0
     last_line = reader.line_num
     try:
         for record in reader:
+            guard.in_row = 0
             row = line_offset + last_line + 1
             last_line = reader.line_num
             if len(record) < width:
@@ -197,7 +234,9 @@ def _csv_data_rows(
             problem = None
             if len(record) > width and "".join(record[width:]).strip():
                 problem = f"The row has {len(record)} values but the header has {width} columns."
-            elif custom_fields:
+            elif custom_fields and max(map(len, custom_fields.values())) > max_value_length:
+                # The header made the keys valid, and decoded text holds no NUL (refused as
+                # binary) nor lone surrogates: only a value's length can be wrong here.
                 problem = custom_fields_problem(custom_fields)
             yield ParsedRow(
                 row,

@@ -33,7 +33,7 @@ class ParsedRow(NamedTuple):
 class NewLead(NamedTuple):
     """One valid lead, ready to insert."""
 
-    id: Any
+    id: str  # a uuid7, as text
     email: str
     first_name: str
     last_name: str
@@ -81,6 +81,10 @@ def max_bytes() -> int:
 
 def max_rows() -> int:
     return settings.LEADS_IMPORT_MAX_ROWS
+
+
+def max_columns() -> int:
+    return settings.LEADS_IMPORT_MAX_COLUMNS
 
 
 def too_many_bytes_message() -> str:

@@ -5,7 +5,7 @@ from collections.abc import Iterable, Iterator
 
 from django.core.exceptions import ValidationError
 
-from coldsend.ids import uuid7
+from coldsend.ids import uuid7_text
 from leads.emails import normalize_email
 from leads.importing.rows import NAME_FIELDS, NAME_MAX_LENGTH, ImportReport, NewLead, ParsedRow
 
@@ -23,6 +23,7 @@ def valid_leads(rows: Iterable[ParsedRow], report: ImportReport) -> Iterator[New
     """The insertable leads among `rows`, each email once; counts the rest in `report`."""
     seen: set[str] = set()
     plain_email = _PLAIN_EMAIL.fullmatch
+    new_id = uuid7_text
     for row, raw_email, first_name, last_name, company, custom_fields, problem in rows:
         if problem is None:
             email = raw_email.lower()
@@ -40,7 +41,7 @@ def valid_leads(rows: Iterable[ParsedRow], report: ImportReport) -> Iterator[New
             report.duplicates += 1
         else:
             seen.add(email)
-            yield NewLead(uuid7(), email, first_name, last_name, company, custom_fields)
+            yield NewLead(new_id(), email, first_name, last_name, company, custom_fields)
 
 
 def _check_email(raw: str) -> tuple[str, str | None]:
