@@ -4,7 +4,6 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins
 from rest_framework.decorators import action
-from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.serializers import BaseSerializer
@@ -19,6 +18,7 @@ from campaigns.serializers import (
     ConflictSerializer,
 )
 from campaigns.stats import campaign_analytics
+from coldsend.api.parsers import StrictJSONParser
 from coldsend.api.viewsets import WorkspaceScopedViewSet
 from sender_accounts.models import SenderAccount
 
@@ -71,7 +71,7 @@ class CampaignViewSet(
     serializer_class = CampaignSerializer
     filterset_class = CampaignFilter
     # JSON only: a form would flatten `schedule` and `steps`, which were then silently dropped.
-    parser_classes = [JSONParser]
+    parser_classes = [StrictJSONParser]
 
     def get_queryset(self) -> QuerySet:
         queryset = super().get_queryset()

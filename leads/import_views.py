@@ -11,13 +11,14 @@ from drf_spectacular.utils import (
 )
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound, ValidationError
-from rest_framework.parsers import JSONParser, MultiPartParser
+from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from campaigns.models import Campaign
 from coldsend.api.exceptions import PayloadTooLarge
+from coldsend.api.parsers import StrictJSONParser
 from coldsend.api.schema import ERROR
 from coldsend.api.strict import StrictFieldsMixin
 from leads import importing
@@ -144,7 +145,7 @@ class LeadImportView(APIView):
         the form around the file (the file's own size is then checked exactly)."""
         return importing.max_bytes() + MULTIPART_SLACK
 
-    parser_classes = [JSONParser, MultiPartParser]
+    parser_classes = [StrictJSONParser, MultiPartParser]
     http_method_names = ["post"]  # OPTIONS too answers 405, as on every other API path
 
     @extend_schema(

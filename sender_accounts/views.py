@@ -1,10 +1,10 @@
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, serializers, status
-from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from coldsend.api.fields import conflict_body
+from coldsend.api.parsers import StrictJSONParser
 from coldsend.api.viewsets import WorkspaceScopedViewSet
 from sender_accounts.models import SenderAccount
 from sender_accounts.serializers import SenderAccountDetailSerializer, SenderAccountSerializer
@@ -28,7 +28,7 @@ class SenderAccountViewSet(
     # The API never needs the SMTP password, so it is never loaded (nor decrypted) here.
     queryset = SenderAccount.objects.defer("smtp_password")
     serializer_class = SenderAccountSerializer
-    parser_classes = [JSONParser]
+    parser_classes = [StrictJSONParser]
 
     def get_serializer_class(self) -> type[SenderAccountSerializer]:
         if self.action == "retrieve":
