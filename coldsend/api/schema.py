@@ -8,7 +8,7 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.plumbing import get_view_model
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, inline_serializer
 from rest_framework import serializers
 
 from apikeys.permissions import required_scopes
@@ -59,6 +59,13 @@ IDEMPOTENCY_KEY = OpenApiParameter(
 )
 
 BODY_METHODS = {"POST", "PUT", "PATCH"}
+
+INVALID_LIST_QUERY = OpenApiResponse(
+    OpenApiTypes.OBJECT,
+    description="Invalid query: `{field: [message]}`. A `limit` outside 1-100, a filter value "
+    "that is not one of its choices, or a `cursor` that is not one this API handed out (a "
+    'forged, altered or truncated one) is a 400, e.g. `{"cursor": ["Invalid cursor."]}`.',
+)
 
 
 class ScopedAutoSchema(AutoSchema):
@@ -151,7 +158,9 @@ class ScopedAutoSchema(AutoSchema):
                 for p in self.get_override_parameters()
             )
         )
-        if self.method in BODY_METHODS or has_query:
+        if self._is_list_view():
+            errors["400"] = INVALID_LIST_QUERY
+        elif self.method in BODY_METHODS or has_query:
             errors["400"] = OpenApiTypes.OBJECT
         if "{" in self.path:
             errors["404"] = ERROR
