@@ -12,7 +12,7 @@ from rest_framework.fields import empty
 
 from campaigns.models import Campaign, CampaignStep, default_schedule
 from campaigns.stats import EVENT_COUNTERS, campaign_stats, campaign_timezone
-from coldsend.api.fields import conflict_body, named_choice_field
+from coldsend.api.fields import SingleLineCharField, conflict_body, named_choice_field
 from coldsend.api.strict import StrictFieldsMixin
 from leads.models import Lead
 from sender_accounts.models import SenderAccount
@@ -88,7 +88,9 @@ class ScheduleSerializer(WholeObjectMixin, serializers.Serializer):
 
 
 class StepSerializer(WholeObjectMixin, serializers.ModelSerializer):
-    subject = serializers.CharField(max_length=998)
+    subject = SingleLineCharField(
+        max_length=998, help_text="The Subject header: one line (CR and LF are refused)."
+    )
     body = serializers.CharField(trim_whitespace=False)
     delay_days = serializers.IntegerField(
         min_value=0, max_value=3650, default=0, help_text="Days to wait after the previous step."
@@ -140,7 +142,9 @@ class CampaignSerializer(StrictFieldsMixin, serializers.ModelSerializer):
 
     read_only_messages = {"status": STATUS_READ_ONLY}
 
-    name = serializers.CharField(min_length=1, max_length=200)
+    name = SingleLineCharField(
+        min_length=1, max_length=200, help_text="One line: CR and LF are refused."
+    )
     sender_account_ids = SenderAccountIdsField(
         default=list,
         max_length=MAX_SENDER_ACCOUNTS,

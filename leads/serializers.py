@@ -9,6 +9,8 @@ from rest_framework import serializers
 from campaigns.models import Campaign
 from coldsend.api.fields import conflict_body, named_choice_field
 from coldsend.api.strict import StrictFieldsMixin
+from leads.emails import MAX_LENGTH as MAX_EMAIL_LENGTH
+from leads.emails import SHAPE_DESCRIPTION as EMAIL_SHAPE
 from leads.emails import normalize_email
 from leads.models import Lead
 from leads.services import CAMPAIGN_NOT_FOUND
@@ -89,8 +91,9 @@ class LeadSerializer(StrictFieldsMixin, serializers.ModelSerializer):
         help_text="A campaign of your workspace. Any other id is a 400 on `campaign_id`.",
     )
     email = EmailAddressField(
-        max_length=254,
-        help_text="Validated, trimmed and stored lower-cased; unique within the campaign.",
+        max_length=MAX_EMAIL_LENGTH,
+        help_text="Validated, trimmed and stored lower-cased; unique within the campaign. "
+        + EMAIL_SHAPE,
     )
     custom_fields = CustomFieldsField(required=False)
     status = LeadStatusField(

@@ -5,10 +5,19 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
-from coldsend.api.fields import named_choice_field
+from coldsend.api.fields import (
+    CONTROL_CHARACTER_MESSAGE,
+    CONTROL_CHARACTERS,
+    SingleLineCharField,
+    named_choice_field,
+)
 from coldsend.api.strict import StrictFieldsMixin
+from leads.emails import MAX_LENGTH as MAX_EMAIL_LENGTH
+from leads.emails import SHAPE_DESCRIPTION as EMAIL_SHAPE
+from leads.emails import normalize_email
 from sender_accounts.models import DAILY_LIMIT_MAX, SenderAccount
 
 Type = SenderAccount.Type
@@ -17,14 +26,6 @@ HOSTNAME_RE = re.compile(
     r"^(?=.{1,253}\.?$)[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?"
     r"(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)*\.?$"
 )
-CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
-
-
-def no_line_breaks(value: str) -> str:
-    # A function, not a RegexValidator: the schema would show an inverse match as a `pattern`.
-    if CONTROL_CHARACTERS.search(value):
-        raise serializers.ValidationError("Must not contain line breaks or control characters.")
-    return value
 
 
 def validate_host(value: str) -> str:
@@ -53,8 +54,12 @@ class SMTPSettingsSerializer(StrictFieldsMixin, serializers.Serializer):
         help_text="A host name or IP address, e.g. smtp.example.com.",
     )
     port = serializers.IntegerField(source="smtp_port", min_value=1, max_value=65535)
-    username = serializers.CharField(
-        source="smtp_username", max_length=255, validators=[no_line_breaks]
+    username = SingleLineCharField(
+        source="smtp_username",
+        max_length=255,
+        forbidden=CONTROL_CHARACTERS,
+        message=CONTROL_CHARACTER_MESSAGE,
+        help_text="No line breaks or other control characters.",
     )
     password = serializers.CharField(
         source="smtp_password",
@@ -90,9 +95,16 @@ class SenderAccountSerializer(StrictFieldsMixin, serializers.ModelSerializer):
     type = TypeField(
         help_text="SMTP: your own mail server; NATIVE: the service's own outgoing mail settings."
     )
-    email = serializers.EmailField(max_length=254, help_text="Stored lower-cased.")
-    display_name = serializers.CharField(
-        max_length=200, allow_blank=True, default="", validators=[no_line_breaks]
+    email = serializers.EmailField(
+        max_length=MAX_EMAIL_LENGTH, help_text=f"Stored lower-cased. {EMAIL_SHAPE}"
+    )
+    display_name = SingleLineCharField(
+        max_length=200,
+        allow_blank=True,
+        default="",
+        forbidden=CONTROL_CHARACTERS,
+        message=CONTROL_CHARACTER_MESSAGE,
+        help_text="The name in the From header: no line breaks or other control characters.",
     )
     daily_limit = serializers.IntegerField(min_value=1, max_value=DAILY_LIMIT_MAX, default=50)
     smtp = SMTPSettingsSerializer(
@@ -123,7 +135,10 @@ class SenderAccountSerializer(StrictFieldsMixin, serializers.ModelSerializer):
         return errors
 
     def validate_email(self, value: str) -> str:
-        return value.lower()
+        try:
+            return normalize_email(value)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.messages) from None
 
     def validate(self, attrs: dict) -> dict:
         attrs.update(attrs.pop("smtp", None) or {})

@@ -1,6 +1,7 @@
 """OpenAPI: each operation's required scope in its description, the API-key security scheme,
 the Idempotency-Key header on POSTs and the error answers every operation can give (API.md §3)."""
 
+import re
 from typing import Any
 
 from django.db.models import UUIDField
@@ -119,6 +120,18 @@ class ScopedAutoSchema(AutoSchema):
         if direction == "request" and getattr(serializer, "refuses_unknown_fields", False):
             schema["additionalProperties"] = False  # an unknown field is a 400, not ignored
         return schema
+
+    def _insert_field_validators(self, field: Any, schema: dict) -> None:
+        super()._insert_field_validators(field, schema)
+        # drf-spectacular offers a blank string as a second `oneOf` branch; when the pattern
+        # already matches "", both branches would match it and `oneOf` would refuse it.
+        branches = schema.get("oneOf", [])
+        if len(branches) == 2 and branches[1] == {"type": "string", "maxLength": 0}:
+            inner = branches[0]
+            simple = "format" not in inner and "minLength" not in inner
+            if simple and re.search(inner.get("pattern", ""), ""):
+                del schema["oneOf"]
+                schema.update(inner)
 
     def _process_override_parameters(self, direction: str = "request") -> dict:
         result = super()._process_override_parameters(direction)
