@@ -7,10 +7,10 @@ transaction takes the database write lock) so that two racing requests never bot
 import logging
 from typing import NamedTuple
 
-from django.db import transaction
+from django.db import models, transaction
 from django.http import Http404
 
-from campaigns.models import Campaign
+from campaigns.models import Campaign, EmailEvent
 from coldsend.api.exceptions import Conflict
 from sender_accounts.models import SenderAccount
 
@@ -114,7 +114,39 @@ def delete(campaign: Campaign) -> None:
     with transaction.atomic():
         current = locked(campaign)
         _must_change("delete", current)
-        # Events first, in one statement, so the cascade through leads finds none to collect.
-        current.events.all().delete()
-        current.delete()  # cascades to steps and leads
+        _delete_leads_and_events(current)
+        current.delete()  # its steps and sender-account links: a few rows
         logger.info("campaign %s delete: %s -> gone", campaign.pk, current.status)
+
+
+def _delete_leads_and_events(campaign: Campaign) -> None:
+    """The campaign's events, then its leads (with whatever else points at them), one statement
+    each in the database: Django's collector would load every lead to cascade (7-10 s for 100,000
+    leads). Events go first so the counter triggers see each row leave once, and the campaign's
+    own delete then drops its counters."""
+    connection = transaction.get_connection()
+    qn = connection.ops.quote_name
+    lead_model = Campaign._meta.get_field("leads").related_model
+    leads, events = qn(lead_model._meta.db_table), qn(EmailEvent._meta.db_table)
+    campaign_column = qn(lead_model._meta.get_field("campaign").column)
+    event_campaign = qn(EmailEvent._meta.get_field("campaign").column)
+    campaign_id = Campaign._meta.pk.get_db_prep_value(campaign.pk, connection)
+    # Only quoted identifiers from model metadata are interpolated; the id is a parameter.
+    lead_ids = f"SELECT {qn(lead_model._meta.pk.column)} FROM {leads} WHERE {campaign_column} = %s"  # noqa: S608
+    with connection.cursor() as cursor:
+        cursor.execute(f"DELETE FROM {events} WHERE {event_campaign} = %s", [campaign_id])  # noqa: S608
+        for relation in lead_model._meta.related_objects:
+            if relation.related_model is EmailEvent:
+                continue  # gone with the campaign's events (an event's lead is of its campaign)
+            table = qn(relation.related_model._meta.db_table)
+            column = qn(relation.field.column)
+            if relation.on_delete is models.CASCADE:
+                sql = f"DELETE FROM {table} WHERE {column} IN ({lead_ids})"  # noqa: S608
+            elif relation.on_delete is models.SET_NULL:
+                sql = f"UPDATE {table} SET {column} = NULL WHERE {column} IN ({lead_ids})"  # noqa: S608
+            elif relation.on_delete is models.DO_NOTHING:
+                continue
+            else:  # PROTECT, RESTRICT, SET_DEFAULT …: not expressible here; say so loudly
+                raise NotImplementedError(f"{relation}: on_delete={relation.on_delete.__name__}")
+            cursor.execute(sql, [campaign_id])
+        cursor.execute(f"DELETE FROM {leads} WHERE {campaign_column} = %s", [campaign_id])  # noqa: S608
