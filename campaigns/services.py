@@ -10,6 +10,7 @@ from rest_framework.exceptions import ValidationError
 from apikeys.models import Workspace
 from campaigns.models import Campaign, CampaignStep
 from campaigns.transitions import locked
+from coldsend.api.exceptions import Conflict
 from sender_accounts.models import SenderAccount
 
 
@@ -73,15 +74,21 @@ def update_campaign(campaign: Campaign, data: dict[str, Any]) -> Campaign:
     with transaction.atomic():
         current = locked(campaign)
         if current.status == Campaign.Status.ACTIVE:
-            errors = {}
+            problems = []
             if sender_account_ids == []:
-                errors["sender_account_ids"] = [
-                    "An active campaign needs at least one sender account; pause it first."
-                ]
+                problems.append("The campaign would have no sender account.")
             if steps == []:
-                errors["steps"] = ["An active campaign needs at least one step; pause it first."]
-            if errors:
-                raise ValidationError(errors)
+                problems.append("The campaign would have no step.")
+            if problems:
+                # A state rule (API.md §3: 409), not a malformed request.
+                raise Conflict(
+                    "An ACTIVE campaign keeps at least one sender account and one step; "
+                    "pause it first.",
+                    code="invalid_state",
+                    status=current.status,
+                    allowed=sorted(set(Campaign.Status.values) - {Campaign.Status.ACTIVE}),
+                    problems=problems,
+                )
         for field, value in data.items():
             setattr(current, field, value)
         current.save()

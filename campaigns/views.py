@@ -43,13 +43,17 @@ class CampaignFilter(django_filters.FilterSet):
         summary="Replace a campaign",
         description="Every writable field is replaced; omitted ones take their defaults. "
         "`status` cannot be changed here (400): use activate and pause. An ACTIVE campaign "
-        "keeps at least one sender account and one step (400 otherwise; pause it first).",
+        "keeps at least one sender account and one step (409 `invalid_state` otherwise; pause "
+        "it first).",
+        responses={200: CampaignSerializer, 409: ConflictSerializer},
     ),
     partial_update=extend_schema(
         summary="Update a campaign",
         description="Only the fields sent change; `schedule` and `steps` are replaced whole. "
         "`status` cannot be changed here (400): use activate and pause. An ACTIVE campaign "
-        "keeps at least one sender account and one step (400 otherwise; pause it first).",
+        "keeps at least one sender account and one step (409 `invalid_state` otherwise; pause "
+        "it first).",
+        responses={200: CampaignSerializer, 409: ConflictSerializer},
     ),
     destroy=extend_schema(
         summary="Delete a campaign",
