@@ -57,18 +57,39 @@ CampaignStatusField = named_choice_field(Campaign.Status, "CampaignStatus")
 hh_mm = RegexValidator(r"^([01]\d|2[0-3]):[0-5]\d\Z", 'Use 24-hour "HH:MM", e.g. "09:30".')
 
 
+@extend_schema_field(
+    {"type": "string", "enum": sorted(known_timezones())}, component_name="TimeZone"
+)
+class TimeZoneField(serializers.CharField):
+    """An IANA time zone name the server knows; the schema lists them."""
+
+
+@extend_schema_field(
+    {
+        "type": "array",
+        "items": {"type": "integer", "minimum": 1, "maximum": 7},
+        "minItems": 1,
+        "maxItems": 7,
+        "uniqueItems": True,
+    }
+)
+class DaysField(serializers.ListField):
+    child = serializers.IntegerField(min_value=1, max_value=7)
+
+
 class ScheduleSerializer(WholeObjectMixin, serializers.Serializer):
-    timezone = serializers.CharField(help_text="IANA time zone name, e.g. `Europe/Berlin`.")
-    days = serializers.ListField(
-        child=serializers.IntegerField(min_value=1, max_value=7),
+    timezone = TimeZoneField(help_text="IANA time zone name, e.g. `Europe/Berlin`.")
+    days = DaysField(
         allow_empty=False,
         max_length=7,
-        help_text="Days of the week to send on, Monday = 1 … Sunday = 7; no repeats. "
-        "Stored in ascending order.",
+        help_text="Days of the week to send on, Monday = 1 … Sunday = 7; at least one, no "
+        "repeats. Stored in ascending order.",
     )
     start_time = serializers.CharField(validators=[hh_mm], help_text='"HH:MM", 24-hour.')
     end_time = serializers.CharField(
-        validators=[hh_mm], help_text='"HH:MM", 24-hour, later than `start_time` (same day).'
+        validators=[hh_mm],
+        help_text='"HH:MM", 24-hour, later than `start_time` (same day; 400 otherwise: a rule '
+        "between two fields that the schema cannot state).",
     )
 
     def validate_timezone(self, value: str) -> str:
@@ -87,11 +108,17 @@ class ScheduleSerializer(WholeObjectMixin, serializers.Serializer):
         return attrs
 
 
+class BodyField(serializers.CharField):
+    """Kept as sent, but not whitespace only (validate_body); the schema's `pattern` says so."""
+
+    refuses_whitespace_only = True
+
+
 class StepSerializer(WholeObjectMixin, serializers.ModelSerializer):
     subject = SingleLineCharField(
         max_length=998, help_text="The Subject header: one line (CR and LF are refused)."
     )
-    body = serializers.CharField(trim_whitespace=False)
+    body = BodyField(trim_whitespace=False)
     delay_days = serializers.IntegerField(
         min_value=0, max_value=3650, default=0, help_text="Days to wait after the previous step."
     )

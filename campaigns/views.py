@@ -1,6 +1,5 @@
 import django_filters
 from django.db.models import Prefetch, QuerySet
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins
 from rest_framework.decorators import action
@@ -21,6 +20,9 @@ from campaigns.stats import campaign_analytics
 from coldsend.api.parsers import StrictJSONParser
 from coldsend.api.viewsets import WorkspaceScopedViewSet
 from sender_accounts.models import SenderAccount
+
+# A date in the years analytics accept (1800-2999), as the schema can state it.
+ANALYTICS_DATE = {"type": "string", "format": "date", "pattern": r"^(18|19|2\d)\d\d-\d\d-\d\d$"}
 
 
 class CampaignFilter(django_filters.FilterSet):
@@ -129,14 +131,16 @@ class CampaignViewSet(
         parameters=[
             OpenApiParameter(
                 "from",
-                OpenApiTypes.DATE,
-                description="First day, YYYY-MM-DD (default: `to` minus 29 days).",
+                ANALYTICS_DATE,
+                description="First day, YYYY-MM-DD, 1800-01-01 to 2999-12-31 (default: `to` "
+                "minus 29 days). On or before `to` (400 otherwise).",
             ),
             OpenApiParameter(
                 "to",
-                OpenApiTypes.DATE,
-                description="Last day, YYYY-MM-DD, inclusive (default: today in the campaign's "
-                "time zone). At most 366 days from `from` to `to`.",
+                ANALYTICS_DATE,
+                description="Last day, YYYY-MM-DD, inclusive, 1800-01-01 to 2999-12-31 (default: "
+                "today in the campaign's time zone). At most 366 days from `from` to `to` (400 "
+                "otherwise: a rule between two parameters that the schema cannot state).",
             ),
         ],
         responses=CampaignAnalyticsSerializer,

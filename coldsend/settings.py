@@ -194,6 +194,10 @@ SPECTACULAR_SETTINGS = {
     "SCHEMA_PATH_PREFIX": r"/api/public/v1",
     "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_NAME_OVERRIDES": {},
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "coldsend.api.schema.add_links",
+    ],
 }
 
 # Lead import limits (API.md §6): over either, 413 and nothing imported.

@@ -25,7 +25,11 @@ LeadStatusField = named_choice_field(Lead.Status, "LeadStatus")
 
 CUSTOM_FIELDS_SCHEMA = {
     "type": "object",
-    "additionalProperties": {"type": "string", "maxLength": MAX_CUSTOM_VALUE_LENGTH},
+    "additionalProperties": {
+        "type": "string",
+        "maxLength": MAX_CUSTOM_VALUE_LENGTH,
+        "pattern": "^[^\\u0000]*$",
+    },
     "maxProperties": MAX_CUSTOM_FIELDS,
     "description": (
         f"Free-form string attributes (e.g. merge tags): at most {MAX_CUSTOM_FIELDS} keys "

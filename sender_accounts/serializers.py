@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
+from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema_field
 from rest_framework import serializers
 
 from coldsend.api.fields import (
@@ -22,10 +23,14 @@ from sender_accounts.models import DAILY_LIMIT_MAX, SenderAccount
 
 Type = SenderAccount.Type
 
-HOSTNAME_RE = re.compile(
-    r"^(?=.{1,253}\.?$)[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?"
+# Labels of 1-63 letters, digits, hyphens or underscores (no hyphen at either end), dot-separated;
+# the length is the field's max_length. Written without lookaheads so the schema can state it.
+HOSTNAME_PATTERN = (
+    r"^[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?"
     r"(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)*\.?$"
 )
+HOSTNAME_RE = re.compile(HOSTNAME_PATTERN)
+MAX_HOST_LENGTH = 253
 
 
 def validate_host(value: str) -> str:
@@ -39,6 +44,23 @@ def validate_host(value: str) -> str:
     return value
 
 
+@extend_schema_field(
+    {
+        "anyOf": [
+            {"type": "string", "pattern": HOSTNAME_PATTERN, "maxLength": MAX_HOST_LENGTH},
+            {"type": "string", "format": "ipv6"},
+        ]
+    }
+)
+class HostField(serializers.CharField):
+    """A host name (or IPv4 address) or an IPv6 address, without scheme or port."""
+
+
+@extend_schema_field({"type": "object", "nullable": True, "not": {"type": "object"}})
+class NoSMTPSettingsField(serializers.Field):
+    """Schema only: a NATIVE account's `smtp` may only be absent or null."""
+
+
 TypeField = named_choice_field(SenderAccount.Type, "SenderAccountType")
 StatusField = named_choice_field(SenderAccount.Status, "SenderAccountStatus")
 SecurityField = named_choice_field(SenderAccount.Security, "SMTPSecurity")
@@ -47,9 +69,9 @@ SecurityField = named_choice_field(SenderAccount.Security, "SMTPSecurity")
 class SMTPSettingsSerializer(StrictFieldsMixin, serializers.Serializer):
     """How ColdSend reaches the account's SMTP server. The password is write-only."""
 
-    host = serializers.CharField(
+    host = HostField(
         source="smtp_host",
-        max_length=255,
+        max_length=MAX_HOST_LENGTH,
         validators=[validate_host],
         help_text="A host name or IP address, e.g. smtp.example.com.",
     )
@@ -152,3 +174,29 @@ class SenderAccountDetailSerializer(SenderAccountSerializer):
 
     class Meta(SenderAccountSerializer.Meta):
         fields = [*SenderAccountSerializer.Meta.fields, "stats"]
+
+
+class NativeSenderAccountSerializer(SenderAccountSerializer):
+    """Schema only: a NATIVE account sends through the service's own mail settings."""
+
+    type = serializers.ChoiceField(choices=[Type.NATIVE])
+    smtp = NoSMTPSettingsField(required=False, help_text="Absent or null: refused otherwise.")
+
+
+class SMTPSenderAccountSerializer(SenderAccountSerializer):
+    """Schema only: an SMTP account sends through its own server, named in `smtp`."""
+
+    type = serializers.ChoiceField(choices=[Type.SMTP])
+    smtp = SMTPSettingsSerializer(help_text="Required for an SMTP account.")
+
+
+# What `POST sender_accounts` takes, one shape per `type`: the schema states which fields each
+# type requires (SenderAccountSerializer validates the same).
+SENDER_ACCOUNT_REQUEST = PolymorphicProxySerializer(
+    component_name="SenderAccountCreate",
+    serializers={
+        Type.NATIVE.value: NativeSenderAccountSerializer,
+        Type.SMTP.value: SMTPSenderAccountSerializer,
+    },
+    resource_type_field_name="type",
+)

@@ -7,7 +7,11 @@ from coldsend.api.fields import conflict_body
 from coldsend.api.parsers import StrictJSONParser
 from coldsend.api.viewsets import WorkspaceScopedViewSet
 from sender_accounts.models import SenderAccount
-from sender_accounts.serializers import SenderAccountDetailSerializer, SenderAccountSerializer
+from sender_accounts.serializers import (
+    SENDER_ACCOUNT_REQUEST,
+    SenderAccountDetailSerializer,
+    SenderAccountSerializer,
+)
 from sender_accounts.services import delete_sender_account, sender_account_stats
 
 IN_USE = conflict_body(
@@ -40,7 +44,7 @@ class SenderAccountViewSet(
         (retrieve an account for them), so a page costs the same whatever the accounts sent."""
         return super().list(request)
 
-    @extend_schema(request=SenderAccountSerializer, responses={201: SenderAccountDetailSerializer})
+    @extend_schema(request=SENDER_ACCOUNT_REQUEST, responses={201: SenderAccountDetailSerializer})
     def create(self, request: Request) -> Response:
         """Connect a sender account. SMTP accounts need the `smtp` block; NATIVE accounts send
         through the service's own mail settings and refuse it. The SMTP password is encrypted at

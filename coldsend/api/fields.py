@@ -5,7 +5,6 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from django.core.validators import RegexValidator
 from django.db.models import TextChoices
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -47,15 +46,16 @@ CONTROL_CHARACTER_MESSAGE = "Must not contain line breaks or control characters.
 class SingleLineCharField(serializers.CharField):
     """Text that may end up in a mail header: any of `forbidden` (a regex character-class body;
     CR and LF by default) is a 400, checked on the text as sent, before trimming, so a leading or
-    trailing line break is refused too. The schema states it as a `pattern`."""
+    trailing line break is refused too. The schema states it in the field's `pattern`
+    (coldsend.api.schema.text_pattern)."""
 
     def __init__(
         self, *, forbidden: str = LINE_BREAKS, message: str = LINE_BREAK_MESSAGE, **kwargs: Any
     ) -> None:
         super().__init__(**kwargs)
+        self.forbidden_characters = forbidden
         self.forbidden = re.compile(f"[{forbidden}]")
         self.forbidden_message = message
-        self.validators.append(RegexValidator(rf"\A[^{forbidden}]*\Z", message))
 
     def run_validation(self, data: Any = serializers.empty) -> Any:
         if isinstance(data, str) and self.forbidden.search(data):
