@@ -1,14 +1,18 @@
+import logging
 import secrets
 import uuid
 from datetime import datetime, timedelta
 from functools import cache
 from typing import Any, Self
 
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connections, models, transaction
 from django.utils import timezone
 
 from apikeys import keys
-from apikeys.scopes import parse_scopes
+from apikeys.scopes import KNOWN_SCOPES, parse_scopes
+
+logger = logging.getLogger("apikeys")
 
 
 class Workspace(models.Model):
@@ -22,6 +26,13 @@ class Workspace(models.Model):
 
     def __str__(self) -> str:
         return self.slug
+
+    @classmethod
+    def validate_slug(cls, slug: str) -> None:
+        """ValidationError unless `slug` is what the admin's slug field accepts."""
+        cls._meta.get_field("slug").run_validators(slug)
+        if not slug:
+            raise ValidationError("A workspace slug is required.")
 
 
 class WorkspaceQuerySet(models.QuerySet):
@@ -67,6 +78,10 @@ class APIKeyManager(models.Manager.from_queryset(WorkspaceQuerySet)):
             raise KeyRejected(INVALID_KEY)
         if key.revoked_at is not None:
             raise KeyRejected(INVALID_KEY)
+        if scopes_problem(key.scopes) is not None:
+            # A row written around the model (raw SQL, a bad migration): grant nothing.
+            logger.error("API key %s refused: malformed stored scopes", key.prefix)
+            raise KeyRejected(INVALID_KEY)
         if key.expires_at is not None and key.expires_at <= timezone.now():
             raise KeyRejected(EXPIRED_KEY)
         return key
@@ -95,6 +110,24 @@ class APIKeyManager(models.Manager.from_queryset(WorkspaceQuerySet)):
             self.db, [f.attname for f in workspace_fields], values[split:]
         )
         return key
+
+
+_KNOWN = frozenset(KNOWN_SCOPES)
+
+
+def scopes_problem(value: object) -> str | None:
+    """Why a stored `scopes` value is not a list of known scope strings, or None when it is."""
+    if not isinstance(value, list):
+        return "Scopes must be a list of scope names."
+    unknown = [s for s in value if not isinstance(s, str) or s not in _KNOWN]
+    if unknown:
+        return f"Unknown scope(s): {', '.join(map(repr, unknown))}."
+    return None
+
+
+def _scope_names(value: object) -> list[str]:
+    """The strings of a stored scope list; nothing from a malformed value."""
+    return [s for s in value if isinstance(s, str)] if isinstance(value, list) else []
 
 
 @cache
@@ -145,6 +178,15 @@ class APIKey(models.Model):
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"
 
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        self.clean()  # a malformed `scopes` never reaches the table through the model
+        super().save(*args, **kwargs)
+
+    def clean(self) -> None:
+        problem = scopes_problem(self.scopes)
+        if problem:
+            raise ValidationError({"scopes": [problem]})
+
     @property
     def is_active(self) -> bool:
         if self.revoked_at is not None:
@@ -179,7 +221,8 @@ class APIKey(models.Model):
         """Note that the key was used (with these scopes), writing only when something is new:
         a scope never used before, or last_used_at older than `interval`."""
         now = timezone.now()
-        new_scopes = set(scopes_used) - set(self.used_scopes)
+        recorded = _scope_names(self.used_scopes)
+        new_scopes = set(scopes_used) - set(recorded)
         stale = self.last_used_at is None or now - self.last_used_at >= interval
         if not new_scopes and not stale:
             return
@@ -192,5 +235,5 @@ class APIKey(models.Model):
         # recording different scopes at once cannot overwrite each other.
         with transaction.atomic():
             stored = rows.select_for_update().values_list("used_scopes", flat=True).first()
-            self.used_scopes = sorted({*(stored or []), *new_scopes})
+            self.used_scopes = sorted({*_scope_names(stored), *new_scopes})
             rows.update(last_used_at=now, used_scopes=self.used_scopes)

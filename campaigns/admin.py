@@ -12,7 +12,7 @@ from campaigns import transitions
 from campaigns.models import Campaign, CampaignStep, default_schedule
 from campaigns.serializers import ScheduleSerializer, known_timezones
 from coldsend.admin import DeleteThroughServiceMixin
-from coldsend.errors import Invalid
+from coldsend.errors import Conflict
 from sender_accounts.models import SenderAccount
 
 WEEKDAYS = [(1, "Mon"), (2, "Tue"), (3, "Wed"), (4, "Thu"), (5, "Fri"), (6, "Sat"), (7, "Sun")]
@@ -177,7 +177,7 @@ class CampaignAdmin(DeleteThroughServiceMixin, admin.ModelAdmin):
     ) -> HttpResponse:
         try:
             return super().changeform_view(request, object_id, form_url, extra_context)
-        except Invalid as refused:  # raised inside the admin's transaction: the edit is undone
+        except Conflict as refused:  # raised inside the admin's transaction: the edit is undone
             messages.error(request, refused.detail)
             return HttpResponseRedirect(request.get_full_path())
 

@@ -11,7 +11,7 @@ from rest_framework import serializers
 from rest_framework.fields import empty
 
 from campaigns.models import Campaign, CampaignStep, default_schedule
-from coldsend.api.fields import conflict_body, named_choice_field
+from coldsend.api.fields import SingleLineCharField, conflict_body, named_choice_field
 from coldsend.api.strict import StrictFieldsMixin
 from coldsend.errors import ErrorCode
 from engagement.selectors import EVENT_COUNTERS, campaign_stats, campaign_timezone
@@ -58,18 +58,39 @@ CampaignStatusField = named_choice_field(Campaign.Status, "CampaignStatus")
 hh_mm = RegexValidator(r"^([01]\d|2[0-3]):[0-5]\d\Z", 'Use 24-hour "HH:MM", e.g. "09:30".')
 
 
+@extend_schema_field(
+    {"type": "string", "enum": sorted(known_timezones())}, component_name="TimeZone"
+)
+class TimeZoneField(serializers.CharField):
+    """An IANA time zone name the server knows; the schema lists them."""
+
+
+@extend_schema_field(
+    {
+        "type": "array",
+        "items": {"type": "integer", "minimum": 1, "maximum": 7},
+        "minItems": 1,
+        "maxItems": 7,
+        "uniqueItems": True,
+    }
+)
+class DaysField(serializers.ListField):
+    child = serializers.IntegerField(min_value=1, max_value=7)
+
+
 class ScheduleSerializer(WholeObjectMixin, serializers.Serializer):
-    timezone = serializers.CharField(help_text="IANA time zone name, e.g. `Europe/Berlin`.")
-    days = serializers.ListField(
-        child=serializers.IntegerField(min_value=1, max_value=7),
+    timezone = TimeZoneField(help_text="IANA time zone name, e.g. `Europe/Berlin`.")
+    days = DaysField(
         allow_empty=False,
         max_length=7,
-        help_text="Days of the week to send on, Monday = 1 … Sunday = 7; no repeats. "
-        "Stored in ascending order.",
+        help_text="Days of the week to send on, Monday = 1 … Sunday = 7; at least one, no "
+        "repeats. Stored in ascending order.",
     )
     start_time = serializers.CharField(validators=[hh_mm], help_text='"HH:MM", 24-hour.')
     end_time = serializers.CharField(
-        validators=[hh_mm], help_text='"HH:MM", 24-hour, later than `start_time` (same day).'
+        validators=[hh_mm],
+        help_text='"HH:MM", 24-hour, later than `start_time` (same day; 400 otherwise: a rule '
+        "between two fields that the schema cannot state).",
     )
 
     def validate_timezone(self, value: str) -> str:
@@ -88,9 +109,17 @@ class ScheduleSerializer(WholeObjectMixin, serializers.Serializer):
         return attrs
 
 
+class BodyField(serializers.CharField):
+    """Kept as sent, but not whitespace only (validate_body); the schema's `pattern` says so."""
+
+    refuses_whitespace_only = True
+
+
 class StepSerializer(WholeObjectMixin, serializers.ModelSerializer):
-    subject = serializers.CharField(max_length=998)
-    body = serializers.CharField(trim_whitespace=False)
+    subject = SingleLineCharField(
+        max_length=998, help_text="The Subject header: one line (CR and LF are refused)."
+    )
+    body = BodyField(trim_whitespace=False)
     delay_days = serializers.IntegerField(
         min_value=0, max_value=3650, default=0, help_text="Days to wait after the previous step."
     )
@@ -141,7 +170,9 @@ class CampaignSerializer(StrictFieldsMixin, serializers.ModelSerializer):
 
     read_only_messages = {"status": STATUS_READ_ONLY}
 
-    name = serializers.CharField(min_length=1, max_length=200)
+    name = SingleLineCharField(
+        min_length=1, max_length=200, help_text="One line: CR and LF are refused."
+    )
     sender_account_ids = SenderAccountIdsField(
         default=list,
         max_length=MAX_SENDER_ACCOUNTS,
@@ -304,4 +335,13 @@ StateConflictSerializer = conflict_body(
     [ErrorCode.INVALID_STATE],
     "A 409: the action is not allowed from the campaign's current state.",
     **CAMPAIGN_STATE_FIELDS,
+)
+EditConflictSerializer = conflict_body(
+    "CampaignEditConflict",
+    [ErrorCode.INVALID_STATE],
+    "A 409: the edit would leave an ACTIVE campaign without a sender account or a step.",
+    **CAMPAIGN_STATE_FIELDS,
+    problems=serializers.ListField(
+        child=serializers.CharField(), help_text="What the campaign would lack."
+    ),
 )

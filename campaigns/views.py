@@ -1,10 +1,8 @@
 import django_filters
 from django.db.models import Prefetch, QuerySet
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins
 from rest_framework.decorators import action
-from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.serializers import BaseSerializer
@@ -17,11 +15,16 @@ from campaigns.serializers import (
     CampaignListItemSerializer,
     CampaignSerializer,
     ConflictSerializer,
+    EditConflictSerializer,
     StateConflictSerializer,
 )
+from coldsend.api.parsers import StrictJSONParser
 from coldsend.api.viewsets import WorkspaceScopedViewSet
 from engagement.selectors import campaign_analytics
 from sender_accounts.models import SenderAccount
+
+# A date in the years analytics accept (1800-2999), as the schema can state it.
+ANALYTICS_DATE = {"type": "string", "format": "date", "pattern": r"^(18|19|2\d)\d\d-\d\d-\d\d$"}
 
 
 class CampaignFilter(django_filters.FilterSet):
@@ -44,13 +47,17 @@ class CampaignFilter(django_filters.FilterSet):
         summary="Replace a campaign",
         description="Every writable field is replaced; omitted ones take their defaults. "
         "`status` cannot be changed here (400): use activate and pause. An ACTIVE campaign "
-        "keeps at least one sender account and one step (400 otherwise; pause it first).",
+        "keeps at least one sender account and one step (409 `invalid_state` otherwise; pause "
+        "it first).",
+        responses={200: CampaignSerializer, 409: EditConflictSerializer},
     ),
     partial_update=extend_schema(
         summary="Update a campaign",
         description="Only the fields sent change; `schedule` and `steps` are replaced whole. "
         "`status` cannot be changed here (400): use activate and pause. An ACTIVE campaign "
-        "keeps at least one sender account and one step (400 otherwise; pause it first).",
+        "keeps at least one sender account and one step (409 `invalid_state` otherwise; pause "
+        "it first).",
+        responses={200: CampaignSerializer, 409: EditConflictSerializer},
     ),
     destroy=extend_schema(
         summary="Delete a campaign",
@@ -72,7 +79,7 @@ class CampaignViewSet(
     serializer_class = CampaignSerializer
     filterset_class = CampaignFilter
     # JSON only: a form would flatten `schedule` and `steps`, which were then silently dropped.
-    parser_classes = [JSONParser]
+    parser_classes = [StrictJSONParser]
     create_service = services.create_campaign
 
     def get_queryset(self) -> QuerySet:
@@ -124,14 +131,16 @@ class CampaignViewSet(
         parameters=[
             OpenApiParameter(
                 "from",
-                OpenApiTypes.DATE,
-                description="First day, YYYY-MM-DD (default: `to` minus 29 days).",
+                ANALYTICS_DATE,
+                description="First day, YYYY-MM-DD, 1800-01-01 to 2999-12-31 (default: `to` "
+                "minus 29 days). On or before `to` (400 otherwise).",
             ),
             OpenApiParameter(
                 "to",
-                OpenApiTypes.DATE,
-                description="Last day, YYYY-MM-DD, inclusive (default: today in the campaign's "
-                "time zone). At most 366 days from `from` to `to`.",
+                ANALYTICS_DATE,
+                description="Last day, YYYY-MM-DD, inclusive, 1800-01-01 to 2999-12-31 (default: "
+                "today in the campaign's time zone). At most 366 days from `from` to `to` (400 "
+                "otherwise: a rule between two parameters that the schema cannot state).",
             ),
         ],
         responses=CampaignAnalyticsSerializer,

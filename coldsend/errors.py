@@ -24,6 +24,10 @@ class ErrorCode(StrEnum):
 
 
 NOT_FOUND = "Not found."
+LONE_SURROGATE = (
+    "JSON parse error - a string holds a lone UTF-16 surrogate (\\ud800-\\udfff): "
+    "text must be valid Unicode."
+)
 
 
 class DomainError(Exception):

@@ -6,6 +6,7 @@ secrets must come from the environment (or a `.env` file beside manage.py).
 
 import os
 import tempfile
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -55,6 +56,7 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI and Redoc served from our static files, no CDN
+    "axes",
     "apikeys",
     "campaigns",
     "sender_accounts",
@@ -76,7 +78,33 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "coldsend.api.idempotency.IdempotencyMiddleware",
+    # Last, as django-axes asks: turns a refused admin login into its lockout answer.
+    "axes.middleware.AxesMiddleware",
 ]
+
+# Admin logins (API.md §9): django-axes refuses logins, the right password included, for
+# ADMIN_LOGIN_LOCKOUT_MINUTES after ADMIN_LOGIN_FAILURE_LIMIT failures for one username or from
+# one address (each counted on its own), in the cache (shared across processes with Redis).
+# API keys never go through these backends. Lift a lockout with `manage.py axes_reset_username
+# NAME` or `manage.py axes_reset_ip ADDRESS`.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_HANDLER = "axes.handlers.cache.AxesCacheHandler"
+AXES_FAILURE_LIMIT = env.int("ADMIN_LOGIN_FAILURE_LIMIT", default=10)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("ADMIN_LOGIN_LOCKOUT_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+# A lockout lasts its 15 minutes from the last counted failure; tries while locked do not extend it.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_ENABLE_ADMIN = False  # its pages list database records; the cache handler keeps none
+AXES_CLIENT_IP_CALLABLE = "coldsend.client_ip.client_ip"
+# axes warns about a per-process cache: without CACHE_URL, lockouts (like rate limits) count per
+# process; production sets CACHE_URL=redis://… (README).
+SILENCED_SYSTEM_CHECKS = ["axes.W001"]
+# Behind N reverse proxies that each append to X-Forwarded-For, the client's address is the
+# N-th entry from the right; 0 (default): REMOTE_ADDR, the connecting peer.
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 
 ROOT_URLCONF = "coldsend.urls"
 WSGI_APPLICATION = "coldsend.wsgi.application"
@@ -150,7 +178,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": [
-        "rest_framework.parsers.JSONParser",
+        "coldsend.api.parsers.StrictJSONParser",
         "rest_framework.parsers.MultiPartParser",
     ],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
@@ -198,6 +226,10 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     # No call to swagger.io's online validator: the docs work offline.
     "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "coldsend.api.schema.add_links",
+    ],
 }
 
 # Lead import limits (API.md §6): over either, 413 and nothing imported.

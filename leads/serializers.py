@@ -10,6 +10,8 @@ from campaigns.models import Campaign
 from coldsend.api.fields import conflict_body, named_choice_field
 from coldsend.api.strict import StrictFieldsMixin
 from engagement.selectors import NO_ENGAGEMENT
+from leads.emails import MAX_LENGTH as MAX_EMAIL_LENGTH
+from leads.emails import SHAPE_DESCRIPTION as EMAIL_SHAPE
 from leads.emails import normalize_email
 from leads.models import Lead
 from leads.services import CAMPAIGN_NOT_FOUND
@@ -24,7 +26,11 @@ LeadStatusField = named_choice_field(Lead.Status, "LeadStatus")
 
 CUSTOM_FIELDS_SCHEMA = {
     "type": "object",
-    "additionalProperties": {"type": "string", "maxLength": MAX_CUSTOM_VALUE_LENGTH},
+    "additionalProperties": {
+        "type": "string",
+        "maxLength": MAX_CUSTOM_VALUE_LENGTH,
+        "pattern": "^[^\\u0000]*$",
+    },
     "maxProperties": MAX_CUSTOM_FIELDS,
     "description": (
         f"Free-form string attributes (e.g. merge tags): at most {MAX_CUSTOM_FIELDS} keys "
@@ -90,8 +96,9 @@ class LeadSerializer(StrictFieldsMixin, serializers.ModelSerializer):
         help_text="A campaign of your workspace. Any other id is a 400 on `campaign_id`.",
     )
     email = EmailAddressField(
-        max_length=254,
-        help_text="Validated, trimmed and stored lower-cased; unique within the campaign.",
+        max_length=MAX_EMAIL_LENGTH,
+        help_text="Validated, trimmed and stored lower-cased; unique within the campaign. "
+        + EMAIL_SHAPE,
     )
     custom_fields = CustomFieldsField(required=False)
     status = LeadStatusField(

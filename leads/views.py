@@ -1,9 +1,9 @@
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import status
-from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from coldsend.api.parsers import StrictJSONParser
 from coldsend.api.viewsets import WorkspaceScopedViewSet
 from engagement.selectors import attach_engagement
 from leads.filters import LeadFilter
@@ -47,7 +47,7 @@ class LeadViewSet(WorkspaceScopedViewSet):
     serializer_class = LeadSerializer
     filterset_class = LeadFilter
     # JSON only: a form cannot carry the `custom_fields` object (CSV files go to leads/import).
-    parser_classes = [JSONParser]
+    parser_classes = [StrictJSONParser]
     create_service = create_lead
 
     def list(self, request: Request) -> Response:

@@ -9,6 +9,7 @@ from django.views.decorators.debug import sensitive_post_parameters
 
 from campaigns.services import active_campaign_ids, delete_sender_account
 from coldsend.admin import DeleteThroughServiceMixin
+from leads.emails import normalize_email
 from sender_accounts.models import SenderAccount
 
 
@@ -31,6 +32,9 @@ class SenderAccountAdminForm(forms.ModelForm):
             "workspace", "type", "email", "display_name", "daily_limit", "status",
             "smtp_host", "smtp_port", "smtp_username", "smtp_security",
         ]  # fmt: skip
+
+    def clean_email(self) -> str:
+        return normalize_email(self.cleaned_data["email"])
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()

@@ -5,26 +5,32 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from django.core.exceptions import ValidationError as DjangoValidationError
+from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema_field
 from rest_framework import serializers
 
-from coldsend.api.fields import named_choice_field
+from coldsend.api.fields import (
+    CONTROL_CHARACTER_MESSAGE,
+    CONTROL_CHARACTERS,
+    SingleLineCharField,
+    named_choice_field,
+)
 from coldsend.api.strict import StrictFieldsMixin
+from leads.emails import MAX_LENGTH as MAX_EMAIL_LENGTH
+from leads.emails import SHAPE_DESCRIPTION as EMAIL_SHAPE
+from leads.emails import normalize_email
 from sender_accounts.models import DAILY_LIMIT_MAX, SenderAccount
 
 Type = SenderAccount.Type
 
-HOSTNAME_RE = re.compile(
-    r"^(?=.{1,253}\.?$)[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?"
+# Labels of 1-63 letters, digits, hyphens or underscores (no hyphen at either end), dot-separated;
+# the length is the field's max_length. Written without lookaheads so the schema can state it.
+HOSTNAME_PATTERN = (
+    r"^[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?"
     r"(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)*\.?$"
 )
-CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
-
-
-def no_line_breaks(value: str) -> str:
-    # A function, not a RegexValidator: the schema would show an inverse match as a `pattern`.
-    if CONTROL_CHARACTERS.search(value):
-        raise serializers.ValidationError("Must not contain line breaks or control characters.")
-    return value
+HOSTNAME_RE = re.compile(HOSTNAME_PATTERN)
+MAX_HOST_LENGTH = 253
 
 
 def validate_host(value: str) -> str:
@@ -38,6 +44,23 @@ def validate_host(value: str) -> str:
     return value
 
 
+@extend_schema_field(
+    {
+        "anyOf": [
+            {"type": "string", "pattern": HOSTNAME_PATTERN, "maxLength": MAX_HOST_LENGTH},
+            {"type": "string", "format": "ipv6"},
+        ]
+    }
+)
+class HostField(serializers.CharField):
+    """A host name (or IPv4 address) or an IPv6 address, without scheme or port."""
+
+
+@extend_schema_field({"type": "object", "nullable": True, "not": {"type": "object"}})
+class NoSMTPSettingsField(serializers.Field):
+    """Schema only: a NATIVE account's `smtp` may only be absent or null."""
+
+
 TypeField = named_choice_field(SenderAccount.Type, "SenderAccountType")
 StatusField = named_choice_field(SenderAccount.Status, "SenderAccountStatus")
 SecurityField = named_choice_field(SenderAccount.Security, "SMTPSecurity")
@@ -46,15 +69,19 @@ SecurityField = named_choice_field(SenderAccount.Security, "SMTPSecurity")
 class SMTPSettingsSerializer(StrictFieldsMixin, serializers.Serializer):
     """How ColdSend reaches the account's SMTP server. The password is write-only."""
 
-    host = serializers.CharField(
+    host = HostField(
         source="smtp_host",
-        max_length=255,
+        max_length=MAX_HOST_LENGTH,
         validators=[validate_host],
         help_text="A host name or IP address, e.g. smtp.example.com.",
     )
     port = serializers.IntegerField(source="smtp_port", min_value=1, max_value=65535)
-    username = serializers.CharField(
-        source="smtp_username", max_length=255, validators=[no_line_breaks]
+    username = SingleLineCharField(
+        source="smtp_username",
+        max_length=255,
+        forbidden=CONTROL_CHARACTERS,
+        message=CONTROL_CHARACTER_MESSAGE,
+        help_text="No line breaks or other control characters.",
     )
     password = serializers.CharField(
         source="smtp_password",
@@ -90,9 +117,16 @@ class SenderAccountSerializer(StrictFieldsMixin, serializers.ModelSerializer):
     type = TypeField(
         help_text="SMTP: your own mail server; NATIVE: the service's own outgoing mail settings."
     )
-    email = serializers.EmailField(max_length=254, help_text="Stored lower-cased.")
-    display_name = serializers.CharField(
-        max_length=200, allow_blank=True, default="", validators=[no_line_breaks]
+    email = serializers.EmailField(
+        max_length=MAX_EMAIL_LENGTH, help_text=f"Stored lower-cased. {EMAIL_SHAPE}"
+    )
+    display_name = SingleLineCharField(
+        max_length=200,
+        allow_blank=True,
+        default="",
+        forbidden=CONTROL_CHARACTERS,
+        message=CONTROL_CHARACTER_MESSAGE,
+        help_text="The name in the From header: no line breaks or other control characters.",
     )
     daily_limit = serializers.IntegerField(min_value=1, max_value=DAILY_LIMIT_MAX, default=50)
     smtp = SMTPSettingsSerializer(
@@ -123,7 +157,10 @@ class SenderAccountSerializer(StrictFieldsMixin, serializers.ModelSerializer):
         return errors
 
     def validate_email(self, value: str) -> str:
-        return value.lower()
+        try:
+            return normalize_email(value)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.messages) from None
 
     def validate(self, attrs: dict) -> dict:
         attrs.update(attrs.pop("smtp", None) or {})
@@ -137,3 +174,29 @@ class SenderAccountDetailSerializer(SenderAccountSerializer):
 
     class Meta(SenderAccountSerializer.Meta):
         fields = [*SenderAccountSerializer.Meta.fields, "stats"]
+
+
+class NativeSenderAccountSerializer(SenderAccountSerializer):
+    """Schema only: a NATIVE account sends through the service's own mail settings."""
+
+    type = serializers.ChoiceField(choices=[Type.NATIVE])
+    smtp = NoSMTPSettingsField(required=False, help_text="Absent or null: refused otherwise.")
+
+
+class SMTPSenderAccountSerializer(SenderAccountSerializer):
+    """Schema only: an SMTP account sends through its own server, named in `smtp`."""
+
+    type = serializers.ChoiceField(choices=[Type.SMTP])
+    smtp = SMTPSettingsSerializer(help_text="Required for an SMTP account.")
+
+
+# What `POST sender_accounts` takes, one shape per `type`: the schema states which fields each
+# type requires (SenderAccountSerializer validates the same).
+SENDER_ACCOUNT_REQUEST = PolymorphicProxySerializer(
+    component_name="SenderAccountCreate",
+    serializers={
+        Type.NATIVE.value: NativeSenderAccountSerializer,
+        Type.SMTP.value: SMTPSenderAccountSerializer,
+    },
+    resource_type_field_name="type",
+)

@@ -1,15 +1,19 @@
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, serializers, status
-from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from campaigns.services import delete_sender_account
 from coldsend.api.fields import conflict_body
+from coldsend.api.parsers import StrictJSONParser
 from coldsend.api.viewsets import WorkspaceScopedViewSet
 from engagement.selectors import sender_account_stats
 from sender_accounts.models import SenderAccount
-from sender_accounts.serializers import SenderAccountDetailSerializer, SenderAccountSerializer
+from sender_accounts.serializers import (
+    SENDER_ACCOUNT_REQUEST,
+    SenderAccountDetailSerializer,
+    SenderAccountSerializer,
+)
 from sender_accounts.services import create_sender_account
 
 IN_USE = conflict_body(
@@ -30,7 +34,7 @@ class SenderAccountViewSet(
     # The API never needs the SMTP password, so it is never loaded (nor decrypted) here.
     queryset = SenderAccount.objects.defer("smtp_password")
     serializer_class = SenderAccountSerializer
-    parser_classes = [JSONParser]
+    parser_classes = [StrictJSONParser]
     create_service = create_sender_account
 
     def get_serializer_class(self) -> type[SenderAccountSerializer]:
@@ -43,7 +47,7 @@ class SenderAccountViewSet(
         (retrieve an account for them), so a page costs the same whatever the accounts sent."""
         return super().list(request)
 
-    @extend_schema(request=SenderAccountSerializer, responses={201: SenderAccountDetailSerializer})
+    @extend_schema(request=SENDER_ACCOUNT_REQUEST, responses={201: SenderAccountDetailSerializer})
     def create(self, request: Request) -> Response:
         """Connect a sender account. SMTP accounts need the `smtp` block; NATIVE accounts send
         through the service's own mail settings and refuse it. The SMTP password is encrypted at

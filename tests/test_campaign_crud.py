@@ -350,8 +350,9 @@ def test_an_active_campaign_cannot_be_emptied(client_all, workspace, field):
 
     response = client_all.patch(campaign_url(campaign), {field: []}, format="json")
 
-    assert response.status_code == 400
-    assert list(response.json()) == [field]
+    assert response.status_code == 409  # a state rule, not a malformed request
+    assert response.json()["code"] == "invalid_state"
+    assert response.json()["status"] == "ACTIVE"
     assert stored(campaign) == before
 
 

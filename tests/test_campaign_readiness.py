@@ -1,6 +1,6 @@
 """One rule, one text: "an ACTIVE campaign keeps at least one sender account and one step" is
 answered with the same words by activate (409 `not_ready`), by an edit of an ACTIVE campaign
-(400) and by the admin."""
+(409 `invalid_state`: a state rule, API.md §3) and by the admin."""
 
 from campaigns.models import Campaign, CampaignStep
 from sender_accounts.models import SenderAccount
@@ -37,10 +37,13 @@ def test_an_api_edit_that_empties_an_active_campaign_says_the_same(client_all, w
         {"name": "Renamed", "steps": [], "sender_account_ids": []},
         format="json",
     )
-    assert response.status_code == 400
+    assert response.status_code == 409
     assert response.json() == {
-        "sender_account_ids": [f"{ACTIVE_NEEDS} {NO_SENDER}"],
-        "steps": [f"{ACTIVE_NEEDS} {NO_STEP}"],
+        "detail": f"{ACTIVE_NEEDS} {NO_SENDER} {NO_STEP}",
+        "code": "invalid_state",
+        "status": "ACTIVE",
+        "allowed": ["DRAFT", "PAUSED"],
+        "problems": [NO_SENDER, NO_STEP],
     }
     campaign.refresh_from_db()
     assert campaign.name == "Live"

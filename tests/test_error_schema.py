@@ -22,6 +22,8 @@ DOMAIN_CONFLICTS: dict[tuple[str, str], set[ErrorCode]] = {
     ("POST", "campaigns/{id}/activate/"): {ErrorCode.INVALID_STATE, ErrorCode.NOT_READY},
     ("POST", "campaigns/{id}/pause/"): {ErrorCode.INVALID_STATE},
     ("DELETE", "campaigns/{id}/"): {ErrorCode.INVALID_STATE},
+    ("PUT", "campaigns/{id}/"): {ErrorCode.INVALID_STATE},
+    ("PATCH", "campaigns/{id}/"): {ErrorCode.INVALID_STATE},
     ("DELETE", "sender_accounts/{id}/"): {ErrorCode.IN_USE},
     ("POST", "leads/"): {ErrorCode.DUPLICATE},
     ("DELETE", "leads/{id}/"): {ErrorCode.INVALID_STATE},
@@ -153,6 +155,10 @@ def test_domain_conflicts_answer_as_documented(document, client_all):
     answer("DELETE", "campaigns/{id}/", f"campaigns/{ready['id']}", ErrorCode.INVALID_STATE)
     answer("DELETE", "sender_accounts/{id}/", f"sender_accounts/{sender['id']}",
            ErrorCode.IN_USE)  # fmt: skip
+    answer("PATCH", "campaigns/{id}/", f"campaigns/{ready['id']}", ErrorCode.INVALID_STATE,
+           steps=[])  # fmt: skip
+    answer("PUT", "campaigns/{id}/", f"campaigns/{ready['id']}", ErrorCode.INVALID_STATE,
+           name="Ready", sender_account_ids=[])  # fmt: skip
 
     lead = {"campaign_id": campaign["id"], "email": "ann@example.com"}
     created = client_all.post(api_url("leads"), lead, format="json").json()

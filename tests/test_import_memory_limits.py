@@ -109,17 +109,20 @@ def test_malformed_json_is_400(client_all, campaign):
     assert response.json()["detail"].startswith("JSON parse error - ")
 
 
-def test_escaped_surrogate_pairs_are_text_and_lone_ones_invalid(client_all, campaign):
-    items = [
-        r'{"email": "a@example.com", "first_name": "\ud83d\ude00 Ann", "company": "\\ud800"}',
-        r'{"email": "b@example.com", "first_name": "\ud83d"}',
-        r'{"email": "c@example.com", "last_name": "x\udc00"}',
-    ]
-    response = post_json(client_all, leads_body(campaign.pk, items))
+def test_escaped_surrogate_pairs_are_text_and_lone_ones_refuse_the_body(client_all, campaign):
+    pair = r'{"email": "a@example.com", "first_name": "\ud83d\ude00 Ann", "company": "\\ud800"}'
+    response = post_json(client_all, leads_body(campaign.pk, [pair]))
     assert response.status_code == 201
-    assert (response.json()["created"], response.json()["invalid"]) == (1, 2)
+    assert (response.json()["created"], response.json()["invalid"]) == (1, 0)
     lead = Lead.objects.get()
     assert (lead.first_name, lead.company) == ("\U0001f600 Ann", "\\ud800")
+
+    for lone in (r'{"email": "b@example.com", "first_name": "\ud83d"}',
+                 r'{"email": "c@example.com", "last_name": "x\udc00"}'):  # fmt: skip
+        response = post_json(client_all, leads_body(campaign.pk, [pair, lone]))
+        assert response.status_code == 400
+        assert "lone UTF-16 surrogate" in response.json()["detail"]
+    assert Lead.objects.count() == 1
 
 
 def upload(client, campaign_id: object, data: bytes):

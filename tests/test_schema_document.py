@@ -12,7 +12,8 @@ STRICT_REQUEST_COMPONENTS = [
     "PatchedCampaignRequest",
     "ScheduleRequest",
     "StepRequest",
-    "SenderAccountRequest",
+    "NativeSenderAccountRequest",
+    "SMTPSenderAccountRequest",
     "SMTPSettingsRequest",
     "LeadRequest",
 ]

@@ -1,6 +1,7 @@
 """Shapes that have their own name in the OpenAPI schema, built the same way by every app: the
-enum of a model's choices, and the 409 body of an operation."""
+enum of a model's choices, the 409 body of an operation, and one-line text."""
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -34,3 +35,29 @@ def conflict_body(
         **fields,
     }
     return type(name, (serializers.Serializer,), {"__doc__": description, **body})
+
+
+LINE_BREAKS = r"\r\n"
+CONTROL_CHARACTERS = r"\x00-\x1f\x7f"
+LINE_BREAK_MESSAGE = "Must be a single line: CR and LF are not allowed."
+CONTROL_CHARACTER_MESSAGE = "Must not contain line breaks or control characters."
+
+
+class SingleLineCharField(serializers.CharField):
+    """Text that may end up in a mail header: any of `forbidden` (a regex character-class body;
+    CR and LF by default) is a 400, checked on the text as sent, before trimming, so a leading or
+    trailing line break is refused too. The schema states it in the field's `pattern`
+    (coldsend.api.schema.text_pattern)."""
+
+    def __init__(
+        self, *, forbidden: str = LINE_BREAKS, message: str = LINE_BREAK_MESSAGE, **kwargs: Any
+    ) -> None:
+        super().__init__(**kwargs)
+        self.forbidden_characters = forbidden
+        self.forbidden = re.compile(f"[{forbidden}]")
+        self.forbidden_message = message
+
+    def run_validation(self, data: Any = serializers.empty) -> Any:
+        if isinstance(data, str) and self.forbidden.search(data):
+            raise serializers.ValidationError(self.forbidden_message, code="invalid")
+        return super().run_validation(data)

@@ -1,14 +1,22 @@
 """OpenAPI: each operation's required scope in its description, the API-key security scheme,
 the Idempotency-Key header on POSTs and the error answers every operation can give (API.md §3)."""
 
+import re
 from typing import Any
 
+from django.core.validators import RegexValidator
 from django.db.models import UUIDField
+from drf_spectacular.drainage import has_override
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.plumbing import get_view_model
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, inline_serializer
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    PolymorphicProxySerializer,
+    inline_serializer,
+)
 from rest_framework import serializers
 
 from apikeys.permissions import required_scopes
@@ -83,6 +91,47 @@ IDEMPOTENCY_KEY = OpenApiParameter(
 
 BODY_METHODS = {"POST", "PUT", "PATCH"}
 
+# What Python's str.strip() removes (str.isspace), spelled out: ECMA's `\s` differs.
+WHITESPACE = (
+    r"\t\n\u000b\u000c\r\u001c-\u001f \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029"
+    r"\u202f\u205f\u3000"
+)
+
+
+def _without_redundant_blank_branch(schema: dict) -> dict:
+    """drf-spectacular offers a blank string as a second `oneOf` branch of an allow_blank field
+    with a pattern; when the pattern already matches "", both branches would match it and
+    `oneOf` would refuse it: one branch is enough."""
+    branches = schema.get("oneOf", [])
+    if len(branches) == 2 and branches[1] == {"type": "string", "maxLength": 0}:
+        inner = branches[0]
+        simple = "format" not in inner and "minLength" not in inner
+        if simple and re.search(inner.get("pattern", ""), ""):
+            schema = {key: value for key, value in schema.items() if key != "oneOf"}
+            schema.update(inner)
+    return schema
+
+
+def text_pattern(field: serializers.CharField) -> str:
+    """The `pattern` of what a text field accepts: no NUL (DRF refuses it everywhere), none of
+    a one-line field's forbidden characters, and, unless blank is allowed, at least one
+    character that trimming keeps."""
+    forbidden = r"\u0000" + getattr(field, "forbidden_characters", "").replace(r"\x", r"\u00")
+    blank_refused = not field.allow_blank and (
+        field.trim_whitespace or getattr(field, "refuses_whitespace_only", False)
+    )
+    if blank_refused:
+        return f"^[^{forbidden}]*[^{forbidden}{WHITESPACE}][^{forbidden}]*$"
+    return f"^[^{forbidden}]*$"
+
+
+INVALID_LIST_QUERY = OpenApiResponse(
+    OpenApiTypes.OBJECT,
+    description="Invalid query: `{field: [message]}`. A `limit` outside 1-100, a filter value "
+    "that is not one of its choices, or a `cursor` that is not one this API handed out (a "
+    'forged, altered or truncated one) is a 400, e.g. `{"cursor": ["Invalid cursor."]}`.',
+)
+
 
 class ScopedAutoSchema(AutoSchema):
     def _scopes(self) -> list[str] | None:
@@ -136,6 +185,35 @@ class ScopedAutoSchema(AutoSchema):
             schema["additionalProperties"] = False  # an unknown field is a 400, not ignored
         return schema
 
+    def _map_serializer_field(
+        self, field: Any, direction: str, bypass_extensions: bool = False
+    ) -> dict | None:
+        schema = super()._map_serializer_field(field, direction, bypass_extensions)
+        if (
+            direction == "request"
+            and isinstance(field, serializers.CharField)
+            and not has_override(field, "field")
+            and not any(isinstance(v, RegexValidator) for v in field.validators)
+            and isinstance(schema, dict)
+            and schema.get("type") == "string"
+            and "pattern" not in schema
+        ):
+            schema["pattern"] = text_pattern(field)
+        return schema
+
+    def _get_request_for_media_type(self, serializer: Any, direction: str = "request") -> tuple:
+        schema, required = super()._get_request_for_media_type(serializer, direction)
+        if isinstance(serializer, PolymorphicProxySerializer):
+            required = True  # every shape has required fields: an empty body is a 400
+        return schema, required
+
+    def _insert_field_validators(self, field: Any, schema: dict) -> None:
+        super()._insert_field_validators(field, schema)
+        collapsed = _without_redundant_blank_branch(schema)
+        if collapsed is not schema:
+            schema.clear()
+            schema.update(collapsed)
+
     def _process_override_parameters(self, direction: str = "request") -> dict:
         result = super()._process_override_parameters(direction)
         for parameter in self.get_override_parameters():
@@ -175,7 +253,9 @@ class ScopedAutoSchema(AutoSchema):
                 for p in self.get_override_parameters()
             )
         )
-        if self.method in BODY_METHODS or has_query:
+        if self._is_list_view():
+            errors["400"] = INVALID_LIST_QUERY
+        elif self.method in BODY_METHODS or has_query:
             errors["400"] = OpenApiTypes.OBJECT
         if "{" in self.path:
             errors["404"] = ERROR
@@ -224,3 +304,29 @@ class APIKeyAuthenticationScheme(OpenApiAuthenticationExtension):
             {"type": "apiKey", "in": "header", "name": "X-API-Key"},
             {"type": "http", "scheme": "bearer", "bearerFormat": "cs_live_…"},
         ]
+
+
+def add_links(result: dict, generator: Any, request: Any, public: bool) -> dict:
+    """drf-spectacular postprocessing hook: OpenAPI links from each create operation's 201 to
+    every operation on the created object (`…/{id}/` and its actions), with `id` taken from the
+    response body. Derived from the paths, so a new action on an object is linked too; clients
+    and stateful fuzzers follow them."""
+    paths = result.get("paths", {})
+    for path, item in paths.items():
+        created = item.get("post", {}).get("responses", {}).get("201")
+        if created is None:
+            continue
+        links = {}
+        for other_path, other_item in paths.items():
+            if not other_path.startswith(f"{path}{{id}}/"):
+                continue
+            for method, operation in other_item.items():
+                name = operation["operationId"]
+                links[name] = {
+                    "operationId": name,
+                    "parameters": {"id": "$response.body#/id"},
+                    "description": f"{method.upper()} {other_path} on the object just created.",
+                }
+        if links:
+            created["links"] = dict(sorted(links.items()))
+    return result

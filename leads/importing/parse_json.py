@@ -8,6 +8,7 @@ from typing import Any
 
 import ijson
 
+from coldsend.errors import LONE_SURROGATE
 from leads.importing.rows import (
     LEAD_FIELDS,
     NAME_FIELDS,
@@ -78,6 +79,7 @@ MAX_DEPTH = 4
 MAX_VALUES_PER_LEAD = 1000
 
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+
 _ESCAPE = re.compile(rb"\\(?:u([0-9a-fA-F]{4})|.)", re.DOTALL)
 
 
@@ -105,8 +107,9 @@ def read_json_import(raw: bytes) -> Any:
     streaming pass without building it: other top-level values are left out, a container where
     a value of the lead shape is expected stands as an empty one of its kind, and the count of
     leads stops past LEADS_IMPORT_MAX_ROWS. JSONBodyError for malformed or too deep JSON."""
-    if _SURROGATE_ESCAPE.search(raw):
-        raw = _lone_surrogates_as_nul(raw)
+    # A lone surrogate is not text: the body is refused whole, as on every JSON endpoint.
+    if _SURROGATE_ESCAPE.search(raw) and _lone_surrogates_as_nul(raw) != raw:
+        raise JSONBodyError(LONE_SURROGATE)
     limit = max_rows()
     body: Any = None
     top_key = None

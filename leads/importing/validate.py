@@ -13,7 +13,7 @@ from leads.importing.rows import NAME_FIELDS, NAME_MAX_LENGTH, ImportReport, New
 # lower-cased address): plain ASCII addresses match here in a fraction of the time; anything
 # else is decided by normalize_email itself, so the rules stay exactly the same.
 _PLAIN_EMAIL = re.compile(
-    r"[a-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+    r"(?=[^@]{1,64}@)[a-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
     r"@[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.(?!-)[a-z0-9-]{1,63}(?<!-))*"
     r"\.(?!-)[a-z-]{2,63}(?<!-)"
 )

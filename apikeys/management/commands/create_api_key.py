@@ -1,6 +1,7 @@
 from datetime import timedelta
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
@@ -34,6 +35,10 @@ class Command(BaseCommand):
         if days is not None and days < 1:
             raise CommandError("--expires-in-days must be at least 1.")
         slug = options["workspace"]
+        try:
+            Workspace.validate_slug(slug)
+        except ValidationError as error:
+            raise CommandError(f"--workspace {slug!r}: {' '.join(error.messages)}") from None
         workspace, _ = Workspace.objects.get_or_create(slug=slug, defaults={"name": slug})
         key, raw = create_api_key(
             workspace=workspace,
