@@ -58,6 +58,7 @@ INSTALLED_APPS = [
     "campaigns",
     "sender_accounts",
     "leads",
+    "delivery",
 ]
 
 MIDDLEWARE = [
