@@ -35,7 +35,8 @@ class Campaign(models.Model):
     include_unsubscribe_link = models.BooleanField(default=True)
     tracking = models.JSONField(default=default_tracking)
     max_bounce_rate = models.FloatField(default=0.05)
-    paused_reason = models.CharField(
+    # Null (not "") when not paused, as the API shows it.
+    paused_reason = models.CharField(  # noqa: DJ001
         max_length=20, choices=PausedReason.choices, null=True, blank=True, default=None
     )
     created_at = models.DateTimeField(auto_now_add=True)
