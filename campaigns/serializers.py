@@ -88,7 +88,12 @@ class ScheduleSerializer(WholeObjectMixin, serializers.Serializer):
 
 
 class StepSerializer(WholeObjectMixin, serializers.ModelSerializer):
-    subject = serializers.CharField(max_length=998)
+    subject = serializers.CharField(
+        max_length=998,
+        allow_blank=True,
+        help_text="Required for step 1; an empty follow-up subject reuses step 1's, "
+        "prefixed `Re: `.",
+    )
     body = serializers.CharField(trim_whitespace=False)
     delay_days = serializers.IntegerField(
         min_value=0, max_value=3650, default=0, help_text="Days to wait after the previous step."
@@ -178,6 +183,11 @@ class CampaignSerializer(StrictFieldsMixin, serializers.ModelSerializer):
     @extend_schema_field(CampaignStatsSerializer)
     def get_stats(self, campaign: Campaign) -> dict[str, Any]:
         return campaign_stats(campaign)
+
+    def validate_steps(self, value: list) -> list:
+        if value and not value[0]["subject"].strip():
+            raise serializers.ValidationError({0: {"subject": ["This field may not be blank."]}})
+        return value
 
     def validate_sender_account_ids(self, value: list) -> list:
         if len(set(value)) != len(value):

@@ -68,9 +68,10 @@ def readiness_problems(campaign: Campaign, sender_account_count: int) -> list[st
     return problems
 
 
-def _move(campaign: Campaign, action: str) -> None:
+def _move(campaign: Campaign, action: str, paused_reason: str | None = None) -> None:
     previous, campaign.status = campaign.status, TRANSITIONS[action].result
-    campaign.save(update_fields=["status", "updated_at"])
+    campaign.paused_reason = paused_reason
+    campaign.save(update_fields=["status", "paused_reason", "updated_at"])
     logger.info("campaign %s %s: %s -> %s", campaign.pk, action, previous, campaign.status)
 
 
@@ -100,12 +101,14 @@ def activate(campaign: Campaign) -> Campaign:
         return current
 
 
-def pause(campaign: Campaign) -> Campaign:
-    """ACTIVE → PAUSED."""
+def pause(campaign: Campaign, reason: str = Campaign.PausedReason.USER) -> Campaign:
+    """ACTIVE → PAUSED (`reason`: the user, or the engine's bounce protection). The row lock
+    (FOR UPDATE) waits for any send passing the engine's gate (FOR SHARE), so once this has
+    returned no new SMTP transaction starts for the campaign."""
     with transaction.atomic():
         current = locked(campaign)
         if _must_change("pause", current):
-            _move(current, "pause")
+            _move(current, "pause", paused_reason=reason)
         return current
 
 

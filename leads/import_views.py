@@ -20,6 +20,7 @@ from campaigns.models import Campaign
 from coldsend.api.exceptions import PayloadTooLarge
 from coldsend.api.schema import ERROR
 from coldsend.api.strict import StrictFieldsMixin
+from delivery.services import schedule_leads
 from leads import importing
 from leads.importing import HEADER_ALIASES, MAX_ERRORS, NAME_MAX_LENGTH
 from leads.serializers import CUSTOM_FIELDS_SCHEMA
@@ -201,6 +202,8 @@ class LeadImportView(APIView):
             raise PayloadTooLarge(str(exc)) from None
         except Campaign.DoesNotExist:  # deleted while the file was being read
             raise NotFound("Not found.") from None
+        if report.created:
+            schedule_leads(campaign)
         return Response(report.as_dict(), status=status.HTTP_201_CREATED)
 
     def campaign(self, data: Any) -> Campaign:

@@ -34,8 +34,9 @@ class Lead(models.Model):
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.PENDING)
     created_at = models.DateTimeField(auto_now_add=True)
     # Delivery state (API.md §7), written by the sending engine (delivery/).
+    # db_default too: the importer's INSERT … SELECT names its columns.
     current_step = models.PositiveSmallIntegerField(
-        default=0, help_text="The last step sent (1-based); 0 before the first send."
+        default=0, db_default=0, help_text="The last step sent (1-based); 0 before the first send."
     )
     next_send_at = models.DateTimeField(
         null=True,

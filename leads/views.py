@@ -5,6 +5,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from coldsend.api.viewsets import WorkspaceScopedViewSet
+from delivery.services import schedule_leads
 from leads.filters import LeadFilter
 from leads.models import Lead
 from leads.serializers import LeadDuplicateSerializer, LeadSerializer, LeadStateConflictSerializer
@@ -57,6 +58,8 @@ class LeadViewSet(WorkspaceScopedViewSet):
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         lead = create_lead(workspace=self.workspace, **serializer.validated_data)
+        schedule_leads(lead.campaign, [lead.pk])
+        lead.refresh_from_db()
         return Response(self.get_serializer(lead).data, status=status.HTTP_201_CREATED)
 
     def retrieve(self, request: Request, pk: str | None = None) -> Response:

@@ -33,7 +33,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='lead',
             name='current_step',
-            field=models.PositiveSmallIntegerField(default=0, help_text='The last step sent (1-based); 0 before the first send.'),
+            field=models.PositiveSmallIntegerField(db_default=0, default=0, help_text='The last step sent (1-based); 0 before the first send.'),
         ),
         migrations.AddField(
             model_name='lead',

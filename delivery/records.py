@@ -1,0 +1,43 @@
+"""The engine's writes into other apps' records, each in one place: engagement events (the one
+import of EmailEvent, so moving it to the engagement app is a one-line change) and the
+campaign-level audit hook."""
+
+import logging
+import uuid
+from datetime import datetime
+
+from campaigns.models import CampaignStep, EmailEvent
+
+logger = logging.getLogger("delivery")
+
+Event = EmailEvent.Type
+
+
+def record_event(
+    *,
+    campaign_id: uuid.UUID,
+    lead_id: uuid.UUID,
+    sender_account_id: uuid.UUID | None,
+    step: int,
+    type: str,
+    at: datetime,
+) -> None:
+    step_id = (
+        CampaignStep.objects.filter(campaign_id=campaign_id, position=step)
+        .values_list("pk", flat=True)
+        .first()
+    )
+    EmailEvent.objects.create(
+        campaign_id=campaign_id,
+        lead_id=lead_id,
+        sender_account_id=sender_account_id,
+        step_id=step_id,
+        type=type,
+        occurred_at=at,
+    )
+
+
+def audit(campaign_id: uuid.UUID, action: str, detail: str) -> None:
+    # audit: the audit app records campaign-level changes made by the engine here (actor: the
+    # engine), e.g. "completed" and "paused" (bounce rate); never one row per message.
+    logger.info("audit: engine %s campaign %s: %s", action, campaign_id, detail)
