@@ -47,6 +47,11 @@ class Received:
     def message(self) -> email.message.EmailMessage:
         return email.message_from_bytes(self.data, policy=email.policy.default)
 
+    @property
+    def body(self) -> str:
+        """The text, with line ends as the sender wrote them (SMTP carries CRLF)."""
+        return self.message.get_content().replace("\r\n", "\n")
+
 
 @dataclass
 class Handler:
@@ -94,6 +99,9 @@ class Handler:
             and auth_data.password.decode() == PASSWORD
         )
         return AuthResult(success=ok)
+
+    def bodies(self, address: str) -> list[str]:
+        return [r.body for r in self.to(address)]
 
     def to(self, address: str) -> list[Received]:
         return [r for r in self.received if address in r.rcpt_tos]
