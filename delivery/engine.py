@@ -20,13 +20,13 @@ from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Count, Min, Q, QuerySet
+from django.db.models import Count, Min, QuerySet
 
 from campaigns.models import Campaign, CampaignStep
 from coldsend import clock
 from delivery import building, placeholders
 from delivery.models import Attempt, Message, Suppression
-from delivery.records import Event, audit, record_event
+from delivery.records import Event, audit, event_totals, record_event
 from delivery.schedule import Window
 from delivery.services import complete_if_done, continuing_statuses, suppress, unschedule_campaign
 from delivery.transport import AccountError, Bounce, Session, TemporaryFailure, open_session
@@ -511,24 +511,27 @@ def record(item: Claim, message: Message, context: _Context, failure: Exception 
             lead.status, lead.next_send_at = Lead.Status.FAILED, None
         lead.save(update_fields=["status", "current_step", "last_sent_at", "next_send_at"])
         ends = lead.next_send_at is None
-    if outcome == Status.BOUNCED:
-        protect_from_bounces(campaign.pk)
+    protect_from_bounces(campaign.pk)
     if ends:
         complete_if_done(campaign.pk)
     return outcome
 
 
 def protect_from_bounces(campaign_id: uuid.UUID) -> bool:
-    """Pause a campaign whose hard-bounce rate went over its max_bounce_rate (after at least
-    20 attempted messages)."""
-    counts = Message.objects.filter(
-        campaign_id=campaign_id,
-        status__in=[Status.SENT, Status.BOUNCED, Status.FAILED, Status.RETRY],
-    ).aggregate(attempted=Count("pk"), bounced=Count("pk", filter=Q(status=Status.BOUNCED)))
-    campaign = Campaign.objects.filter(pk=campaign_id).first()
-    if campaign is None or counts["attempted"] < BOUNCE_MIN_ATTEMPTED:
+    """Pause a campaign whose hard-bounce rate went over its max_bounce_rate, once it has at
+    least 20 attempted messages. Cheap when it has no bounce (one counter row)."""
+    totals = event_totals(campaign_id)
+    bounced = totals.get(Event.BOUNCED, 0)
+    if not bounced:
         return False
-    if counts["bounced"] / counts["attempted"] <= campaign.max_bounce_rate:
+    unsent = Message.objects.filter(
+        campaign_id=campaign_id, status__in=[Status.FAILED, Status.RETRY]
+    ).count()
+    attempted = totals.get(Event.SENT, 0) + bounced + unsent
+    campaign = Campaign.objects.filter(pk=campaign_id).only("max_bounce_rate").first()
+    if campaign is None or attempted < BOUNCE_MIN_ATTEMPTED:
+        return False
+    if bounced / attempted <= campaign.max_bounce_rate:
         return False
     from campaigns.transitions import pause
 
@@ -538,11 +541,7 @@ def protect_from_bounces(campaign_id: uuid.UUID) -> bool:
             return False
         pause(current, reason=Campaign.PausedReason.BOUNCE_RATE)
         unschedule_campaign(current)
-    audit(
-        campaign_id,
-        "paused",
-        f"bounce rate {counts['bounced']}/{counts['attempted']} over {campaign.max_bounce_rate}",
-    )
+    audit(campaign_id, "paused", f"bounce rate {bounced}/{attempted} > {campaign.max_bounce_rate}")
     return True
 
 

@@ -6,7 +6,7 @@ import logging
 import uuid
 from datetime import datetime
 
-from campaigns.models import CampaignStep, EmailEvent
+from campaigns.models import CampaignCounter, CampaignStep, EmailEvent
 
 logger = logging.getLogger("delivery")
 
@@ -35,6 +35,14 @@ def record_event(
         type=type,
         occurred_at=at,
     )
+
+
+def event_totals(campaign_id: uuid.UUID) -> dict[str, int]:
+    """The campaign's events by type, from the counters the database triggers keep."""
+    keys = CampaignCounter.objects.filter(
+        campaign_id=campaign_id, key__in=[f"event:{t}" for t in Event.values]
+    ).values_list("key", "value")
+    return {key.removeprefix("event:"): value for key, value in keys}
 
 
 def audit(campaign_id: uuid.UUID, action: str, detail: str) -> None:

@@ -69,6 +69,21 @@ class _SMTP_SSL(smtplib.SMTP_SSL):
         return self.context.wrap_socket(sock, server_hostname=self._host)
 
 
+def _login(smtp: smtplib.SMTP, username: str, password: str) -> None:
+    """AUTH with one mechanism (PLAIN, else LOGIN): one refusal is the answer, not a cue to try
+    another mechanism on a connection the server may have given up."""
+    if not smtp.has_extn("auth"):
+        raise smtplib.SMTPNotSupportedError("AUTH")
+    advertised = smtp.esmtp_features["auth"].upper().split()
+    smtp.user, smtp.password = username, password
+    for mechanism in ("PLAIN", "LOGIN"):
+        if mechanism in advertised:
+            method = smtp.auth_plain if mechanism == "PLAIN" else smtp.auth_login
+            smtp.auth(mechanism, method, initial_response_ok=mechanism == "PLAIN")
+            return
+    raise smtplib.SMTPNotSupportedError("AUTH")
+
+
 class Session:
     """One open connection of one account. `begin` sends MAIL FROM, `finish` RCPT and DATA."""
 
@@ -117,7 +132,7 @@ class SMTPSession(Session):
                 smtp.starttls(context=context)
                 smtp.ehlo()
             if self.username:
-                smtp.login(self.username, self.password)
+                _login(smtp, self.username, self.password)
         except HostRefused as exc:
             raise AccountError(str(exc)) from None
         except smtplib.SMTPAuthenticationError as exc:

@@ -60,7 +60,7 @@ class Handler:
     defer: set[str] = field(default_factory=set)  # 451 at RCPT
     drop: set[str] = field(default_factory=set)  # connection closed at DATA
     refuse_auth: bool = False
-    auth_attempts: int = 0
+    login_attempts: int = 0
     # Called (in the server's thread) when MAIL FROM arrives, before the answer.
     on_mail: Any = None
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -91,14 +91,14 @@ class Handler:
         return "250 Message accepted"
 
     def authenticate(self, server, session, envelope, mechanism, auth_data):
-        self.auth_attempts += 1
+        self.login_attempts += 1
         ok = (
             not self.refuse_auth
             and isinstance(auth_data, LoginPassword)
             and auth_data.login.decode() == USERNAME
             and auth_data.password.decode() == PASSWORD
         )
-        return AuthResult(success=ok)
+        return AuthResult(success=ok, handled=False)  # False: aiosmtpd answers 535 itself
 
     def bodies(self, address: str) -> list[str]:
         return [r.body for r in self.to(address)]
@@ -127,6 +127,12 @@ class Sink:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.handler, name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name != "handler" and hasattr(self, "handler") and hasattr(self.handler, name):
+            setattr(self.handler, name, value)
+        else:
+            super().__setattr__(name, value)
 
 
 @pytest.fixture

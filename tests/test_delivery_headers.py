@@ -55,8 +55,11 @@ def test_follow_ups_thread_on_the_received_bytes(client_all, sink, clock):
     assert all(r.mail_from == "alice@sender.example" for r in sink.received)
     # What was stored is what was sent (the messages endpoint shows it).
     stored = list(Message.objects.order_by("step").values_list("message_id", "subject", "status"))
-    assert stored == [(ids[0], first["Subject"], "SENT"), (ids[1], second["Subject"], "SENT"),
-                      (ids[2], third["Subject"], "SENT")]
+    assert stored == [
+        (ids[0], first["Subject"], "SENT"),
+        (ids[1], second["Subject"], "SENT"),
+        (ids[2], third["Subject"], "SENT"),
+    ]
 
 
 def test_unsubscribe_headers_are_literal_and_signed(client_all, sink, clock, settings):
@@ -110,21 +113,34 @@ def test_tokens_survive_a_key_rotation_and_refuse_forgeries(settings):
 def test_header_values_lose_their_control_characters(client_all, sink, clock):
     response = client_all.post(
         api_url("sender_accounts"),
-        {"type": "SMTP", "email": "alice@sender.example", "display_name": "Alice",
-         "smtp": {"host": "127.0.0.1", "port": sink.port, "username": "mailer",
-                  "password": "s3cret-smtp-pass", "security": "NONE"}},
+        {
+            "type": "SMTP",
+            "email": "alice@sender.example",
+            "display_name": "Alice",
+            "smtp": {
+                "host": "127.0.0.1",
+                "port": sink.port,
+                "username": "mailer",
+                "password": "s3cret-smtp-pass",
+                "security": "NONE",
+            },
+        },
         format="json",
     )
     account = response.json()["id"]
     from sender_accounts.models import SenderAccount
 
     SenderAccount.objects.filter(pk=account).update(
-        min_interval_seconds=0, max_interval_seconds=0, display_name="Alice\r\nBcc: evil@example.com"
+        min_interval_seconds=0,
+        max_interval_seconds=0,
+        display_name="Alice\r\nBcc: evil@example.com",
     )
     campaign_id = create_campaign(
         client_all, [account], [{"subject": "Hi {{company}}", "body": "x", "delay_days": 0}]
     )
-    add_lead(client_all, campaign_id, "bob@example.com", company="ACME\r\nBcc: evil@example.com\x07")
+    add_lead(
+        client_all, campaign_id, "bob@example.com", company="ACME\r\nBcc: evil@example.com\x07"
+    )
     activate(client_all, campaign_id)
     run_engine()
 

@@ -8,8 +8,13 @@ from tests.delivery_support import activate, add_leads, create_account, create_c
 
 pytestmark = pytest.mark.usefixtures("delivery_settings")
 
-VALUES = {"first_name": "Ann", "last_name": "", "company": "Acme", "email": "ann@example.com",
-          "plan": "gold"}
+VALUES = {
+    "first_name": "Ann",
+    "last_name": "",
+    "company": "Acme",
+    "email": "ann@example.com",
+    "plan": "gold",
+}
 
 
 @pytest.mark.parametrize(
@@ -41,18 +46,26 @@ def test_values_are_inserted_as_text_never_rendered_again():
     )
 
 
-def test_hostile_templates_and_values_reach_the_recipient_as_text(client_all, sink, clock, settings):
+def test_hostile_templates_and_values_reach_the_recipient_as_text(
+    client_all, sink, clock, settings
+):
     account = create_account(client_all, sink)
-    steps = [{
-        "subject": "{{first_name|there}} {{ settings.SECRET_KEY }}",
-        "body": "{% debug %}\n{{company|your company}} {{plan}} {{missing|n/a}}",
-        "delay_days": 0,
-    }]
+    steps = [
+        {
+            "subject": "{{first_name|there}} {{ settings.SECRET_KEY }}",
+            "body": "{% debug %}\n{{company|your company}} {{plan}} {{missing|n/a}}",
+            "delay_days": 0,
+        }
+    ]
     campaign_id = create_campaign(client_all, [account], steps)
-    add_leads(client_all, campaign_id, [
-        {"email": "a@example.com", "first_name": "Zoë", "custom_fields": {"plan": "{{email}}"}},
-        {"email": "b@example.com", "company": "{% csrf_token %}"},
-    ])
+    add_leads(
+        client_all,
+        campaign_id,
+        [
+            {"email": "a@example.com", "first_name": "Zoë", "custom_fields": {"plan": "{{email}}"}},
+            {"email": "b@example.com", "company": "{% csrf_token %}"},
+        ],
+    )
     activate(client_all, campaign_id)
     run_engine()
 

@@ -70,8 +70,12 @@ def test_days_are_iso_weekdays_in_the_campaign_zone():
 
 
 def test_the_engine_sends_at_the_first_valid_instant_of_a_dst_day(client_all, sink):
-    schedule = {"timezone": "Europe/Berlin", "days": ALL_DAYS, "start_time": "02:30",
-                "end_time": "05:00"}
+    schedule = {
+        "timezone": "Europe/Berlin",
+        "days": ALL_DAYS,
+        "start_time": "02:30",
+        "end_time": "05:00",
+    }
     with time_machine.travel(utc(2026, 3, 28, 23, 0), tick=False) as clock:
         account = create_account(client_all, sink)
         campaign_id = create_campaign(client_all, [account], schedule=schedule)
@@ -89,10 +93,16 @@ def test_the_engine_sends_at_the_first_valid_instant_of_a_dst_day(client_all, si
 
 
 def test_a_follow_up_due_outside_the_window_waits_for_the_next_opening(client_all, sink):
-    schedule = {"timezone": "America/New_York", "days": [1, 2, 3, 4, 5], "start_time": "09:00",
-                "end_time": "17:00"}
-    steps = [{"subject": "One", "body": "1", "delay_days": 0},
-             {"subject": "Two", "body": "2", "delay_days": 1}]
+    schedule = {
+        "timezone": "America/New_York",
+        "days": [1, 2, 3, 4, 5],
+        "start_time": "09:00",
+        "end_time": "17:00",
+    }
+    steps = [
+        {"subject": "One", "body": "1", "delay_days": 0},
+        {"subject": "Two", "body": "2", "delay_days": 1},
+    ]
     # Friday 2026-03-06, 16:30 EST: step 1 goes now; step 2 would be Saturday: Monday 09:00 EDT.
     with time_machine.travel(utc(2026, 3, 6, 21, 30), tick=False) as clock:
         campaign_id = create_campaign(
