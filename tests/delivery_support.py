@@ -60,10 +60,17 @@ class Handler:
     defer: set[str] = field(default_factory=set)  # 451 at RCPT
     drop: set[str] = field(default_factory=set)  # connection closed at DATA
     refuse_auth: bool = False
+    data_delay: float = 0.0  # seconds the server takes to answer DATA, as real servers do
     login_attempts: int = 0
+    greetings: int = 0  # EHLOs: a client that never got this far never connected
     # Called (in the server's thread) when MAIL FROM arrives, before the answer.
     on_mail: Any = None
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        self.greetings += 1
+        session.host_name = hostname
+        return responses
 
     async def handle_MAIL(self, server, session, envelope, address, mail_options):
         if self.on_mail is not None:
@@ -81,6 +88,8 @@ class Handler:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
+        if self.data_delay:
+            await asyncio.sleep(self.data_delay)
         if set(envelope.rcpt_tos) & self.drop:
             server.transport.abort()
             return "421 closing"
