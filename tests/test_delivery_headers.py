@@ -45,7 +45,8 @@ def test_follow_ups_thread_on_the_received_bytes(client_all, sink, clock):
     ids = [m["Message-ID"] for m in (first, second, third)]
     assert len(set(ids)) == 3
     assert all(re.fullmatch(r"<[^<>@\s]+@sender\.example>", i) for i in ids)
-    assert first["In-Reply-To"] is None and first["References"] is None
+    assert first["In-Reply-To"] is None
+    assert first["References"] is None
     assert second["In-Reply-To"] == ids[0]
     assert second["References"] == ids[0]
     assert third["In-Reply-To"] == ids[1]
