@@ -1,4 +1,5 @@
-# `make run` serves the API on 127.0.0.1:8000; `make test` runs the whole suite.
+# `make run` serves the API on 127.0.0.1:8000 and runs one sending worker (Procfile, honcho);
+# `make test` runs the whole suite.
 # Both create .venv from the pinned requirements on first use.
 PYTHON ?= python3
 VENV := .venv
@@ -19,7 +20,7 @@ $(STAMP): requirements.txt requirements-dev.txt
 
 run: $(STAMP)
 	DEBUG=$${DEBUG:-true} $(BIN)/python manage.py migrate --noinput
-	DEBUG=$${DEBUG:-true} $(BIN)/python manage.py runserver 127.0.0.1:8000
+	PATH="$(CURDIR)/$(BIN):$$PATH" DEBUG=$${DEBUG:-true} $(BIN)/honcho start -f Procfile
 
 test: $(STAMP)
 	$(TEST_ENV) $(BIN)/pytest $(PYTEST_ARGS)

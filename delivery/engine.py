@@ -50,6 +50,7 @@ class Claim:
     account_id: uuid.UUID
     step: int
     claimed_at: datetime
+    attempts: int = 0
 
 
 # Claim
@@ -121,6 +122,7 @@ def claim_campaign(campaign_id: uuid.UUID, now: datetime, room: int) -> list[Cla
     claims: list[Claim] = []
     finished: dict[str, list] = defaultdict(list)  # lead status -> lead ids leaving the sequence
     with transaction.atomic():
+        _relaxed_commit()
         campaign = Campaign.objects.select_for_update().filter(pk=campaign_id).first()
         if campaign is None:
             return []
@@ -281,7 +283,7 @@ def _write_claims(campaign: Campaign, taken: list, now: datetime) -> list[Claim]
             next_available_at=state.account.next_available_at
         )
     return [
-        Claim(m.pk, m.lead_id, campaign.pk, m.sender_account_id, m.step, now)
+        Claim(m.pk, m.lead_id, campaign.pk, m.sender_account_id, m.step, now, m.attempts)
         for m in messages + again
     ]
 
@@ -393,6 +395,15 @@ def _contexts(claims: list[Claim]) -> dict[uuid.UUID, _Context]:
     }
 
 
+def _relaxed_commit() -> None:
+    """This transaction may be lost if the database server itself crashes (not a worker): a
+    lost claim is claimed again, a lost record leaves the message SENDING, which recovery
+    turns into FAILED "interrupted" — never a second send. The gate stays durable."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL synchronous_commit TO OFF")
+
+
 def send_one(session: Session, account: SenderAccount, item: Claim, context: _Context) -> str:
     """Gate, send and record one claimed message; returns what happened."""
     lead, campaign, steps = context.lead, context.campaign, context.steps
@@ -400,13 +411,12 @@ def send_one(session: Session, account: SenderAccount, item: Claim, context: _Co
         release([item])
         return "released"
     step = steps[item.step - 1]
-    values = placeholders.lead_values(lead)
     built = building.build(
         message_pk=item.message_id,
         sender_email=account.email,
         sender_name=account.display_name,
         recipient=lead.email,
-        values=values,
+        values=placeholders.lead_values(lead),
         subject_template=step.subject,
         body_template=step.body,
         first_subject_template=steps[0].subject,
@@ -417,26 +427,22 @@ def send_one(session: Session, account: SenderAccount, item: Claim, context: _Co
     failure: Exception | None = None
     with transaction.atomic():
         status = _campaign_status_for_share(item.campaign_id)
-        message = (
-            Message.objects.select_for_update()
-            .filter(pk=item.message_id, status=Status.CLAIMED, claimed_at=item.claimed_at)
-            .first()
+        mine = Message.objects.filter(
+            pk=item.message_id, status=Status.CLAIMED, claimed_at=item.claimed_at
         )
-        if message is None:
-            return "lost"  # handed back after the lease: another worker owns it now
         if status != Campaign.Status.ACTIVE:
-            _release(message, None)
+            message = mine.select_for_update().first()
+            if message is not None:
+                _release(message, None)
             return "paused"
-        now = clock.now()
-        Message.objects.filter(pk=message.pk).update(
+        if not mine.update(
             status=Status.SENDING,
-            attempts=message.attempts + 1,
-            attempted_at=now,
+            attempts=item.attempts + 1,
+            attempted_at=clock.now(),
             message_id=built.message_id,
             subject=built.subject,
-        )
-        Attempt.objects.filter(message_id=message.pk, at__gte=message.claimed_at).update(at=now)
-        message.attempts += 1
+        ):
+            return "lost"  # handed back after the lease: another worker owns it now
         try:
             session.begin(account.email)
         except TemporaryFailure as exc:
@@ -446,75 +452,75 @@ def send_one(session: Session, account: SenderAccount, item: Claim, context: _Co
             session.finish(lead.email, built.message)
         except (Bounce, TemporaryFailure) as exc:
             failure = exc
-    return record(item, message, context, failure)
+    return record(item, context, step, failure, account.next_available_at)
 
 
 def _retry_delay(attempts: int) -> timedelta:
     return timedelta(seconds=settings.SEND_RETRY_BACKOFF_SECONDS * 2 ** max(0, attempts - 1))
 
 
-def record(item: Claim, message: Message, context: _Context, failure: Exception | None) -> str:
+def record(
+    item: Claim,
+    context: _Context,
+    step: CampaignStep,
+    failure: Exception | None,
+    account_free_at: datetime | None,
+) -> str:
+    """One transaction: the message's outcome, its event, the lead's next step or end."""
     campaign, steps = context.campaign, context.steps
     window = Window.of(campaign.schedule)
-    ends = False
+    attempts = item.attempts + 1
     with transaction.atomic():
+        _relaxed_commit()
         now = clock.now()
-        lead = Lead.objects.select_for_update().get(pk=item.lead_id)
-        active = (
-            Campaign.objects.filter(pk=campaign.pk).values_list("status", flat=True).first()
-            == Campaign.Status.ACTIVE
+        lead = (
+            Lead.objects.select_for_update(of=("self",))
+            .select_related("campaign")
+            .only("pk", "status", "current_step", "workspace_id", "email", "campaign__status")
+            .get(pk=item.lead_id)
         )
+        active = lead.campaign.status == Campaign.Status.ACTIVE
+        message = Message.objects.filter(pk=item.message_id)
+        event = None
+        changes: dict = {"next_send_at": None}
         if failure is None:
-            outcome = Status.SENT
-            Message.objects.filter(pk=message.pk).update(status=Status.SENT, sent_at=now, error="")
-            record_event(
-                campaign_id=campaign.pk,
-                lead_id=lead.pk,
-                sender_account_id=item.account_id,
-                step=item.step,
-                type=Event.SENT,
-                at=now,
-            )
-            lead.current_step, lead.last_sent_at = item.step, now
-            if lead.status == Lead.Status.PENDING:
-                lead.status = Lead.Status.CONTACTED
-            lead.next_send_at = None
-            if lead.status in continuing_statuses(campaign) and item.step < len(steps):
-                account = SenderAccount.objects.filter(pk=item.account_id).first()
+            outcome, event = Status.SENT, Event.SENT
+            message.update(status=Status.SENT, sent_at=now, error="")
+            changes.update(current_step=item.step, last_sent_at=now)
+            status = Lead.Status.CONTACTED if lead.status == Lead.Status.PENDING else lead.status
+            if status in continuing_statuses(campaign) and item.step < len(steps):
                 when = now + timedelta(days=steps[item.step].delay_days)
-                if account is not None and account.next_available_at:
-                    when = max(when, account.next_available_at)
-                lead.next_send_at = window.next_open(when) if active else None
-            elif lead.status == Lead.Status.CONTACTED:
-                lead.status = Lead.Status.COMPLETED
+                if account_free_at is not None:
+                    when = max(when, account_free_at)
+                changes["next_send_at"] = window.next_open(when) if active else None
+            elif status == Lead.Status.CONTACTED:
+                status = Lead.Status.COMPLETED
+            changes["status"] = status
         elif isinstance(failure, Bounce):
-            outcome = Status.BOUNCED
-            Message.objects.filter(pk=message.pk).update(status=Status.BOUNCED, error=str(failure))
-            record_event(
-                campaign_id=campaign.pk,
-                lead_id=lead.pk,
-                sender_account_id=item.account_id,
-                step=item.step,
-                type=Event.BOUNCED,
-                at=now,
-            )
+            outcome, event = Status.BOUNCED, Event.BOUNCED
+            message.update(status=Status.BOUNCED, error=str(failure))
             suppress(lead.workspace_id, lead.email, Suppression.Reason.BOUNCED)
-            lead.status, lead.next_send_at = Lead.Status.BOUNCED, None
-        elif message.attempts < settings.SEND_MAX_ATTEMPTS:
+            changes["status"] = Lead.Status.BOUNCED
+        elif attempts < settings.SEND_MAX_ATTEMPTS:
             outcome = Status.RETRY
-            Message.objects.filter(pk=message.pk).update(status=Status.RETRY, error=str(failure))
-            retry_at = window.next_open(now + _retry_delay(message.attempts))
-            lead.next_send_at = retry_at if active else None
+            message.update(status=Status.RETRY, error=str(failure))
+            retry_at = window.next_open(now + _retry_delay(attempts))
+            changes["next_send_at"] = retry_at if active else None
         else:
             outcome = Status.FAILED
-            Message.objects.filter(pk=message.pk).update(status=Status.FAILED, error=str(failure))
-            lead.status, lead.next_send_at = Lead.Status.FAILED, None
-        lead.save(update_fields=["status", "current_step", "last_sent_at", "next_send_at"])
-        ends = lead.next_send_at is None
-    protect_from_bounces(campaign.pk)
-    if ends:
-        complete_if_done(campaign.pk)
-    return outcome
+            message.update(status=Status.FAILED, error=str(failure))
+            changes["status"] = Lead.Status.FAILED
+        if event is not None:
+            record_event(
+                campaign_id=campaign.pk,
+                lead_id=lead.pk,
+                sender_account_id=item.account_id,
+                step_id=step.pk,
+                type=event,
+                at=now,
+            )
+        Lead.objects.filter(pk=lead.pk).update(**changes)
+    return outcome if changes["next_send_at"] is not None else f"{outcome}:ended"
 
 
 def protect_from_bounces(campaign_id: uuid.UUID) -> bool:
@@ -546,11 +552,15 @@ def protect_from_bounces(campaign_id: uuid.UUID) -> bool:
 
 
 def deliver(claims: list[Claim], stop: threading.Event | None = None) -> dict[str, int]:
-    """Send claimed messages, one connection per account."""
+    """Send claimed messages, one connection per account; then complete the campaigns whose
+    leads all ended."""
     outcomes: dict[str, int] = defaultdict(int)
     by_account: dict[uuid.UUID, list[Claim]] = defaultdict(list)
     for item in claims:
         by_account[item.account_id].append(item)
+    # Bounce protection reads the counters after each message only for campaigns with bounces.
+    watched = {c: bool(event_totals(c).get(Event.BOUNCED)) for c in {i.campaign_id for i in claims}}
+    ended: set[uuid.UUID] = set()
     for account_id, items in by_account.items():
         account = SenderAccount.objects.filter(pk=account_id).first()
         if account is None or (stop is not None and stop.is_set()):
@@ -572,9 +582,19 @@ def deliver(claims: list[Claim], stop: threading.Event | None = None) -> dict[st
                 context = contexts.get(item.message_id)
                 if context is None:
                     continue
-                outcomes[send_one(session, account, item, context)] += 1
+                outcome = send_one(session, account, item, context)
+                outcome, _, end = outcome.partition(":")
+                outcomes[outcome] += 1
+                if end:
+                    ended.add(item.campaign_id)
+                if outcome == Status.BOUNCED:
+                    watched[item.campaign_id] = True
+                if watched[item.campaign_id] and protect_from_bounces(item.campaign_id):
+                    watched[item.campaign_id] = False
         finally:
             session.close()
+    for campaign_id in ended:
+        complete_if_done(campaign_id)
     return dict(outcomes)
 
 

@@ -6,7 +6,7 @@ import logging
 import uuid
 from datetime import datetime
 
-from campaigns.models import CampaignCounter, CampaignStep, EmailEvent
+from campaigns.models import CampaignCounter, EmailEvent
 
 logger = logging.getLogger("delivery")
 
@@ -18,15 +18,10 @@ def record_event(
     campaign_id: uuid.UUID,
     lead_id: uuid.UUID,
     sender_account_id: uuid.UUID | None,
-    step: int,
+    step_id: int | None,
     type: str,
     at: datetime,
 ) -> None:
-    step_id = (
-        CampaignStep.objects.filter(campaign_id=campaign_id, position=step)
-        .values_list("pk", flat=True)
-        .first()
-    )
     EmailEvent.objects.create(
         campaign_id=campaign_id,
         lead_id=lead_id,

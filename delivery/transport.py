@@ -5,6 +5,7 @@ SMTP accounts use their own host, port, security and credentials; NATIVE account
 service's EMAIL_URL (its SMTP relay, or any other Django email backend such as the console)."""
 
 import contextlib
+import functools
 import smtplib
 import socket
 import ssl
@@ -15,6 +16,12 @@ from django.core import mail
 
 from coldsend.netcheck import HostRefused, resolve
 from sender_accounts.models import SenderAccount
+
+
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    """Certificates verified against the system's CAs (built once: loading them is slow)."""
+    return ssl.create_default_context()
 
 
 class AccountError(Exception):
@@ -116,7 +123,7 @@ class SMTPSession(Session):
 
     def open(self) -> None:
         timeout = settings.SMTP_TIMEOUT_SECONDS
-        context = ssl.create_default_context()
+        context = _tls_context() if self.security != SenderAccount.Security.NONE else None
         try:
             if self.security == SenderAccount.Security.SSL:
                 smtp = _SMTP_SSL(timeout=timeout, context=context)

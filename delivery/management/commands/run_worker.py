@@ -10,7 +10,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 import uuid
 
 from django.conf import settings
@@ -99,6 +98,8 @@ class Command(BaseCommand):
             except DatabaseError:
                 logger.exception("worker: database error, retrying")
                 wait = 1.0
+            except Exception:  # a bug with one message must not stop the sending
+                logger.exception("worker: unexpected error, going on")
+                wait = 1.0
             # Something due but nothing claimed: another worker holds it; look again soon.
             stop.wait(max(wait, 0.05))
-        time.sleep(0)
