@@ -80,7 +80,7 @@ def prepare_campaign(port: int) -> str:
             daily_limit=10000,
             min_interval_seconds=0,
             max_interval_seconds=0,
-        )  # fmt: skip
+        )
         for i in range(ACCOUNTS)
     ]
     campaign = Campaign.objects.create(
@@ -109,7 +109,7 @@ def run_workers(env: dict[str, str], handler: CountingHandler, workers: int) -> 
             [sys.executable, "manage.py", "run_worker", "--no-tasks", "--exit-when-idle"],
             cwd=ROOT,
             env=env,
-        )  # fmt: skip
+        )
         for _ in range(workers)
     ]
     deadline = time.monotonic() + 1800
