@@ -26,7 +26,14 @@ from campaigns.models import Campaign, CampaignStep
 from coldsend import clock
 from delivery import building, placeholders
 from delivery.models import Attempt, Message, Suppression
-from delivery.records import Event, audit, event_totals, record_event
+from delivery.records import (
+    EVENT_INSERT_SQL,
+    Event,
+    audit,
+    event_insert_params,
+    event_totals,
+    record_event,
+)
 from delivery.schedule import Window
 from delivery.services import complete_if_done, continuing_statuses, suppress, unschedule_campaign
 from delivery.transport import AccountError, Bounce, Session, TemporaryFailure, open_session
@@ -404,6 +411,41 @@ def _relaxed_commit() -> None:
             cursor.execute("SET LOCAL synchronous_commit TO OFF")
 
 
+def _gate(item: Claim, built: building.Built) -> str:
+    """Inside the gate's transaction: "open" once the campaign row is held FOR SHARE, seen
+    ACTIVE, and the message marked SENDING; "paused" or "lost" otherwise."""
+    values = {
+        "status": Status.SENDING,
+        "attempts": item.attempts + 1,
+        "attempted_at": clock.now(),
+        "message_id": built.message_id,
+        "subject": built.subject,
+    }
+    mine = Message.objects.filter(
+        pk=item.message_id, status=Status.CLAIMED, claimed_at=item.claimed_at
+    )
+    if connection.vendor != "postgresql":  # the IMMEDIATE transaction holds the write lock
+        if _campaign_status_for_share(item.campaign_id) != Campaign.Status.ACTIVE:
+            return "paused"
+        return "open" if mine.update(**values) else "lost"
+    # One round trip: the campaign row is locked FOR SHARE by the EXISTS.
+    message_table, campaign_table = Message._meta.db_table, Campaign._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {message_table} SET status = %s, attempts = %s, attempted_at = %s,"  # noqa: S608
+            " message_id = %s, subject = %s WHERE id = %s AND status = %s AND claimed_at = %s"
+            f" AND EXISTS (SELECT 1 FROM {campaign_table} WHERE id = %s AND status = %s"
+            " FOR SHARE)",
+            [*values.values(), item.message_id, Status.CLAIMED, item.claimed_at,
+             item.campaign_id, Campaign.Status.ACTIVE],
+        )  # fmt: skip
+        if cursor.rowcount:
+            return "open"
+    if _campaign_status_for_share(item.campaign_id) != Campaign.Status.ACTIVE:
+        return "paused"
+    return "lost"
+
+
 def send_one(session: Session, account: SenderAccount, item: Claim, context: _Context) -> str:
     """Gate, send and record one claimed message; returns what happened."""
     lead, campaign, steps = context.lead, context.campaign, context.steps
@@ -426,22 +468,18 @@ def send_one(session: Session, account: SenderAccount, item: Claim, context: _Co
     )
     failure: Exception | None = None
     with transaction.atomic():
-        status = _campaign_status_for_share(item.campaign_id)
-        mine = Message.objects.filter(
-            pk=item.message_id, status=Status.CLAIMED, claimed_at=item.claimed_at
-        )
-        if status != Campaign.Status.ACTIVE:
-            message = mine.select_for_update().first()
-            if message is not None:
-                _release(message, None)
+        gated = _gate(item, built)
+        if gated == "paused":
+            message = (
+                Message.objects.select_for_update()
+                .filter(pk=item.message_id, status=Status.CLAIMED, claimed_at=item.claimed_at)
+                .first()
+            )
+            if message is None:
+                return "lost"
+            _release(message, None)
             return "paused"
-        if not mine.update(
-            status=Status.SENDING,
-            attempts=item.attempts + 1,
-            attempted_at=clock.now(),
-            message_id=built.message_id,
-            subject=built.subject,
-        ):
+        if gated == "lost":
             return "lost"  # handed back after the lease: another worker owns it now
         try:
             session.begin(account.email)
@@ -459,6 +497,54 @@ def _retry_delay(attempts: int) -> timedelta:
     return timedelta(seconds=settings.SEND_RETRY_BACKOFF_SECONDS * 2 ** max(0, attempts - 1))
 
 
+def _record_sent_postgresql(
+    item: Claim, context: _Context, step: CampaignStep, account_free_at: datetime | None
+) -> str:
+    """The common case in one round trip: message SENT, event SENT, the lead's next step (its
+    current status decides, read by the UPDATE itself)."""
+    campaign, steps = context.campaign, context.steps
+    now = clock.now()
+    last = item.step >= len(steps)
+    when = None
+    if not last:
+        when = now + timedelta(days=steps[item.step].delay_days)
+        if account_free_at is not None:
+            when = max(when, account_free_at)
+        when = Window.of(campaign.schedule).next_open(when)
+    going_on = continuing_statuses(campaign)
+    lead_table, message_table = Lead._meta.db_table, Message._meta.db_table
+    campaign_table = Campaign._meta.db_table
+    sql = f"""SET LOCAL synchronous_commit TO OFF;
+        UPDATE {message_table} SET status = %s, sent_at = %s, error = '' WHERE id = %s;
+        {EVENT_INSERT_SQL};
+        UPDATE {lead_table} SET current_step = %s, last_sent_at = %s,
+            status = CASE WHEN status = %s THEN %s WHEN status = %s AND %s THEN %s
+                ELSE status END,
+            next_send_at = CASE WHEN %s AND status = ANY(%s) AND (SELECT status FROM
+                {campaign_table} WHERE id = %s) = %s THEN %s::timestamptz END
+        WHERE id = %s RETURNING next_send_at"""  # noqa: S608 (names from the models)
+    pending, contacted, completed = (
+        Lead.Status.PENDING,
+        Lead.Status.CONTACTED,
+        Lead.Status.COMPLETED,
+    )
+    params = [
+        Status.SENT, now, item.message_id,
+        *event_insert_params(campaign.pk, item.lead_id, item.account_id, step.pk, Event.SENT, now),
+        item.step, now,
+        pending, completed if last else contacted, contacted, last, completed,
+        not last, list(going_on), campaign.pk, Campaign.Status.ACTIVE, when,
+        item.lead_id,
+    ]  # fmt: skip
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        for _ in range(3):  # the results of SET, the message and the event come first
+            cursor.nextset()
+        row = cursor.fetchone()
+    ended = row is None or row[0] is None
+    return f"{Status.SENT}:ended" if ended else Status.SENT
+
+
 def record(
     item: Claim,
     context: _Context,
@@ -470,6 +556,8 @@ def record(
     campaign, steps = context.campaign, context.steps
     window = Window.of(campaign.schedule)
     attempts = item.attempts + 1
+    if failure is None and connection.vendor == "postgresql":
+        return _record_sent_postgresql(item, context, step, account_free_at)
     with transaction.atomic():
         _relaxed_commit()
         now = clock.now()

@@ -32,6 +32,24 @@ def record_event(
     )
 
 
+EVENT_INSERT_SQL = (
+    f"INSERT INTO {EmailEvent._meta.db_table} (campaign_id, lead_id, sender_account_id, step_id,"  # noqa: S608
+    " type, occurred_at) VALUES (%s, %s, %s, %s, %s, %s)"
+)
+
+
+def event_insert_params(
+    campaign_id: uuid.UUID,
+    lead_id: uuid.UUID,
+    sender_account_id: uuid.UUID | None,
+    step_id: int | None,
+    type: str,
+    at: datetime,
+) -> list:
+    """The parameters of EVENT_INSERT_SQL (for the engine's one-round-trip record)."""
+    return [campaign_id, lead_id, sender_account_id, step_id, type, at]
+
+
 def event_totals(campaign_id: uuid.UUID) -> dict[str, int]:
     """The campaign's events by type, from the counters the database triggers keep."""
     keys = CampaignCounter.objects.filter(
