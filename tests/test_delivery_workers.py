@@ -14,6 +14,7 @@ from django.db import connection
 
 from delivery.models import Message
 from leads.models import Lead
+from sender_accounts.models import SenderAccount
 from tests.delivery_support import activate, add_leads, create_account, create_campaign
 
 pytestmark = [pytest.mark.usefixtures("delivery_settings"), pytest.mark.django_db(transaction=True)]
@@ -35,7 +36,7 @@ def database_url() -> str:
     return f"postgres://{db['USER']}{password}@{host}:{port}/{db['NAME']}"
 
 
-def start_worker(**env: str) -> subprocess.Popen:
+def start_worker(tasks: bool = False, **env: str) -> subprocess.Popen:
     environment = {
         **os.environ,
         "ENV_FILE": "/dev/null",
@@ -49,7 +50,9 @@ def start_worker(**env: str) -> subprocess.Popen:
     }
     environment.setdefault("FIELD_ENCRYPTION_KEYS", "YyH4Jt54Baw_X_tVYsKtpHNVqt-SN286Nc-ZaBw6b0c=")
     return subprocess.Popen(
-        [sys.executable, "manage.py", "run_worker", "--no-tasks"], cwd=ROOT, env=environment
+        [sys.executable, "manage.py", "run_worker", *([] if tasks else ["--no-tasks"])],
+        cwd=ROOT,
+        env=environment,
     )
 
 
@@ -81,6 +84,28 @@ def test_a_worker_sends_what_is_due_and_stops_on_sigterm(client_all, sink):
     finally:
         assert stop([worker]) == [0]
     assert set(Lead.objects.values_list("status", flat=True)) == {"COMPLETED"}
+
+
+@pytest.mark.parametrize("backend", ["db", "rq"])
+def test_the_account_recheck_runs_on_the_configured_task_backend(client_all, sink, backend):
+    """An account in ERROR comes back through a task (django-tasks-db's worker thread, or an
+    RQ worker with its scheduler over Redis), and its waiting lead is sent."""
+    sink.refuse_auth = True
+    account = create_account(client_all, sink)
+    campaign_id = create_campaign(client_all, [account])
+    add_leads(client_all, campaign_id, [{"email": "wait@example.com"}])
+    env = {"TASKS_BACKEND": backend, "ACCOUNT_RECHECK_SECONDS": "0.5"}
+    if backend == "rq":
+        env["TASKS_REDIS_URL"] = os.environ.get("TASKS_REDIS_URL", "redis://127.0.0.1:6379/6")
+    worker = start_worker(tasks=True, **env)
+    try:
+        activate(client_all, campaign_id)
+        assert wait_for(lambda: SenderAccount.objects.get(pk=account).status == "ERROR", 30)
+        sink.refuse_auth = False
+        assert wait_for(lambda: len(sink.received) == 1, timeout=60)
+        assert SenderAccount.objects.get(pk=account).status == "ACTIVE"
+    finally:
+        assert stop([worker]) == [0]
 
 
 @needs_postgresql

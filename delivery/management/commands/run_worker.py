@@ -70,9 +70,12 @@ class Command(BaseCommand):
             if settings.TASKS_BACKEND == "db":
                 _, task_worker = _db_task_worker()
             elif settings.TASKS_BACKEND == "rq":
+                # RQ's worker, with its scheduler and django-tasks-rq's job class.
                 child = subprocess.Popen(
-                    [sys.executable, "manage.py", "rqworker", "--with-scheduler", "default"]
-                )
+                    [sys.executable, "manage.py", "rqworker", "--with-scheduler", "--job-class",
+                     "django_tasks_rq.backend.Job", "default"],
+                    cwd=settings.BASE_DIR,
+                )  # fmt: skip
         logger.info("worker started (tasks: %s)", "off" if no_tasks else settings.TASKS_BACKEND)
         try:
             self.loop(stop, exit_when_idle)
