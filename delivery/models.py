@@ -58,6 +58,14 @@ class Message(models.Model):
     def __str__(self) -> str:
         return f"{self.lead_id} step {self.step}: {self.status}"
 
+    @property
+    def public_status(self) -> str:
+        """What `GET leads/{id}/messages` shows: SENT, BOUNCED, or FAILED for an attempt that
+        did not go (its `error` says why; a RETRY is tried again later)."""
+        if self.status in (self.Status.SENT, self.Status.BOUNCED):
+            return self.status
+        return self.Status.FAILED
+
 
 class Attempt(models.Model):
     """One SMTP attempt (or one reserved by a claim): the rolling-24h limits count these."""

@@ -6,10 +6,12 @@ from datetime import timedelta
 import pytest
 
 from leads.models import Lead
+from sender_accounts.models import SenderAccount
 from tests.delivery_support import (
     activate,
     add_lead,
     add_leads,
+    api_url,
     campaign,
     create_account,
     create_campaign,
@@ -117,3 +119,25 @@ def test_a_pending_lead_is_not_sent_before_activation(client_all, sink, clock):
     run_engine()
     assert sink.received == []
     assert leads_of(client_all, campaign_id)["ann@example.com"]["status"] == "PENDING"
+
+
+def test_a_native_account_sends_through_the_services_outgoing_mail(client_all, clock, mailoutbox):
+    response = client_all.post(
+        api_url("sender_accounts"),
+        {"type": "NATIVE", "email": "team@coldsend.example", "display_name": "Team"},
+        format="json",
+    )
+    assert response.status_code == 201, response.content
+    account = response.json()["id"]
+    SenderAccount.objects.filter(pk=account).update(min_interval_seconds=0, max_interval_seconds=0)
+    campaign_id = create_campaign(client_all, [account])
+    add_lead(client_all, campaign_id, "ann@example.com", first_name="Ann")
+    activate(client_all, campaign_id)
+    run_engine()
+    [sent] = mailoutbox  # EMAIL_URL's backend (memory in tests, the console in development)
+    message = sent.message()
+    assert message["To"] == "ann@example.com"
+    assert message["From"] == "Team <team@coldsend.example>"
+    assert message["Subject"] == "Hello Ann"
+    assert message["Message-ID"].endswith("@coldsend.example>")
+    assert leads_of(client_all, campaign_id)["ann@example.com"]["status"] == "COMPLETED"

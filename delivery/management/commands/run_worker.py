@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 import uuid
 
 from django.conf import settings
@@ -35,7 +36,15 @@ def _db_task_worker() -> tuple[threading.Thread, object]:
         worker_id=f"run_worker-{uuid.uuid4().hex[:12]}",
         excluded_queue_names=[],
     )
-    thread = threading.Thread(target=worker.run, name="task-worker", daemon=True)
+    def run() -> None:
+        while worker.running:  # a database outage must not end the task worker for good
+            try:
+                worker.run()
+            except Exception:
+                logger.exception("task worker: error, restarting")
+                time.sleep(1)
+
+    thread = threading.Thread(target=run, name="task-worker", daemon=True)
     thread.start()
     return thread, worker
 
