@@ -61,7 +61,6 @@ INSTALLED_APPS = [
     "delivery",
     "django_tasks",
     "django_tasks_db",
-    "django_rq",
 ]
 
 MIDDLEWARE = [
@@ -231,6 +230,8 @@ _TASK_BACKENDS = {
 if TASKS_BACKEND not in _TASK_BACKENDS:
     raise ImproperlyConfigured(f"TASKS_BACKEND must be one of {', '.join(_TASK_BACKENDS)}.")
 TASKS = {"default": {"BACKEND": _TASK_BACKENDS[TASKS_BACKEND], "QUEUES": ["default"]}}
+if TASKS_BACKEND == "rq":
+    INSTALLED_APPS.append("django_rq")  # its `rqworker` command
 TASKS_REDIS_URL = env.str(
     "TASKS_REDIS_URL", default=env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
 )
