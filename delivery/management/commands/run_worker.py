@@ -36,6 +36,7 @@ def _db_task_worker() -> tuple[threading.Thread, object]:
         worker_id=f"run_worker-{uuid.uuid4().hex[:12]}",
         excluded_queue_names=[],
     )
+
     def run() -> None:
         while worker.running:  # a database outage must not end the task worker for good
             try:
