@@ -1,5 +1,6 @@
-# `make run` serves the API on $(HOST):$(PORT) (default 127.0.0.1:8000); `make test` runs the
-# whole suite. Both create .venv from the pinned requirements on first use.
+# `make run` serves the API on $(HOST):$(PORT) (default 127.0.0.1:8000) and runs one sending
+# worker (Procfile, honcho); `make test` runs the whole suite. Both create .venv from the pinned
+# requirements on first use.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -29,7 +30,7 @@ $(STAMP): requirements.txt requirements-dev.txt
 
 run: $(STAMP) .env
 	$(BIN)/python manage.py migrate --noinput
-	$(BIN)/python manage.py runserver $(HOST):$(PORT)
+	HOST=$(HOST) PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start -f Procfile -p $(PORT)
 
 # Asks for a name, an email and a password; set DJANGO_SUPERUSER_USERNAME, _EMAIL and _PASSWORD
 # to answer them from the environment instead.

@@ -19,6 +19,7 @@ class AuditEvent(models.Model):
         CAMPAIGN_ACTIVATED = "campaign.activated"
         CAMPAIGN_PAUSED = "campaign.paused"
         CAMPAIGN_COMPLETED = "campaign.completed"
+        CAMPAIGN_REACTIVATED = "campaign.reactivated"
         CAMPAIGN_DELETED = "campaign.deleted"
         SENDER_ACCOUNT_DELETED = "sender_account.deleted"
         LEAD_DELETED = "lead.deleted"

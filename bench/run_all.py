@@ -10,6 +10,7 @@ BENCHMARKS = [
     "leads_list",
     "lead_import",
     "analytics",
+    "send_throughput",
 ]
 
 

@@ -9,12 +9,20 @@ def default_schedule() -> dict:
     return {"timezone": "UTC", "days": [1, 2, 3, 4, 5], "start_time": "09:00", "end_time": "17:00"}
 
 
+def default_tracking() -> dict:
+    return {"opens": False, "clicks": False}
+
+
 class Campaign(models.Model):
     class Status(models.TextChoices):
         DRAFT = "DRAFT"
         ACTIVE = "ACTIVE"
         PAUSED = "PAUSED"
         COMPLETED = "COMPLETED"
+
+    class PausedReason(models.TextChoices):
+        USER = "user"
+        BOUNCE_RATE = "bounce_rate"
 
     id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
@@ -24,6 +32,13 @@ class Campaign(models.Model):
     daily_limit = models.PositiveIntegerField(default=50)
     schedule = models.JSONField(default=default_schedule)
     stop_on_reply = models.BooleanField(default=True)
+    include_unsubscribe_link = models.BooleanField(default=True)
+    tracking = models.JSONField(default=default_tracking)
+    max_bounce_rate = models.FloatField(default=0.05)
+    # Null (not "") when not paused, as the API shows it.
+    paused_reason = models.CharField(  # noqa: DJ001
+        max_length=20, choices=PausedReason.choices, null=True, blank=True, default=None
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -117,7 +117,10 @@ class BodyField(serializers.CharField):
 
 class StepSerializer(WholeObjectMixin, serializers.ModelSerializer):
     subject = SingleLineCharField(
-        max_length=998, help_text="The Subject header: one line (CR and LF are refused)."
+        max_length=998,
+        allow_blank=True,
+        help_text="The Subject header: one line (CR and LF are refused). Required for step 1; "
+        "an empty follow-up subject reuses step 1's, prefixed `Re: `.",
     )
     body = BodyField(trim_whitespace=False)
     delay_days = serializers.IntegerField(
@@ -210,6 +213,11 @@ class CampaignSerializer(StrictFieldsMixin, serializers.ModelSerializer):
     @extend_schema_field(CampaignStatsSerializer)
     def get_stats(self, campaign: Campaign) -> dict[str, Any]:
         return campaign_stats(campaign)
+
+    def validate_steps(self, value: list) -> list:
+        if value and not value[0]["subject"].strip():
+            raise serializers.ValidationError({0: {"subject": ["This field may not be blank."]}})
+        return value
 
     def validate_sender_account_ids(self, value: list) -> list:
         if len(set(value)) != len(value):

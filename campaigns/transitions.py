@@ -100,9 +100,10 @@ AUDIT_ACTIONS = {
 }
 
 
-def _move(campaign: Campaign, action: str, actor: Actor) -> None:
+def _move(campaign: Campaign, action: str, actor: Actor, paused_reason: str | None = None) -> None:
     previous, campaign.status = campaign.status, TRANSITIONS[action].result
-    campaign.save(update_fields=["status", "updated_at"])
+    campaign.paused_reason = paused_reason
+    campaign.save(update_fields=["status", "paused_reason", "updated_at"])
     record(actor, AUDIT_ACTIONS[action], campaign, extra={"from": previous, "to": campaign.status})
     logger.info("campaign %s %s: %s -> %s", campaign.pk, action, previous, campaign.status)
 
@@ -133,12 +134,16 @@ def activate(campaign: Campaign, *, actor: Actor) -> Campaign:
         return current
 
 
-def pause(campaign: Campaign, *, actor: Actor) -> Campaign:
-    """ACTIVE → PAUSED."""
+def pause(
+    campaign: Campaign, *, actor: Actor, reason: str = Campaign.PausedReason.USER
+) -> Campaign:
+    """ACTIVE → PAUSED (`reason`: the user, or the engine's bounce protection). The row lock
+    (FOR UPDATE) waits for any send passing the engine's gate (FOR SHARE), so once this has
+    returned no new SMTP transaction starts for the campaign."""
     with transaction.atomic():
         current = locked(campaign)
         if _must_change("pause", current):
-            _move(current, "pause", actor)
+            _move(current, "pause", actor, paused_reason=reason)
         return current
 
 

@@ -20,6 +20,7 @@ from campaigns.serializers import (
 )
 from coldsend.api.parsers import StrictJSONParser
 from coldsend.api.viewsets import WorkspaceScopedViewSet
+from delivery import services as delivery
 from engagement.selectors import campaign_analytics
 from sender_accounts.models import SenderAccount
 
@@ -111,6 +112,7 @@ class CampaignViewSet(
     @action(detail=True, methods=["post"], scope_action="pause")
     def pause(self, request: Request, pk: str | None = None) -> Response:
         campaign = transitions.pause(self.get_object(), actor=self.actor)
+        delivery.unschedule_campaign(campaign)
         return Response(self.get_serializer(campaign).data)
 
     @extend_schema(
@@ -123,7 +125,12 @@ class CampaignViewSet(
     )
     @action(detail=True, methods=["post"], scope_action="activate")
     def activate(self, request: Request, pk: str | None = None) -> Response:
-        campaign = transitions.activate(self.get_object(), actor=self.actor)
+        campaign = self.get_object()
+        was = campaign.status
+        campaign = transitions.activate(campaign, actor=self.actor)
+        if was != campaign.status:
+            delivery.schedule_campaign(campaign)
+            campaign.refresh_from_db()
         return Response(self.get_serializer(campaign).data)
 
     @extend_schema(

@@ -63,6 +63,9 @@ INSTALLED_APPS = [
     "leads",
     "engagement",
     "audit",
+    "delivery",
+    "django_tasks",
+    "django_tasks_db",
 ]
 
 MIDDLEWARE = [
@@ -268,6 +271,48 @@ CACHE_UNAVAILABLE_RETRY_AFTER_SECONDS = env.int("CACHE_UNAVAILABLE_RETRY_AFTER_S
 
 # Usage (last_used_at, used scopes) is written at most once per this many seconds per key.
 API_KEY_USAGE_WRITE_INTERVAL = env.int("API_KEY_USAGE_WRITE_INTERVAL", default=60)
+
+# Sending (API.md §7). EMAIL_URL: the outgoing relay of NATIVE sender accounts (django-environ's
+# email URL, e.g. smtp+tls://user:pass@relay:587); the default prints messages to the console.
+vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="webmaster@localhost")
+# Links in messages (unsubscribe, tracking) point here.
+PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="http://127.0.0.1:8000")
+# Loopback/private/link-local/reserved SMTP and IMAP hosts are refused unless this is true.
+SMTP_ALLOW_PRIVATE_HOSTS = env.bool("SMTP_ALLOW_PRIVATE_HOSTS", default=DEBUG)
+# Per SMTP command; keep it well under the SQLite lock timeout (20 s).
+SMTP_TIMEOUT_SECONDS = env.float("SMTP_TIMEOUT_SECONDS", default=10.0)
+# Messages one worker claims per round.
+SEND_BATCH_SIZE = env.int("SEND_BATCH_SIZE", default=50)
+# A claimed message not started within this is handed back; one started (SENDING) and not
+# finished within it is FAILED "interrupted", never sent again.
+SEND_CLAIM_LEASE_SECONDS = env.float("SEND_CLAIM_LEASE_SECONDS", default=300.0)
+# 4xx or a dropped connection: tried again after base, 2x base, 4x base … up to
+# SEND_MAX_ATTEMPTS tries in all (defaults: 4 tries over 70 minutes), then the lead is FAILED.
+SEND_RETRY_BACKOFF_SECONDS = env.float("SEND_RETRY_BACKOFF_SECONDS", default=600.0)
+SEND_MAX_ATTEMPTS = env.int("SEND_MAX_ATTEMPTS", default=4)
+# A sender account in ERROR is tried again this often (ACTIVE again when it connects).
+ACCOUNT_RECHECK_SECONDS = env.float("ACCOUNT_RECHECK_SECONDS", default=300.0)
+# An idle worker looks for due sends at least this often (a due send starts within 10 s).
+WORKER_MAX_SLEEP_SECONDS = env.float("WORKER_MAX_SLEEP_SECONDS", default=5.0)
+
+# Background tasks (Django Tasks API): the database by default, nothing else to run;
+# TASKS_BACKEND=rq runs them on RQ over Redis (TASKS_REDIS_URL, default REDIS_URL).
+TASKS_BACKEND = env.str("TASKS_BACKEND", default="db")
+_TASK_BACKENDS = {
+    "db": "django_tasks_db.DatabaseBackend",
+    "rq": "django_tasks_rq.RQBackend",
+    "immediate": "django_tasks.backends.immediate.ImmediateBackend",
+}
+if TASKS_BACKEND not in _TASK_BACKENDS:
+    raise ImproperlyConfigured(f"TASKS_BACKEND must be one of {', '.join(_TASK_BACKENDS)}.")
+TASKS = {"default": {"BACKEND": _TASK_BACKENDS[TASKS_BACKEND], "QUEUES": ["default"]}}
+if TASKS_BACKEND == "rq":
+    INSTALLED_APPS.append("django_rq")  # its `rqworker` command
+TASKS_REDIS_URL = env.str(
+    "TASKS_REDIS_URL", default=env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
+)
+RQ_QUEUES = {"default": {"URL": TASKS_REDIS_URL, "DEFAULT_TIMEOUT": 300}}
 
 # Production hardening: on unless DEBUG. Behind a TLS-terminating proxy, set
 # SECURE_PROXY_SSL_HEADER=HTTP_X_FORWARDED_PROTO,https so Django knows the request was HTTPS.

@@ -25,6 +25,7 @@ again (`statements(CURRENT, vendor)`); the system check `engagement.E001` fails 
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from django.db.backends.base.base import BaseDatabaseWrapper
 
@@ -260,6 +261,17 @@ def statements(name: str, vendor: str, part: str = "") -> list[str]:
     """The SQL statements of one checked-in file, to execute one by one."""
     chunks = path(name, vendor, part).read_text().split(SEPARATOR)[1:]
     return [chunk.strip() for chunk in chunks if chunk.strip()]
+
+
+def recreate_sqlite_triggers(schema_editor: Any, table: str, name: str) -> None:
+    """For a migration that made SQLite rebuild `table` (which drops its triggers): create the
+    table's triggers of the checked-in file `name` again. PostgreSQL keeps them: nothing to do."""
+    if schema_editor.connection.vendor != "sqlite":
+        return
+    for sql in statements(name, "sqlite"):
+        if sql.startswith("CREATE TRIGGER ") and f" ON {table} " in sql:
+            schema_editor.execute(f"DROP TRIGGER IF EXISTS {sql.split()[2]}", params=None)
+            schema_editor.execute(sql, params=None)
 
 
 def expected_triggers(vendor: str, name: str = CURRENT) -> set[str]:

@@ -21,6 +21,7 @@ from campaigns.models import Campaign
 from coldsend.api.schema import ERROR
 from coldsend.api.strict import StrictFieldsMixin
 from coldsend.errors import NotFound, TooLarge
+from delivery.services import schedule_leads
 from leads import importing
 from leads.importing import HEADER_ALIASES, MAX_ERRORS, NAME_MAX_LENGTH
 from leads.importing.parse_json import MAX_VALUES_PER_LEAD
@@ -226,6 +227,8 @@ class LeadImportView(APIView):
                 )
         except Campaign.DoesNotExist:  # deleted while the file was being read
             raise NotFound from None
+        if report.created:
+            schedule_leads(campaign)
         return Response(report.as_dict(), status=status.HTTP_201_CREATED)
 
     def campaign(self, data: Any) -> Campaign:

@@ -5,6 +5,7 @@ from rest_framework.response import Response
 
 from coldsend.api.parsers import StrictJSONParser
 from coldsend.api.viewsets import WorkspaceScopedViewSet
+from delivery.services import schedule_leads
 from engagement.selectors import attach_engagement
 from leads.filters import LeadFilter
 from leads.models import Lead
@@ -59,8 +60,10 @@ class LeadViewSet(WorkspaceScopedViewSet):
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         self.perform_create(serializer)
-        data = self.get_serializer(serializer.instance).data
-        return Response(data, status=status.HTTP_201_CREATED)
+        lead = serializer.instance
+        schedule_leads(lead.campaign, [lead.pk])
+        lead.refresh_from_db()
+        return Response(self.get_serializer(lead).data, status=status.HTTP_201_CREATED)
 
     def retrieve(self, request: Request, pk: str | None = None) -> Response:
         lead = self.get_object()

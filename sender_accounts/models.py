@@ -7,6 +7,7 @@ from coldsend.ids import uuid7
 from sender_accounts.fields import EncryptedTextField
 
 DAILY_LIMIT_MAX = 10_000
+INTERVAL_MAX = 86_400
 SMTP_REQUIRED = "Required for SMTP sender accounts."
 SMTP_REFUSED = "Not allowed for NATIVE sender accounts."
 
@@ -24,6 +25,7 @@ class SenderAccount(models.Model):
     class Status(models.TextChoices):
         ACTIVE = "ACTIVE"
         DISABLED = "DISABLED"
+        ERROR = "ERROR"
 
     id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
@@ -43,6 +45,19 @@ class SenderAccount(models.Model):
         max_length=10, choices=Security.choices, blank=True, default=""
     )
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE)
+    # Pacing (API.md §7): two sends are spaced by a random gap between these.
+    min_interval_seconds = models.PositiveIntegerField(
+        default=180, validators=[MaxValueValidator(INTERVAL_MAX)]
+    )
+    max_interval_seconds = models.PositiveIntegerField(
+        default=300, validators=[MaxValueValidator(INTERVAL_MAX)]
+    )
+    # Engine state: short and secret-free; set with status ERROR.
+    last_error = models.CharField(max_length=300, blank=True, default="")
+    next_available_at = models.DateTimeField(null=True, blank=True)
+    checked_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the engine last tried the account (ERROR re-check)."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     objects = WorkspaceQuerySet.as_manager()

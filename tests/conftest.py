@@ -11,6 +11,7 @@ from rest_framework.test import APIClient
 
 from apikeys.models import APIKey, Workspace
 from campaigns.models import Campaign
+from tests.delivery_support import clock, delivery_settings, sink  # noqa: F401 (fixtures)
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -22,6 +22,7 @@ ZERO_STATS = {
         "BOUNCED": 0,
         "UNSUBSCRIBED": 0,
         "COMPLETED": 0,
+        "FAILED": 0,
     },
     "sent": 0,
     "opened": 0,

@@ -32,6 +32,7 @@ def test_stats_count_leads_by_status_and_events_by_type(client_all, workspace):
             "BOUNCED": 1,
             "UNSUBSCRIBED": 0,
             "COMPLETED": 0,
+            "FAILED": 0,
         },
         "sent": 9,
         "opened": 5,

@@ -1,0 +1,98 @@
+"""Building the message of one step for one lead, with the standard library's `email` package."""
+
+import re
+from dataclasses import dataclass
+from email.message import EmailMessage
+from email.policy import SMTP as SMTP_POLICY
+from email.utils import format_datetime, formataddr, make_msgid
+
+from delivery import placeholders
+from delivery.tokens import unsubscribe_url
+
+CONTROL = re.compile(r"[\x00-\x1f\x7f\u0085\u2028\u2029]")
+# Written as given, folded only at spaces: a URL or message ids must never become RFC 2047
+# encoded-words (mail clients would not recognise them).
+VERBATIM = frozenset({"list-unsubscribe", "list-unsubscribe-post", "in-reply-to", "references"})
+
+
+class _Policy(type(SMTP_POLICY)):
+    def _verbatim(self, name: str, value: str) -> str:
+        lines, line = [], f"{name}:"
+        for word in str(value).split():
+            if len(line) + 1 + len(word) > self.max_line_length and line != f"{name}:":
+                lines.append(line)
+                line = ""
+            line += f" {word}"
+        lines.append(line)
+        return self.linesep.join(lines) + self.linesep
+
+    def fold(self, name: str, value: str) -> str:
+        if name.lower() in VERBATIM:
+            return self._verbatim(name, value)
+        return super().fold(name, value)
+
+    def fold_binary(self, name: str, value: str) -> bytes:
+        if name.lower() in VERBATIM:
+            return self._verbatim(name, value).encode("ascii")
+        return super().fold_binary(name, value)
+
+
+POLICY = _Policy(linesep="\r\n")
+
+
+def header_text(value: str) -> str:
+    """CR, LF and other control characters become spaces in any header value."""
+    return CONTROL.sub(" ", value or "").strip()
+
+
+def domain_of(address: str) -> str:
+    return address.rpartition("@")[2] or "localhost"
+
+
+@dataclass(frozen=True)
+class Built:
+    message: EmailMessage
+    message_id: str  # with its angle brackets
+    subject: str
+
+
+def build(
+    *,
+    message_pk: object,
+    sender_email: str,
+    sender_name: str,
+    recipient: str,
+    values: dict[str, str],
+    subject_template: str,
+    body_template: str,
+    first_subject_template: str,
+    thread: list[str],
+    include_unsubscribe_link: bool,
+    sent_at: object,
+) -> Built:
+    """`thread`: the Message-IDs already sent to this lead, oldest first (empty for step 1)."""
+    subject = header_text(placeholders.render(subject_template, values))
+    if not subject and thread:
+        subject = "Re: " + header_text(placeholders.render(first_subject_template, values))
+    body = placeholders.render(body_template, values)
+    url = unsubscribe_url(message_pk)
+    if include_unsubscribe_link:
+        body = body.rstrip("\r\n") + f"\n\nUnsubscribe: {url}\n"
+    message_id = make_msgid(domain=domain_of(sender_email))
+
+    email = EmailMessage(policy=POLICY)
+    email["From"] = formataddr((header_text(sender_name), sender_email))
+    email["To"] = recipient
+    email["Subject"] = subject
+    email["Date"] = format_datetime(sent_at)
+    email["Message-ID"] = message_id
+    if thread:
+        email["In-Reply-To"] = thread[-1]
+        email["References"] = " ".join(thread)
+    email["List-Unsubscribe"] = f"<{url}>"
+    email["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    # 8bit keeps the text (and the unsubscribe URL) readable in the raw message; every server
+    # in use advertises 8BITMIME. Over-long lines need quoted-printable.
+    short = all(len(line.encode()) <= 990 for line in body.splitlines())
+    email.set_content(body, charset="utf-8", cte="8bit" if short else "quoted-printable")
+    return Built(message=email, message_id=message_id, subject=subject)

@@ -1,0 +1,114 @@
+"""What the sending engine records: one Message per lead and step, the attempts that count
+towards the rolling daily limits, and the workspace's suppressed addresses."""
+
+from django.db import models
+
+from apikeys.models import Workspace
+from campaigns.models import Campaign
+from coldsend.ids import uuid7
+from leads.models import Lead
+from sender_accounts.models import SenderAccount
+
+
+class Message(models.Model):
+    """One step sent (or attempted) to one lead. Unique (lead, step): the database itself
+    refuses a second send of a step."""
+
+    class Status(models.TextChoices):
+        CLAIMED = "CLAIMED"  # taken by a worker; nothing sent yet: handed back after the lease
+        SENDING = "SENDING"  # the SMTP transaction started: never sent again
+        RETRY = "RETRY"  # a temporary failure: tried again at the lead's next_send_at
+        SENT = "SENT"
+        FAILED = "FAILED"
+        BOUNCED = "BOUNCED"
+
+    id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
+    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="messages")
+    campaign = models.ForeignKey(
+        Campaign, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    step = models.PositiveSmallIntegerField(help_text="1-based position of the step.")
+    sender_account = models.ForeignKey(
+        SenderAccount, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.CLAIMED)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    message_id = models.CharField(max_length=255, blank=True, default="")
+    subject = models.TextField(blank=True, default="")
+    error = models.CharField(max_length=300, blank=True, default="")
+    claimed_at = models.DateTimeField()
+    attempted_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["lead", "step"]
+        constraints = [
+            models.UniqueConstraint(fields=["lead", "step"], name="message_lead_step_unique")
+        ]
+        indexes = [
+            models.Index(fields=["campaign", "status"], name="message_campaign_status"),
+            models.Index(fields=["message_id"], name="message_message_id"),
+            models.Index(
+                fields=["claimed_at"],
+                name="message_in_flight",
+                condition=models.Q(status__in=["CLAIMED", "SENDING"]),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.lead_id} step {self.step}: {self.status}"
+
+    @property
+    def public_status(self) -> str:
+        """What `GET leads/{id}/messages` shows: SENT, BOUNCED, or FAILED for an attempt that
+        did not go (its `error` says why; a RETRY is tried again later)."""
+        if self.status in (self.Status.SENT, self.Status.BOUNCED):
+            return self.status
+        return self.Status.FAILED
+
+
+class Attempt(models.Model):
+    """One SMTP attempt (or one reserved by a claim): the rolling-24h limits count these."""
+
+    id = models.BigAutoField(primary_key=True)
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="+")
+    campaign = models.ForeignKey(
+        Campaign, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    sender_account = models.ForeignKey(
+        SenderAccount, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    at = models.DateTimeField()
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["sender_account", "at"], name="attempt_account_time"),
+            models.Index(fields=["campaign", "at"], name="attempt_campaign_time"),
+        ]
+
+    def __str__(self) -> str:
+        return f"attempt {self.message_id} at {self.at:%Y-%m-%d %H:%M:%S}"
+
+
+class Suppression(models.Model):
+    """An address no campaign of the workspace ever sends to again."""
+
+    class Reason(models.TextChoices):
+        UNSUBSCRIBED = "UNSUBSCRIBED"
+        BOUNCED = "BOUNCED"
+
+    id = models.BigAutoField(primary_key=True)
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    email = models.EmailField(max_length=254)
+    reason = models.CharField(max_length=12, choices=Reason.choices)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workspace", "email"], name="suppression_unique_per_workspace"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.email} ({self.reason})"

@@ -1,0 +1,68 @@
+"""The engine's writes into other apps' records, each in one place: engagement events and the
+campaign-level audit rows (actor: the engine)."""
+
+import logging
+import uuid
+from datetime import datetime
+
+from audit.models import AuditEvent
+from audit.services import ENGINE, record
+from campaigns.models import Campaign
+from engagement.models import CampaignCounter, EmailEvent
+
+logger = logging.getLogger("delivery")
+
+Event = EmailEvent.Type
+Action = AuditEvent.Action
+
+
+def record_event(
+    *,
+    campaign_id: uuid.UUID,
+    lead_id: uuid.UUID,
+    sender_account_id: uuid.UUID | None,
+    step_id: int | None,
+    type: str,
+    at: datetime,
+) -> None:
+    EmailEvent.objects.create(
+        campaign_id=campaign_id,
+        lead_id=lead_id,
+        sender_account_id=sender_account_id,
+        step_id=step_id,
+        type=type,
+        occurred_at=at,
+    )
+
+
+EVENT_INSERT_SQL = (
+    f"INSERT INTO {EmailEvent._meta.db_table} (campaign_id, lead_id, sender_account_id, step_id,"  # noqa: S608
+    " type, occurred_at) VALUES (%s, %s, %s, %s, %s, %s)"
+)
+
+
+def event_insert_params(
+    campaign_id: uuid.UUID,
+    lead_id: uuid.UUID,
+    sender_account_id: uuid.UUID | None,
+    step_id: int | None,
+    type: str,
+    at: datetime,
+) -> list:
+    """The parameters of EVENT_INSERT_SQL (for the engine's one-round-trip record)."""
+    return [campaign_id, lead_id, sender_account_id, step_id, type, at]
+
+
+def event_totals(campaign_id: uuid.UUID) -> dict[str, int]:
+    """The campaign's events by type, from the counters the database triggers keep."""
+    keys = CampaignCounter.objects.filter(
+        campaign_id=campaign_id, key__in=[f"event:{t}" for t in Event.values]
+    ).values_list("key", "value")
+    return {key.removeprefix("event:"): value for key, value in keys}
+
+
+def audit(campaign: Campaign, action: Action, detail: str) -> None:
+    """One audit row for a campaign-level change the engine made (never one per message); call
+    it inside the change's transaction."""
+    record(ENGINE, action, campaign, extra={"detail": detail})
+    logger.info("engine %s campaign %s: %s", action, campaign.pk, detail)

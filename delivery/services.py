@@ -1,0 +1,187 @@
+"""What the rest of the service calls into the engine: (re)computing `next_send_at` when a
+campaign is activated, paused or gets leads, suppressions, and the messages of a lead.
+
+Each is a handful of set-based UPDATEs, cheap for 100,000 leads."""
+
+import uuid
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+
+from django.db import transaction
+from django.db.models import Exists, F, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce, Greatest
+
+from apikeys.models import Workspace
+from campaigns.models import Campaign, CampaignStep
+from coldsend import clock
+from delivery.models import Message, Suppression
+from delivery.records import Action, audit
+from delivery.schedule import Window
+from leads.models import Lead
+
+IN_FLIGHT = (Message.Status.CLAIMED, Message.Status.SENDING)
+
+
+def _locked(campaign: Campaign | uuid.UUID) -> Campaign | None:
+    pk = campaign.pk if isinstance(campaign, Campaign) else campaign
+    return Campaign.objects.select_for_update().filter(pk=pk).first()
+
+
+def continuing_statuses(campaign: Campaign) -> list[str]:
+    """Lead statuses whose sequence goes on (a reply stops it only with stop_on_reply)."""
+    statuses = [Lead.Status.PENDING, Lead.Status.CONTACTED]
+    if not campaign.stop_on_reply:
+        statuses.append(Lead.Status.REPLIED)
+    return statuses
+
+
+def _not_in_flight(leads: QuerySet) -> QuerySet:
+    return leads.exclude(Exists(Message.objects.filter(lead=OuterRef("pk"), status__in=IN_FLIGHT)))
+
+
+def align_to_window(campaign: Campaign, leads: QuerySet, since: datetime) -> None:
+    """Move every `next_send_at` of `leads` that falls while the window is closed to the next
+    opening: one UPDATE per closed span up to the latest of them."""
+    latest = leads.filter(next_send_at__isnull=False).order_by("-next_send_at").first()
+    if latest is None:
+        return
+    window = Window.of(campaign.schedule)
+    for start, opening in window.closed_spans(since, latest.next_send_at + timedelta(seconds=1)):
+        leads.filter(next_send_at__gte=start, next_send_at__lt=opening).update(next_send_at=opening)
+
+
+def apply_suppressions(campaign: Campaign, lead_ids: Iterable[uuid.UUID] | None = None) -> int:
+    """Leads of the campaign never contacted whose address is suppressed in the workspace take
+    the suppression's status (UNSUBSCRIBED or BOUNCED) and are never contacted."""
+    leads = Lead.objects.filter(campaign_id=campaign.pk, status=Lead.Status.PENDING, current_step=0)
+    if lead_ids is not None:
+        leads = leads.filter(pk__in=list(lead_ids))
+    changed = 0
+    for reason in Suppression.Reason.values:
+        suppressed = Suppression.objects.filter(
+            workspace_id=campaign.workspace_id, reason=reason
+        ).values("email")
+        changed += _not_in_flight(leads.filter(email__in=Subquery(suppressed))).update(
+            status=reason, next_send_at=None
+        )
+    return changed
+
+
+def schedule_campaign(campaign: Campaign) -> None:
+    """Compute `next_send_at` of every lead with something left to send, after activation (or
+    any change of steps or schedule). Leads past the last step are COMPLETED. Does nothing
+    unless the campaign is ACTIVE."""
+    with transaction.atomic():
+        current = _locked(campaign)
+        if current is None or current.status != Campaign.Status.ACTIVE:
+            return
+        now = clock.now()
+        first = Window.of(current.schedule).next_open(now)
+        delays = list(
+            CampaignStep.objects.filter(campaign=current)
+            .order_by("position")
+            .values_list("delay_days", flat=True)
+        )
+        leads = Lead.objects.filter(campaign_id=current.pk)
+        going_on = continuing_statuses(current)
+        leads.filter(status=Lead.Status.CONTACTED, current_step__gte=len(delays)).update(
+            status=Lead.Status.COMPLETED, next_send_at=None
+        )
+        apply_suppressions(current)
+        waiting = _not_in_flight(leads.filter(status__in=going_on))
+        waiting.filter(current_step=0).update(next_send_at=first)
+        for sent, delay in enumerate(delays[1:], start=1):
+            waiting.filter(current_step=sent).update(
+                next_send_at=Greatest(
+                    Coalesce(F("last_sent_at"), now) + timedelta(days=delay), first
+                )
+            )
+        align_to_window(current, leads.filter(current_step__gt=0), first)
+    complete_if_done(current.pk)
+
+
+def schedule_leads(campaign: Campaign, lead_ids: Iterable[uuid.UUID] | None = None) -> None:
+    """After leads were added (`lead_ids`, or every unscheduled PENDING lead): suppressed ones
+    take their status; the others are scheduled when the campaign is ACTIVE. A COMPLETED
+    campaign that gets leads to send to becomes ACTIVE again."""
+    with transaction.atomic():
+        current = _locked(campaign)
+        if current is None:
+            return
+        apply_suppressions(current, lead_ids)
+        new = Lead.objects.filter(
+            campaign_id=current.pk,
+            status=Lead.Status.PENDING,
+            current_step=0,
+            next_send_at__isnull=True,
+        )
+        if lead_ids is not None:
+            new = new.filter(pk__in=list(lead_ids))
+        new = _not_in_flight(new)
+        if current.status == Campaign.Status.COMPLETED and new.exists():
+            current.status = Campaign.Status.ACTIVE
+            current.save(update_fields=["status", "updated_at"])
+            audit(current, Action.CAMPAIGN_REACTIVATED, "leads were added to a completed campaign")
+        if current.status == Campaign.Status.ACTIVE:
+            new.update(next_send_at=Window.of(current.schedule).next_open(clock.now()))
+
+
+def unschedule_campaign(campaign: Campaign) -> None:
+    """Nothing is due for a campaign that is not ACTIVE (one UPDATE)."""
+    Lead.objects.filter(campaign_id=campaign.pk, next_send_at__isnull=False).update(
+        next_send_at=None
+    )
+
+
+def has_work_left(campaign_id: uuid.UUID) -> bool:
+    leads = Lead.objects.filter(campaign_id=campaign_id)
+    return (
+        leads.filter(
+            Q(status__in=[Lead.Status.PENDING, Lead.Status.CONTACTED])
+            | Q(next_send_at__isnull=False)
+        ).exists()
+        or Message.objects.filter(
+            campaign_id=campaign_id, status__in=[*IN_FLIGHT, Message.Status.RETRY]
+        ).exists()
+    )
+
+
+def complete_if_done(campaign_id: uuid.UUID) -> bool:
+    """An ACTIVE campaign with at least one lead, none of which has anything left to send,
+    becomes COMPLETED."""
+    with transaction.atomic():
+        current = _locked(campaign_id)
+        if current is None or current.status != Campaign.Status.ACTIVE:
+            return False
+        if not Lead.objects.filter(campaign_id=campaign_id).exists():
+            return False
+        if has_work_left(campaign_id):
+            return False
+        current.status = Campaign.Status.COMPLETED
+        current.save(update_fields=["status", "updated_at"])
+        audit(current, Action.CAMPAIGN_COMPLETED, "every lead is finished")
+    return True
+
+
+def suppress(workspace: Workspace | uuid.UUID, email: str, reason: str) -> None:
+    """No campaign of the workspace sends to `email` again (idempotent; the first reason
+    stays)."""
+    workspace_id = workspace.pk if isinstance(workspace, Workspace) else workspace
+    Suppression.objects.get_or_create(
+        workspace_id=workspace_id,
+        email=email.strip().lower(),
+        defaults={"reason": reason, "created_at": clock.now()},
+    )
+
+
+def suppression_reason(workspace_id: uuid.UUID, email: str) -> str | None:
+    return (
+        Suppression.objects.filter(workspace_id=workspace_id, email=email.strip().lower())
+        .values_list("reason", flat=True)
+        .first()
+    )
+
+
+def lead_messages(lead: Lead) -> QuerySet[Message]:
+    """The messages sent or attempted for the lead, oldest first (`GET leads/{id}/messages`)."""
+    return Message.objects.filter(lead=lead, attempts__gt=0).order_by("step")

@@ -1,0 +1,277 @@
+"""Talking SMTP: one session per sender account per batch, split so that MAIL FROM can run
+inside the engine's gate and RCPT/DATA after it.
+
+SMTP accounts use their own host, port, security and credentials; NATIVE accounts use the
+service's EMAIL_URL (its SMTP relay, or any other Django email backend such as the console)."""
+
+import contextlib
+import functools
+import smtplib
+import socket
+import ssl
+from email.message import EmailMessage
+
+from django.conf import settings
+from django.core import mail
+
+from coldsend.netcheck import HostRefused, resolve
+from sender_accounts.models import SenderAccount
+
+
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    """Certificates verified against the system's CAs (built once: loading them is slow)."""
+    return ssl.create_default_context()
+
+
+class AccountError(Exception):
+    """The account cannot send (unreachable, authentication refused): a short, secret-free
+    text for `last_error`."""
+
+
+class Bounce(Exception):
+    """A permanent (5xx) refusal of the recipient or the message."""
+
+
+class TemporaryFailure(Exception):
+    """A 4xx answer or a dropped connection: try again later."""
+
+
+def _reply(code: int, text: bytes | str) -> str:
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
+    return f"{code} {' '.join(text.split())}"[:250]
+
+
+def _connect_checked(host: str, port: int, timeout: float, checked: bool) -> socket.socket:
+    """Connect to `host` only at an address the SSRF rule allows (checked after resolution,
+    and the checked address is the one used). `checked` is off for the operator's own relay."""
+    if not checked:
+        return socket.create_connection((host, port), timeout)
+    error: OSError | None = None
+    for family, kind, proto, _, sockaddr in resolve(host, port):
+        sock = socket.socket(family, kind, proto)
+        try:
+            sock.settimeout(timeout)
+            sock.connect(sockaddr)
+            return sock
+        except OSError as exc:
+            sock.close()
+            error = exc
+    raise error or OSError("no address")
+
+
+class _SMTP(smtplib.SMTP):
+    checked = True
+
+    def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:
+        return _connect_checked(host, port, timeout, self.checked)
+
+
+class _SMTP_SSL(smtplib.SMTP_SSL):
+    checked = True
+
+    def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:
+        sock = _connect_checked(host, port, timeout, self.checked)
+        return self.context.wrap_socket(sock, server_hostname=self._host)
+
+
+def _login(smtp: smtplib.SMTP, username: str, password: str) -> None:
+    """AUTH with one mechanism (PLAIN, else LOGIN): one refusal is the answer, not a cue to try
+    another mechanism on a connection the server may have given up."""
+    if not smtp.has_extn("auth"):
+        raise smtplib.SMTPNotSupportedError("AUTH")
+    advertised = smtp.esmtp_features["auth"].upper().split()
+    smtp.user, smtp.password = username, password
+    for mechanism in ("PLAIN", "LOGIN"):
+        if mechanism in advertised:
+            method = smtp.auth_plain if mechanism == "PLAIN" else smtp.auth_login
+            smtp.auth(mechanism, method, initial_response_ok=mechanism == "PLAIN")
+            return
+    raise smtplib.SMTPNotSupportedError("AUTH")
+
+
+class Session:
+    """One open connection of one account. `begin` sends MAIL FROM, `finish` RCPT and DATA."""
+
+    def begin(self, sender: str) -> None:
+        raise NotImplementedError
+
+    def finish(self, recipient: str, message: EmailMessage) -> None:
+        raise NotImplementedError
+
+    def reset(self) -> None:
+        """After a failed transaction: RSET, or drop the connection to reconnect."""
+
+    def close(self) -> None:
+        """Quit."""
+
+
+class SMTPSession(Session):
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        security: str,
+        username: str,
+        password: str,
+        checked: bool = True,
+    ) -> None:
+        self.host, self.port, self.security, self.checked = host, port, security, checked
+        self.username, self.password = username, password
+        self.smtp: smtplib.SMTP | None = None
+
+    def open(self) -> None:
+        timeout = settings.SMTP_TIMEOUT_SECONDS
+        context = _tls_context() if self.security != SenderAccount.Security.NONE else None
+        try:
+            if self.security == SenderAccount.Security.SSL:
+                smtp = _SMTP_SSL(timeout=timeout, context=context)
+            else:
+                smtp = _SMTP(timeout=timeout)
+            smtp.checked = self.checked
+            code, _ = smtp.connect(self.host, self.port)
+            if code != 220:
+                smtp.close()
+                raise AccountError(f"The server refused the connection ({code}).")
+            smtp.ehlo()
+            if self.security == SenderAccount.Security.STARTTLS:
+                smtp.starttls(context=context)
+                smtp.ehlo()
+            if self.username:
+                _login(smtp, self.username, self.password)
+        except HostRefused as exc:
+            raise AccountError(str(exc)) from None
+        except smtplib.SMTPAuthenticationError as exc:
+            raise AccountError(f"Authentication refused ({exc.smtp_code}).") from None
+        except smtplib.SMTPNotSupportedError:
+            raise AccountError("The server does not offer STARTTLS or AUTH.") from None
+        except ssl.SSLError as exc:
+            raise AccountError(f"TLS failed: {exc.reason or 'handshake error'}.") from None
+        except (smtplib.SMTPException, OSError) as exc:
+            raise AccountError(
+                f"Cannot connect to {self.host}:{self.port} ({type(exc).__name__})."
+            ) from None
+        self.smtp = smtp
+
+    def _live(self) -> smtplib.SMTP:
+        if self.smtp is None:
+            try:
+                self.open()
+            except AccountError as exc:
+                raise TemporaryFailure(str(exc)) from None
+        return self.smtp
+
+    def begin(self, sender: str) -> None:
+        smtp = self._live()
+        try:
+            code, text = smtp.mail(sender)
+        except (smtplib.SMTPException, OSError) as exc:
+            self._drop()
+            raise TemporaryFailure(f"Connection lost ({type(exc).__name__}).") from None
+        if code != 250:
+            self.reset()
+            raise TemporaryFailure(_reply(code, text))
+
+    def finish(self, recipient: str, message: EmailMessage) -> None:
+        smtp = self.smtp
+        try:
+            code, text = smtp.rcpt(recipient)
+            if code not in (250, 251):
+                self.reset()
+                raise (Bounce if 500 <= code < 600 else TemporaryFailure)(_reply(code, text))
+            code, text = smtp.data(message.as_bytes())
+            if code != 250:
+                self.reset()
+                raise (Bounce if 500 <= code < 600 else TemporaryFailure)(_reply(code, text))
+        except smtplib.SMTPDataError as exc:
+            self.reset()
+            kind = Bounce if 500 <= exc.smtp_code < 600 else TemporaryFailure
+            raise kind(_reply(exc.smtp_code, exc.smtp_error)) from None
+        except (smtplib.SMTPServerDisconnected, smtplib.SMTPResponseException, OSError) as exc:
+            self._drop()
+            raise TemporaryFailure(f"Connection lost ({type(exc).__name__}).") from None
+
+    def reset(self) -> None:
+        if self.smtp is None:
+            return
+        try:
+            self.smtp.rset()
+        except (smtplib.SMTPException, OSError):
+            self._drop()
+
+    def _drop(self) -> None:
+        if self.smtp is not None:
+            with contextlib.suppress(OSError):
+                self.smtp.close()
+        self.smtp = None
+
+    def close(self) -> None:
+        if self.smtp is not None:
+            with contextlib.suppress(smtplib.SMTPException, OSError):
+                self.smtp.quit()
+        self._drop()
+
+
+class _Prebuilt(mail.EmailMessage):
+    """Hands an already built message to a Django email backend."""
+
+    def __init__(self, built: EmailMessage, sender: str, recipient: str) -> None:
+        super().__init__(from_email=sender, to=[recipient])
+        self.built = built
+
+    def message(self, *args: object, **kwargs: object) -> EmailMessage:
+        return self.built
+
+
+class BackendSession(Session):
+    """NATIVE accounts when EMAIL_URL is not SMTP (the console in development, memory in
+    tests): there is no transaction to start, the backend sends the whole message."""
+
+    def __init__(self) -> None:
+        self.connection = mail.get_connection(fail_silently=False)
+        self.sender = ""
+
+    def begin(self, sender: str) -> None:
+        self.sender = sender
+
+    def finish(self, recipient: str, message: EmailMessage) -> None:
+        try:
+            self.connection.send_messages([_Prebuilt(message, self.sender, recipient)])
+        except Exception as exc:
+            raise TemporaryFailure(f"Outgoing mail failed ({type(exc).__name__}).") from None
+
+
+SMTP_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+
+
+def open_session(account: SenderAccount) -> Session:
+    """A connected, authenticated session for the account; AccountError if it cannot send."""
+    if account.type == SenderAccount.Type.NATIVE:
+        if settings.EMAIL_BACKEND != SMTP_BACKEND:
+            return BackendSession()
+        security = (
+            SenderAccount.Security.SSL
+            if settings.EMAIL_USE_SSL
+            else SenderAccount.Security.STARTTLS
+            if settings.EMAIL_USE_TLS
+            else SenderAccount.Security.NONE
+        )
+        session = SMTPSession(
+            settings.EMAIL_HOST,
+            settings.EMAIL_PORT,
+            security,
+            settings.EMAIL_HOST_USER,
+            settings.EMAIL_HOST_PASSWORD,
+            checked=False,  # the operator's own relay
+        )
+    else:
+        session = SMTPSession(
+            account.smtp_host,
+            account.smtp_port or 25,
+            account.smtp_security or SenderAccount.Security.NONE,
+            account.smtp_username,
+            account.smtp_password,
+        )
+    session.open()
+    return session
