@@ -233,7 +233,13 @@ class Workflow(schema.as_state_machine()):
     called: set[str] = set()
 
     def setup(self) -> None:
+        # Each run starts from the same objects (a savepoint rolled back in teardown), so a
+        # replayed run draws what the first drew: hypothesis requires it.
         cache.clear()
+        self.savepoint = transaction.savepoint()
+
+    def teardown(self) -> None:
+        transaction.savepoint_rollback(self.savepoint)
 
     def get_call_kwargs(self, case: schemathesis.Case) -> dict:
         return {"headers": {"X-API-Key": self.key}}
