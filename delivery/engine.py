@@ -433,6 +433,8 @@ def _gate(item: Claim, built: building.Built) -> str:
     mine = Message.objects.filter(
         pk=item.message_id, status=Status.CLAIMED, claimed_at=item.claimed_at
     )
+    if not settings.SEND_GATE_DURABLE:
+        _relaxed_commit()
     if connection.vendor != "postgresql":  # the IMMEDIATE transaction holds the write lock
         if _campaign_status_for_share(item.campaign_id) != Campaign.Status.ACTIVE:
             return "paused"
