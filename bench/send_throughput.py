@@ -208,6 +208,13 @@ def main() -> None:
                 f"{workers} worker(s): {results[workers]:.0f} messages/s "
                 f"({results[workers] / floor:.2f}x the bare loop)"
             )
+        # The same with the gate's commit not waiting for the disk (SEND_GATE_DURABLE=false).
+        prepare_campaign(port)
+        relaxed = run_workers({**env, "SEND_GATE_DURABLE": "false"}, handler, 1)
+        print(
+            f"1 worker, SEND_GATE_DURABLE=false: {relaxed:.0f} messages/s "
+            f"({relaxed / floor:.2f}x the bare loop)"
+        )
         due_query_plan()
     finally:
         controller.stop()

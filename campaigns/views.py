@@ -129,8 +129,8 @@ class CampaignViewSet(
         was = campaign.status
         campaign = transitions.activate(campaign, actor=self.actor)
         if was != campaign.status:
+            # Answers the transition's result; a race with pause or delete is settled there.
             delivery.schedule_campaign(campaign)
-            campaign.refresh_from_db()
         return Response(self.get_serializer(campaign).data)
 
     @extend_schema(

@@ -287,6 +287,10 @@ SEND_BATCH_SIZE = env.int("SEND_BATCH_SIZE", default=50)
 # A claimed message not started within this is handed back; one started (SENDING) and not
 # finished within it is FAILED "interrupted", never sent again.
 SEND_CLAIM_LEASE_SECONDS = env.float("SEND_CLAIM_LEASE_SECONDS", default=300.0)
+# The gate's commit (message SENDING, before DATA) waits for the disk, so that even a database
+# crash cannot cause a second send. False trades that for speed on PostgreSQL: a killed worker
+# still never causes a second send, a database crash in the following ~0.6 s could.
+SEND_GATE_DURABLE = env.bool("SEND_GATE_DURABLE", default=True)
 # 4xx or a dropped connection: tried again after base, 2x base, 4x base … up to
 # SEND_MAX_ATTEMPTS tries in all (defaults: 4 tries over 70 minutes), then the lead is FAILED.
 SEND_RETRY_BACKOFF_SECONDS = env.float("SEND_RETRY_BACKOFF_SECONDS", default=600.0)

@@ -125,7 +125,20 @@ def _pick(states: dict[uuid.UUID, _Account]) -> _Account | None:
     )
 
 
+def _next_free(states: dict[uuid.UUID, _Account], now: datetime) -> datetime | None:
+    """When one of these accounts may send again, if later than now: the earliest end of a
+    gap or a full rolling day, else the earliest re-check of an account in ERROR."""
+    active = [s for s in states.values() if s.account.status == SenderAccount.Status.ACTIVE]
+    when = min((s.free_at for s in active), default=None)
+    if when is None:
+        errored = [s for s in states.values() if s.account.status == SenderAccount.Status.ERROR]
+        when = min((_recheck_at(s.account, now) for s in errored), default=None)
+    return when if when is not None and when > now else None
+
+
 def claim_campaign(campaign_id: uuid.UUID, now: datetime, room: int) -> list[Claim]:
+    """Claim up to `room` due sends of one campaign (follow-ups first), within its window and
+    both rolling limits; move what cannot go now to when it can (next_send_at)."""
     claims: list[Claim] = []
     finished: dict[str, list] = defaultdict(list)  # lead status -> lead ids leaving the sequence
     with transaction.atomic():
@@ -195,6 +208,8 @@ def claim_campaign(campaign_id: uuid.UUID, now: datetime, room: int) -> list[Cla
             state = _pick(states)  # the account left the campaign, was deleted or disabled
             if state is not None:
                 take(lead, state)
+            elif (when := _next_free(states, now)) is not None:
+                pushes[when].append(lead.pk)
 
         free = sum(s.room for s in states.values())
         if len(taken) < room and free > 0:
@@ -209,14 +224,8 @@ def claim_campaign(campaign_id: uuid.UUID, now: datetime, room: int) -> list[Cla
                 if state is None:
                     break
                 take(lead, state)
-        elif free == 0 and states:
-            active = [s for s in states.values() if s.account.status == SenderAccount.Status.ACTIVE]
-            errored = [s for s in states.values() if s.account.status == SenderAccount.Status.ERROR]
-            when = min((s.free_at for s in active), default=None)
-            if when is None and errored:
-                when = min(_recheck_at(s.account, now) for s in errored)
-            if when is not None and when > now:
-                _push(due.filter(current_step=0), window.next_open(when))
+        elif free == 0 and (when := _next_free(states, now)) is not None:
+            _push(due.filter(current_step=0), window.next_open(when))
 
         # Suppressed addresses are never contacted (again).
         if taken:
@@ -424,6 +433,8 @@ def _gate(item: Claim, built: building.Built) -> str:
     mine = Message.objects.filter(
         pk=item.message_id, status=Status.CLAIMED, claimed_at=item.claimed_at
     )
+    if not settings.SEND_GATE_DURABLE:
+        _relaxed_commit()
     if connection.vendor != "postgresql":  # the IMMEDIATE transaction holds the write lock
         if _campaign_status_for_share(item.campaign_id) != Campaign.Status.ACTIVE:
             return "paused"
