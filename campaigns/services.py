@@ -10,6 +10,7 @@ from rest_framework.exceptions import ValidationError
 from apikeys.models import Workspace
 from campaigns.models import Campaign, CampaignStep
 from campaigns.transitions import locked
+from coldsend.api.exceptions import Conflict
 from sender_accounts.models import SenderAccount
 
 
@@ -63,25 +64,53 @@ def create_campaign(workspace: Workspace, data: dict[str, Any]) -> Campaign:
     return campaign
 
 
+# While a campaign sends, its sequence and mailboxes stay as they are (API.md §7).
+SEQUENCE_EDITABLE = (Campaign.Status.DRAFT, Campaign.Status.PAUSED)
+
+
+def _steps_differ(campaign: Campaign, steps: Sequence[dict[str, Any]]) -> bool:
+    current = list(
+        CampaignStep.objects.filter(campaign=campaign)
+        .order_by("position")
+        .values_list("subject", "body", "delay_days")
+    )
+    return current != [(s["subject"], s["body"], s["delay_days"]) for s in steps]
+
+
+def _sender_accounts_differ(campaign: Campaign, ids: Sequence[uuid.UUID]) -> bool:
+    return set(campaign.sender_accounts.values_list("pk", flat=True)) != set(ids)
+
+
 def update_campaign(campaign: Campaign, data: dict[str, Any]) -> Campaign:
     """Apply validated settings under the campaign's row lock, so the status read here is the
-    one activation and pause see. An ACTIVE campaign keeps at least one sender account and
-    one step (pause it first to empty them)."""
+    one activation and pause see. `steps` and `sender_account_ids` change only while DRAFT or
+    PAUSED (Conflict `invalid_state` otherwise; the same values sent again are no change)."""
     data = dict(data)
     sender_account_ids = data.pop("sender_account_ids", None)
     steps = data.pop("steps", None)
     with transaction.atomic():
         current = locked(campaign)
-        if current.status == Campaign.Status.ACTIVE:
-            errors = {}
-            if sender_account_ids == []:
-                errors["sender_account_ids"] = [
-                    "An active campaign needs at least one sender account; pause it first."
-                ]
-            if steps == []:
-                errors["steps"] = ["An active campaign needs at least one step; pause it first."]
-            if errors:
-                raise ValidationError(errors)
+        if current.status not in SEQUENCE_EDITABLE:
+            changed = [
+                name
+                for name, differs in (
+                    ("steps", steps is not None and _steps_differ(current, steps)),
+                    (
+                        "sender_account_ids",
+                        sender_account_ids is not None
+                        and _sender_accounts_differ(current, sender_account_ids),
+                    ),
+                )
+                if differs
+            ]
+            if changed:
+                raise Conflict(
+                    f"Cannot change {' and '.join(changed)} of a campaign in status "
+                    f"{current.status}; pause it first.",
+                    code="invalid_state",
+                    status=current.status,
+                    allowed=sorted(SEQUENCE_EDITABLE),
+                )
         for field, value in data.items():
             setattr(current, field, value)
         current.save()

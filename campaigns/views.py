@@ -43,14 +43,23 @@ class CampaignFilter(django_filters.FilterSet):
     update=extend_schema(
         summary="Replace a campaign",
         description="Every writable field is replaced; omitted ones take their defaults. "
-        "`status` cannot be changed here (400): use activate and pause. An ACTIVE campaign "
-        "keeps at least one sender account and one step (400 otherwise; pause it first).",
+        "`status` and `paused_reason` cannot be changed here (400): use activate and pause. "
+        "`steps` and `sender_account_ids` change only while DRAFT or PAUSED: a different value "
+        "while ACTIVE or COMPLETED is a 409 `invalid_state` naming the `status` and the "
+        "`allowed` states, and nothing changes (the current value sent again is fine). Every "
+        "other field may change in any status; a new `schedule` applies to the next sends.",
+        responses={200: CampaignSerializer, 409: ConflictSerializer},
     ),
     partial_update=extend_schema(
         summary="Update a campaign",
-        description="Only the fields sent change; `schedule` and `steps` are replaced whole. "
-        "`status` cannot be changed here (400): use activate and pause. An ACTIVE campaign "
-        "keeps at least one sender account and one step (400 otherwise; pause it first).",
+        description="Only the fields sent change; `schedule`, `tracking` and `steps` are "
+        "replaced whole. `status` and `paused_reason` cannot be changed here (400): use "
+        "activate and pause. `steps` and `sender_account_ids` change only while DRAFT or "
+        "PAUSED: a different value while ACTIVE or COMPLETED is a 409 `invalid_state` naming "
+        "the `status` and the `allowed` states, and nothing changes (the current value sent "
+        "again is fine). Every other field may change in any status; a new `schedule` applies "
+        "to the next sends.",
+        responses={200: CampaignSerializer, 409: ConflictSerializer},
     ),
     destroy=extend_schema(
         summary="Delete a campaign",
@@ -89,9 +98,11 @@ class CampaignViewSet(
         serializer.instance = services.create_campaign(self.workspace, serializer.validated_data)
 
     def perform_update(self, serializer: BaseSerializer) -> None:
-        serializer.instance = services.update_campaign(
-            serializer.instance, serializer.validated_data
-        )
+        before = serializer.instance.schedule
+        campaign = services.update_campaign(serializer.instance, serializer.validated_data)
+        if campaign.status == Campaign.Status.ACTIVE and campaign.schedule != before:
+            delivery.schedule_campaign(campaign)  # the leads' next sends follow the new window
+        serializer.instance = campaign
 
     def perform_destroy(self, instance: Campaign) -> None:
         transitions.delete(instance)

@@ -94,7 +94,21 @@ class LeadSerializer(StrictFieldsMixin, serializers.ModelSerializer):
     )
     custom_fields = CustomFieldsField(required=False)
     status = LeadStatusField(
-        read_only=True, help_text="PENDING at creation; moved by the sender engine only."
+        read_only=True,
+        help_text="PENDING at creation (UNSUBSCRIBED or BOUNCED at once when the address is "
+        "suppressed in the workspace); then moved by the sending engine only: CONTACTED after "
+        "the first send, COMPLETED after the last step, or REPLIED, BOUNCED, UNSUBSCRIBED, "
+        "FAILED.",
+    )
+    current_step = serializers.IntegerField(
+        read_only=True, help_text="The last step sent (1-based); 0 before the first send."
+    )
+    next_send_at = serializers.DateTimeField(
+        read_only=True,
+        allow_null=True,
+        help_text="The earliest instant the next step may go, as far as the campaign's window, "
+        "the account's gap and the daily limits are known; null when nothing is left to send "
+        "or the campaign is not ACTIVE.",
     )
     engagement = serializers.SerializerMethodField(
         help_text="Counts and times from this lead's email events (also on list items, "
@@ -105,9 +119,10 @@ class LeadSerializer(StrictFieldsMixin, serializers.ModelSerializer):
         model = Lead
         fields = [
             "id", "campaign_id", "email", "first_name", "last_name", "company",
-            "custom_fields", "status", "created_at", "engagement",
+            "custom_fields", "status", "current_step", "next_send_at", "created_at",
+            "engagement",
         ]  # fmt: skip
-        read_only_fields = ["id", "created_at"]
+        read_only_fields = ["id", "current_step", "next_send_at", "created_at"]
         # Uniqueness per campaign is left to the database (a 409 from create_lead), not a
         # pre-check that two racing requests could both pass.
         validators = []
