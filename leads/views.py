@@ -1,14 +1,21 @@
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import status
+from rest_framework.decorators import action
 from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from coldsend.api.pagination import OldestFirstCursorPagination
 from coldsend.api.viewsets import WorkspaceScopedViewSet
-from delivery.services import schedule_leads
+from delivery.services import lead_messages, schedule_leads
 from leads.filters import LeadFilter
 from leads.models import Lead
-from leads.serializers import LeadDuplicateSerializer, LeadSerializer, LeadStateConflictSerializer
+from leads.serializers import (
+    LeadDuplicateSerializer,
+    LeadMessageSerializer,
+    LeadSerializer,
+    LeadStateConflictSerializer,
+)
 from leads.services import attach_engagement, create_lead, delete_lead
 
 
@@ -70,3 +77,20 @@ class LeadViewSet(WorkspaceScopedViewSet):
     def destroy(self, request: Request, pk: str | None = None) -> Response:
         delete_lead(self.get_object())
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(
+        summary="What was sent to a lead",
+        description="The messages sent or attempted for this lead, **oldest first** (step "
+        "order), cursor-paginated like every list. A step not attempted yet is not listed.",
+        responses=LeadMessageSerializer(many=True),
+    )
+    @action(
+        detail=True,
+        methods=["get"],
+        scope_action="read",
+        pagination_class=OldestFirstCursorPagination,
+        filterset_class=None,
+    )
+    def messages(self, request: Request, pk: str | None = None) -> Response:
+        page = self.paginate_queryset(lead_messages(self.get_object()))
+        return self.get_paginated_response(LeadMessageSerializer(page, many=True).data)

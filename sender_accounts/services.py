@@ -1,36 +1,15 @@
 """Reads and writes of sender accounts that involve other objects (campaigns, events)."""
 
 import logging
-from datetime import UTC, datetime
 
 from django.db import transaction
-from django.db.models import Count, Q
 from django.http import Http404
-from django.utils import timezone
 
-from campaigns.models import Campaign, EmailEvent
+from campaigns.models import Campaign
 from coldsend.api.exceptions import Conflict
 from sender_accounts.models import SenderAccount
 
 logger = logging.getLogger("sender_accounts")
-
-Event = EmailEvent.Type
-
-
-def utc_midnight(now: datetime | None = None) -> datetime:
-    now = (now or timezone.now()).astimezone(UTC)
-    return now.replace(hour=0, minute=0, second=0, microsecond=0)
-
-
-def sender_account_stats(account: SenderAccount) -> dict[str, int]:
-    """`sent_today` (since 00:00 UTC), `sent_total` and `bounced`, in one aggregate query."""
-    return EmailEvent.objects.filter(
-        sender_account=account, type__in=[Event.SENT, Event.BOUNCED]
-    ).aggregate(
-        sent_today=Count("pk", filter=Q(type=Event.SENT, occurred_at__gte=utc_midnight())),
-        sent_total=Count("pk", filter=Q(type=Event.SENT)),
-        bounced=Count("pk", filter=Q(type=Event.BOUNCED)),
-    )
 
 
 def active_campaign_ids(account: SenderAccount) -> list[str]:

@@ -49,3 +49,9 @@ class NewestFirstCursorPagination(CursorPagination):
                     "default": self.page_size,
                 }
         return params
+
+
+class OldestFirstCursorPagination(NewestFirstCursorPagination):
+    """The same pages, oldest first (a lead's messages read in the order they were sent)."""
+
+    ordering = ("id",)
