@@ -108,11 +108,8 @@ def test_stats_count_real_sends_over_a_rolling_24_hours(
     account_id = created.json()["id"]
     sink.reject.add("refused@example.com")
     campaign_id = create_campaign(client_all, [account_id])
-    add_leads(
-        client_all,
-        campaign_id,
-        [{"email": "ann@example.com"}, {"email": "bob@example.com"}, {"email": "refused@example.com"}],
-    )
+    emails = ["ann@example.com", "bob@example.com", "refused@example.com"]
+    add_leads(client_all, campaign_id, [{"email": e} for e in emails])
     activate(client_all, campaign_id)
     run_engine()
     assert len(sink.received) == 2
