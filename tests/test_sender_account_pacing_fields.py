@@ -97,9 +97,7 @@ def test_bad_pacing_input_is_400_and_creates_nothing(client_all, fields, errors)
     assert not SenderAccount.objects.exists()
 
 
-def test_stats_count_real_sends_over_a_rolling_24_hours(
-    client_all, sink, clock, delivery_settings
-):
+def test_stats_count_real_sends_over_a_rolling_24_hours(client_all, sink, clock, delivery_settings):
     created = client_all.post(
         URL,
         smtp_body(sink, min_interval_seconds=0, max_interval_seconds=0, daily_limit=100),
