@@ -40,9 +40,7 @@ def messages_of(client, lead_id: str) -> list[dict]:
     return response.json()["results"]
 
 
-def test_every_step_sent_is_listed_oldest_first_as_the_server_received_it(
-    client_all, sink, clock
-):
+def test_every_step_sent_is_listed_oldest_first_as_the_server_received_it(client_all, sink, clock):
     account = create_account(client_all, sink)
     campaign_id = create_campaign(client_all, [account], STEPS)
     lead_id = add_lead(client_all, campaign_id, "ann@example.com", first_name="Ann")
@@ -59,7 +57,7 @@ def test_every_step_sent_is_listed_oldest_first_as_the_server_received_it(
     assert [m["message_id"] for m in listed] == [r["Message-ID"] for r in received]
     for message in listed:
         assert set(message) == {*FIELDS, "error", "sent_at"}
-        assert message["message_id"].startswith("<") and message["message_id"].endswith(">")
+        assert (message["message_id"][0], message["message_id"][-1]) == ("<", ">")
         assert message["sender_account_id"] == account
         assert (message["status"], message["attempts"], message["error"]) == ("SENT", 1, None)
         assert message["sent_at"] == WEDNESDAY_NOON.isoformat().replace("+00:00", "Z")
@@ -84,7 +82,8 @@ def test_pages_go_oldest_first_with_next_and_previous(client_all, sink, clock):
 
 
 @pytest.mark.parametrize(
-    ("query", "field"), [({"limit": 0}, "limit"), ({"limit": 101}, "limit"), ({"cursor": "x"}, "cursor")]
+    ("query", "field"),
+    [({"limit": 0}, "limit"), ({"limit": 101}, "limit"), ({"cursor": "x"}, "cursor")],
 )
 def test_bad_paging_is_400(client_all, campaign, query, field):
     lead = Lead.objects.create(workspace=campaign.workspace, campaign=campaign, email="a@x.io")
