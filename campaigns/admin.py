@@ -7,10 +7,12 @@ from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.utils.html import format_html, format_html_join
 
 from campaigns import transitions
 from campaigns.models import Campaign, CampaignStep
 from coldsend.api.exceptions import Conflict
+from delivery.api_selectors import campaign_progress
 from sender_accounts.models import SenderAccount
 
 EMPTIED = "An ACTIVE campaign needs at least one sender account and one step; pause it first."
@@ -84,14 +86,45 @@ class CampaignAdmin(admin.ModelAdmin):
     list_filter = ["status", "workspace"]
     search_fields = ["name"]
     fields = [
-        "workspace", "name", "status", "sender_accounts", "daily_limit", "schedule",
-        "stop_on_reply", "created_at", "updated_at",
+        "workspace", "name", "status", "paused_reason", "progress", "sender_accounts",
+        "daily_limit", "schedule", "stop_on_reply", "include_unsubscribe_link", "tracking",
+        "max_bounce_rate", "created_at", "updated_at",
     ]  # fmt: skip
-    # Status moves only through campaigns.transitions, never by editing the row.
-    readonly_fields = ["status", "created_at", "updated_at"]
+    # Status moves only through campaigns.transitions, never by editing the row; the sending
+    # settings are changed through the API, which validates them.
+    readonly_fields = [
+        "status", "paused_reason", "progress", "include_unsubscribe_link", "tracking",
+        "max_bounce_rate", "created_at", "updated_at",
+    ]  # fmt: skip
     filter_horizontal = ["sender_accounts"]
     inlines = [CampaignStepInline]
     list_select_related = ["workspace"]
+
+    @admin.display(description="Progress")
+    def progress(self, campaign: Campaign) -> str:
+        """Leads by status, how many have a send scheduled, and the next sends."""
+        if campaign.pk is None:
+            return "-"
+        progress = campaign_progress(campaign)
+        counts = format_html_join(
+            ", ", "{}: {}", ((status, n) for status, n in progress["by_status"].items())
+        )
+        next_sends = format_html_join(
+            "",
+            "<li>{} — step {} at {}</li>",
+            (
+                (email, step + 1, when.strftime("%Y-%m-%d %H:%M:%S UTC"))
+                for email, step, when in progress["next"]
+            ),
+        )
+        return format_html(
+            "<p>Leads by status: {}</p><p>Scheduled: {} · being sent now: {}</p>"
+            "<p>Next sends:</p><ul>{}</ul>",
+            counts,
+            progress["scheduled"],
+            progress["in_flight"],
+            next_sends or format_html("<li>{}</li>", "none"),
+        )
 
     def get_readonly_fields(self, request: HttpRequest, obj: Campaign | None = None) -> list[str]:
         if obj is None:

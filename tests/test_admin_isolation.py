@@ -148,6 +148,8 @@ def test_sender_account_workspace_is_read_only_on_change(admin_client, workspace
             "email": account.email,
             "display_name": "Renamed",
             "daily_limit": "50",
+            "min_interval_seconds": "180",
+            "max_interval_seconds": "300",
             "status": "ACTIVE",
         },
     )
