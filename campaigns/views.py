@@ -109,8 +109,12 @@ class CampaignViewSet(
 
     @extend_schema(
         summary="Pause a campaign",
-        description="ACTIVE → PAUSED. Already PAUSED: 200, nothing changes. Otherwise 409 "
-        "`invalid_state` naming the current `status` and the `allowed` states.",
+        description="ACTIVE → PAUSED, with `paused_reason` `\"user\"`. Immediate: once this has "
+        "answered, no new SMTP transaction starts for the campaign, and its leads' "
+        "`next_send_at` are null until it is activated again (it then resumes where it "
+        "stopped). Already PAUSED: 200, nothing changes (a bounce-protection pause keeps "
+        "`paused_reason` `\"bounce_rate\"`). Otherwise 409 `invalid_state` naming the current "
+        "`status` and the `allowed` states.",
         request=None,
         responses={200: CampaignSerializer, 409: ConflictSerializer},
     )
@@ -122,9 +126,11 @@ class CampaignViewSet(
 
     @extend_schema(
         summary="Activate a campaign",
-        description="DRAFT or PAUSED → ACTIVE. Already ACTIVE: 200, nothing changes. Otherwise "
-        "409 `invalid_state`; without a sender account or a step, 409 `not_ready` with the "
-        "`problems` listed.",
+        description="DRAFT or PAUSED → ACTIVE (`paused_reason` null): the campaign starts "
+        "sending, and each lead with something left to send gets its `next_send_at`. "
+        "Already ACTIVE: 200, nothing changes. Otherwise 409 `invalid_state`; without a "
+        "sender account or a step, 409 `not_ready` with the `problems` listed. A campaign "
+        "whose leads all have nothing left to send answers COMPLETED.",
         request=None,
         responses={200: CampaignSerializer, 409: ConflictSerializer},
     )

@@ -23,7 +23,10 @@ from leads.services import attach_engagement, create_lead, delete_lead
     list=extend_schema(summary="List leads, newest first"),
     create=extend_schema(
         summary="Create one lead",
-        description="The lead starts PENDING. Body fields not listed here are refused (400).",
+        description="The lead starts PENDING, or UNSUBSCRIBED / BOUNCED when its address is "
+        "suppressed in the workspace (it then is never contacted). In an ACTIVE campaign it "
+        "gets its `next_send_at` at once; a COMPLETED campaign becomes ACTIVE again. Body "
+        "fields not listed here are refused (400).",
         responses={
             201: LeadSerializer,
             400: OpenApiResponse(description="Invalid input: `{field: [messages]}`."),
