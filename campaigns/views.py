@@ -109,11 +109,11 @@ class CampaignViewSet(
 
     @extend_schema(
         summary="Pause a campaign",
-        description="ACTIVE → PAUSED, with `paused_reason` `\"user\"`. Immediate: once this has "
+        description='ACTIVE → PAUSED, with `paused_reason` `"user"`. Immediate: once this has '
         "answered, no new SMTP transaction starts for the campaign, and its leads' "
         "`next_send_at` are null until it is activated again (it then resumes where it "
         "stopped). Already PAUSED: 200, nothing changes (a bounce-protection pause keeps "
-        "`paused_reason` `\"bounce_rate\"`). Otherwise 409 `invalid_state` naming the current "
+        '`paused_reason` `"bounce_rate"`). Otherwise 409 `invalid_state` naming the current '
         "`status` and the `allowed` states.",
         request=None,
         responses={200: CampaignSerializer, 409: ConflictSerializer},
