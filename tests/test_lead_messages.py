@@ -166,3 +166,23 @@ def test_it_needs_leads_read(make_client, campaign, scopes, status):
     response = make_client(scopes).get(messages_url(lead.pk))
 
     assert response.status_code == status
+
+
+def test_a_lead_out_of_retries_is_failed_and_found_by_the_status_filter(
+    client_all, sink, clock, delivery_settings
+):
+    sink.defer.add("never@example.com")
+    campaign_id = create_campaign(client_all, [create_account(client_all, sink)], STEPS[:1])
+    lead_id = add_lead(client_all, campaign_id, "never@example.com")
+    add_lead(client_all, campaign_id, "fine@example.com")
+    activate(client_all, campaign_id)
+    for _ in range(delivery_settings.SEND_MAX_ATTEMPTS):
+        run_engine()
+        clock.shift(timedelta(hours=3))
+
+    [message] = messages_of(client_all, lead_id)
+    assert (message["status"], message["attempts"]) == ("FAILED", 4)
+    failed = client_all.get(api_url("leads"), {"status": "FAILED"}).json()["results"]
+    assert [(lead["id"], lead["next_send_at"]) for lead in failed] == [(lead_id, None)]
+    stats = client_all.get(api_url(f"campaigns/{campaign_id}")).json()["stats"]
+    assert stats["leads_by_status"]["FAILED"] == 1
