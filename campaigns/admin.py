@@ -9,21 +9,16 @@ from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.utils.html import format_html, format_html_join
 
-from campaigns import transitions
+from campaigns import services, transitions
 from campaigns.models import Campaign, CampaignStep
 from coldsend.api.exceptions import Conflict
 from delivery.api_selectors import campaign_progress
 from sender_accounts.models import SenderAccount
 
-EMPTIED = "An ACTIVE campaign needs at least one sender account and one step; pause it first."
 
-
-class ActiveCampaignEmptied(Exception):
-    """Raised inside the admin's transaction, so the whole edit is rolled back."""
-
-    def __init__(self, problems: list[str]) -> None:
-        super().__init__(" ".join(problems))
-        self.problems = problems
+class SequenceLocked(Exception):
+    """Steps or sender accounts edited while the campaign sends. Raised inside the admin's
+    transaction, so the whole edit is rolled back."""
 
 
 class CampaignAdminForm(forms.ModelForm):
@@ -141,8 +136,8 @@ class CampaignAdmin(admin.ModelAdmin):
     ) -> HttpResponse:
         try:
             return super().changeform_view(request, object_id, form_url, extra_context)
-        except ActiveCampaignEmptied as refused:
-            messages.error(request, f"{EMPTIED} {refused}")
+        except SequenceLocked as refused:
+            messages.error(request, str(refused))
             return HttpResponseRedirect(request.get_full_path())
 
     def save_model(self, request: HttpRequest, obj: Campaign, form: Any, change: bool) -> None:
@@ -150,15 +145,22 @@ class CampaignAdmin(admin.ModelAdmin):
             # Locked until the admin's transaction ends, so the status save_related checks is
             # the one activate and pause see, and the row is saved with that status.
             obj.status = transitions.locked(obj).status
+            obj._sequence_before = services.sequence_of(obj)
         super().save_model(request, obj, form, change)
 
     def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
         super().save_related(request, form, formsets, change)
         campaign = form.instance
-        if campaign.status == Campaign.Status.ACTIVE:
-            problems = transitions.readiness_problems(campaign, campaign.sender_accounts.count())
-            if problems:
-                raise ActiveCampaignEmptied(problems)
+        before = getattr(campaign, "_sequence_before", None)
+        if (
+            before is not None
+            and campaign.status not in services.SEQUENCE_EDITABLE
+            and services.sequence_of(campaign) != before
+        ):
+            raise SequenceLocked(
+                "Steps and sender accounts change only while a campaign is DRAFT or PAUSED; "
+                f"this one is {campaign.status}: pause it first."
+            )
 
     def get_deleted_objects(self, objs: Any, request: HttpRequest) -> tuple:
         """Show campaigns the state machine keeps as protected, so the admin refuses up front."""

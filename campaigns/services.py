@@ -68,6 +68,15 @@ def create_campaign(workspace: Workspace, data: dict[str, Any]) -> Campaign:
 SEQUENCE_EDITABLE = (Campaign.Status.DRAFT, Campaign.Status.PAUSED)
 
 
+def sequence_of(campaign: Campaign) -> tuple[list[tuple], set[uuid.UUID]]:
+    """The campaign's steps and sender accounts as stored, to tell whether an edit changed them."""
+    steps = CampaignStep.objects.filter(campaign=campaign).order_by("position")
+    return (
+        list(steps.values_list("position", "subject", "body", "delay_days")),
+        set(campaign.sender_accounts.values_list("pk", flat=True)),
+    )
+
+
 def _steps_differ(campaign: Campaign, steps: Sequence[dict[str, Any]]) -> bool:
     current = list(
         CampaignStep.objects.filter(campaign=campaign)
