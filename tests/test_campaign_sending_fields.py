@@ -8,7 +8,14 @@ import pytest
 
 from campaigns.models import Campaign
 from coldsend.api.strict import NOT_A_BOOLEAN
-from tests.delivery_support import WEDNESDAY_NOON
+from tests.delivery_support import (
+    WEDNESDAY_NOON,
+    activate,
+    add_leads,
+    create_account,
+    create_campaign,
+    run_engine,
+)
 from tests.test_campaign_helpers import (
     campaign_body,
     campaign_url,
@@ -296,3 +303,25 @@ def test_a_new_window_moves_the_next_sends_of_an_active_campaign(client_all, wor
     thursday_nine = datetime(2026, 3, 5, 9, 0, tzinfo=UTC)
     assert thursday_nine > WEDNESDAY_NOON
     assert lead_view(client_all, lead)["next_send_at"] == "2026-03-05T09:00:00Z"
+
+
+@pytest.mark.parametrize(("max_bounce_rate", "paused"), [(0.5, True), (1, False)])
+def test_max_bounce_rate_set_through_the_api_decides_bounce_protection(
+    client_all, sink, clock, delivery_settings, max_bounce_rate, paused
+):
+    account = create_account(client_all, sink)
+    campaign_id = create_campaign(client_all, [account], max_bounce_rate=max_bounce_rate)
+    emails = [f"lead{i:02}@example.com" for i in range(40)]
+    sink.reject.update(emails[:36])  # 9 in 10 bounce: over 0.5 whatever the order of sends
+    add_leads(client_all, campaign_id, [{"email": e} for e in emails])
+    activate(client_all, campaign_id)
+    run_engine()
+
+    body = client_all.get(campaign_url(campaign_id)).json()
+    if paused:
+        assert (body["status"], body["paused_reason"]) == ("PAUSED", "bounce_rate")
+        assert body["stats"]["leads_by_status"]["PENDING"] > 0  # stopped before the end
+        resumed = client_all.post(campaign_url(campaign_id, "activate")).json()
+        assert resumed["paused_reason"] is None
+    else:
+        assert (body["status"], body["paused_reason"]) == ("COMPLETED", None)
