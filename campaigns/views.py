@@ -141,7 +141,11 @@ class CampaignViewSet(
         campaign = transitions.activate(campaign)
         if was != campaign.status:
             delivery.schedule_campaign(campaign)
-            campaign.refresh_from_db()
+            # The answer is this activation's result, unless scheduling found nothing left to
+            # send (COMPLETED); a pause or delete racing in after it does not change it.
+            now = Campaign.objects.filter(pk=campaign.pk).values_list("status", flat=True)
+            if now.first() == Campaign.Status.COMPLETED:
+                campaign.status = Campaign.Status.COMPLETED
         return Response(self.get_serializer(campaign).data)
 
     @extend_schema(

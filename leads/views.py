@@ -1,3 +1,5 @@
+import contextlib
+
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import status
 from rest_framework.decorators import action
@@ -69,7 +71,10 @@ class LeadViewSet(WorkspaceScopedViewSet):
         serializer.is_valid(raise_exception=True)
         lead = create_lead(workspace=self.workspace, **serializer.validated_data)
         schedule_leads(lead.campaign, [lead.pk])
-        lead.refresh_from_db()
+        # Suppression may have changed its status, an ACTIVE campaign scheduled it. Deleted in
+        # between (with its campaign, or by a DELETE): the answer is what was created.
+        with contextlib.suppress(Lead.DoesNotExist):
+            lead.refresh_from_db(fields=["status", "next_send_at"])
         return Response(self.get_serializer(lead).data, status=status.HTTP_201_CREATED)
 
     def retrieve(self, request: Request, pk: str | None = None) -> Response:
