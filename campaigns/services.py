@@ -77,17 +77,21 @@ def sequence_of(campaign: Campaign) -> tuple[list[tuple], set[uuid.UUID]]:
     )
 
 
-def _steps_differ(campaign: Campaign, steps: Sequence[dict[str, Any]]) -> bool:
-    current = list(
-        CampaignStep.objects.filter(campaign=campaign)
-        .order_by("position")
-        .values_list("subject", "body", "delay_days")
-    )
-    return current != [(s["subject"], s["body"], s["delay_days"]) for s in steps]
-
-
-def _sender_accounts_differ(campaign: Campaign, ids: Sequence[uuid.UUID]) -> bool:
-    return set(campaign.sender_accounts.values_list("pk", flat=True)) != set(ids)
+def _sequence_changes(
+    campaign: Campaign,
+    steps: Sequence[dict[str, Any]] | None,
+    sender_account_ids: Sequence[uuid.UUID] | None,
+) -> list[str]:
+    """Which of `steps` and `sender_account_ids` (None: not sent) differ from what is stored."""
+    stored_steps, stored_ids = sequence_of(campaign)
+    changed = []
+    if steps is not None and [(s["subject"], s["body"], s["delay_days"]) for s in steps] != [
+        step[1:] for step in stored_steps
+    ]:
+        changed.append("steps")
+    if sender_account_ids is not None and set(sender_account_ids) != stored_ids:
+        changed.append("sender_account_ids")
+    return changed
 
 
 def update_campaign(campaign: Campaign, data: dict[str, Any]) -> Campaign:
@@ -100,18 +104,7 @@ def update_campaign(campaign: Campaign, data: dict[str, Any]) -> Campaign:
     with transaction.atomic():
         current = locked(campaign)
         if current.status not in SEQUENCE_EDITABLE:
-            changed = [
-                name
-                for name, differs in (
-                    ("steps", steps is not None and _steps_differ(current, steps)),
-                    (
-                        "sender_account_ids",
-                        sender_account_ids is not None
-                        and _sender_accounts_differ(current, sender_account_ids),
-                    ),
-                )
-                if differs
-            ]
+            changed = _sequence_changes(current, steps, sender_account_ids)
             if changed:
                 raise Conflict(
                     f"Cannot change {' and '.join(changed)} of a campaign in status "

@@ -98,10 +98,12 @@ class CampaignViewSet(
         serializer.instance = services.create_campaign(self.workspace, serializer.validated_data)
 
     def perform_update(self, serializer: BaseSerializer) -> None:
-        before = serializer.instance.schedule
+        before = (serializer.instance.schedule, serializer.instance.daily_limit)
         campaign = services.update_campaign(serializer.instance, serializer.validated_data)
-        if campaign.status == Campaign.Status.ACTIVE and campaign.schedule != before:
-            delivery.schedule_campaign(campaign)  # the leads' next sends follow the new window
+        if campaign.status == Campaign.Status.ACTIVE and (
+            (campaign.schedule, campaign.daily_limit) != before
+        ):
+            delivery.schedule_campaign(campaign)  # next sends follow the new window and limit
         serializer.instance = campaign
 
     def perform_destroy(self, instance: Campaign) -> None:

@@ -8,6 +8,7 @@ import pytest
 
 from campaigns.models import Campaign
 from coldsend.api.strict import NOT_A_BOOLEAN
+from leads.models import Lead
 from tests.delivery_support import (
     WEDNESDAY_NOON,
     activate,
@@ -325,3 +326,30 @@ def test_max_bounce_rate_set_through_the_api_decides_bounce_protection(
         assert resumed["paused_reason"] is None
     else:
         assert (body["status"], body["paused_reason"]) == ("COMPLETED", None)
+
+
+def test_a_higher_daily_limit_brings_the_waiting_leads_back_at_once(
+    client_all, sink, clock, delivery_settings
+):
+    campaign_id = create_campaign(client_all, [create_account(client_all, sink)], daily_limit=1)
+    add_leads(client_all, campaign_id, [{"email": "ann@example.com"}, {"email": "bob@example.com"}])
+    activate(client_all, campaign_id)
+    run_engine()
+    assert len(sink.received) == 1
+    waiting = [
+        lead
+        for lead in client_all.get(f"/api/public/v1/leads?campaign_id={campaign_id}").json()[
+            "results"
+        ]
+        if lead["current_step"] == 0
+    ]
+    assert [lead["next_send_at"] for lead in waiting] == ["2026-03-05T12:00:00Z"]  # +24 h
+
+    response = client_all.patch(campaign_url(campaign_id), {"daily_limit": 2}, format="json")
+
+    assert response.status_code == 200
+    assert lead_view(client_all, Lead(pk=waiting[0]["id"]))["next_send_at"] == (
+        "2026-03-04T12:00:00Z"
+    )
+    run_engine()
+    assert len(sink.received) == 2
