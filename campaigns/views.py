@@ -47,7 +47,8 @@ class CampaignFilter(django_filters.FilterSet):
         "`steps` and `sender_account_ids` change only while DRAFT or PAUSED: a different value "
         "while ACTIVE or COMPLETED is a 409 `invalid_state` naming the `status` and the "
         "`allowed` states, and nothing changes (the current value sent again is fine). Every "
-        "other field may change in any status; a new `schedule` applies to the next sends.",
+        "other field may change in any status; a new `schedule` or `daily_limit` applies to the "
+        "next sends at once.",
         responses={200: CampaignSerializer, 409: ConflictSerializer},
     ),
     partial_update=extend_schema(
@@ -57,8 +58,8 @@ class CampaignFilter(django_filters.FilterSet):
         "activate and pause. `steps` and `sender_account_ids` change only while DRAFT or "
         "PAUSED: a different value while ACTIVE or COMPLETED is a 409 `invalid_state` naming "
         "the `status` and the `allowed` states, and nothing changes (the current value sent "
-        "again is fine). Every other field may change in any status; a new `schedule` applies "
-        "to the next sends.",
+        "again is fine). Every other field may change in any status; a new `schedule` or "
+        "`daily_limit` applies to the next sends at once.",
         responses={200: CampaignSerializer, 409: ConflictSerializer},
     ),
     destroy=extend_schema(
