@@ -132,8 +132,9 @@ class CampaignViewSet(
         description="DRAFT or PAUSED → ACTIVE (`paused_reason` null): the campaign starts "
         "sending, and each lead with something left to send gets its `next_send_at`. "
         "Already ACTIVE: 200, nothing changes. Otherwise 409 `invalid_state`; without a "
-        "sender account or a step, 409 `not_ready` with the `problems` listed. A campaign "
-        "whose leads all have nothing left to send answers COMPLETED.",
+        "sender account or a step, 409 `not_ready` with the `problems` listed. The answer is "
+        "the transition's result: a campaign whose leads have nothing left to send is "
+        "COMPLETED right after (read it again).",
         request=None,
         responses={200: CampaignSerializer, 409: ConflictSerializer},
     )
@@ -143,12 +144,8 @@ class CampaignViewSet(
         was = campaign.status
         campaign = transitions.activate(campaign)
         if was != campaign.status:
+            # Answers the transition's result; a race with pause or delete is settled there.
             delivery.schedule_campaign(campaign)
-            # The answer is this activation's result, unless scheduling found nothing left to
-            # send (COMPLETED); a pause or delete racing in after it does not change it.
-            now = Campaign.objects.filter(pk=campaign.pk).values_list("status", flat=True)
-            if now.first() == Campaign.Status.COMPLETED:
-                campaign.status = Campaign.Status.COMPLETED
         return Response(self.get_serializer(campaign).data)
 
     @extend_schema(
