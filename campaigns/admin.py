@@ -7,12 +7,14 @@ from django import forms
 from django.contrib import admin, messages
 from django.db import models
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.utils.html import format_html, format_html_join
 
-from campaigns import transitions
+from campaigns import services, transitions
 from campaigns.models import Campaign, CampaignStep, default_schedule
 from campaigns.serializers import ScheduleSerializer, known_timezones
 from coldsend.admin import DeleteThroughServiceMixin
 from coldsend.errors import Conflict
+from delivery.api_selectors import campaign_progress
 from sender_accounts.models import SenderAccount
 
 WEEKDAYS = [(1, "Mon"), (2, "Tue"), (3, "Wed"), (4, "Thu"), (5, "Fri"), (6, "Sat"), (7, "Sun")]
@@ -85,6 +87,11 @@ def _flat(errors: Any) -> list[str]:
     return [str(errors)]
 
 
+class SequenceLocked(Exception):
+    """Steps or sender accounts edited while the campaign sends. Raised inside the admin's
+    transaction, so the whole edit is rolled back."""
+
+
 class CampaignAdminForm(forms.ModelForm):
     """Offers only the campaign's workspace's sender accounts (on add, where the workspace is
     not chosen yet, every account labelled with its workspace) and refuses any other."""
@@ -153,14 +160,45 @@ class CampaignAdmin(DeleteThroughServiceMixin, admin.ModelAdmin):
     list_filter = ["status", "workspace"]
     search_fields = ["name"]
     fields = [
-        "workspace", "name", "status", "sender_accounts", "daily_limit", "schedule",
-        "stop_on_reply", "created_at", "updated_at",
+        "workspace", "name", "status", "paused_reason", "progress", "sender_accounts",
+        "daily_limit", "schedule", "stop_on_reply", "include_unsubscribe_link", "tracking",
+        "max_bounce_rate", "created_at", "updated_at",
     ]  # fmt: skip
-    # Status moves only through campaigns.transitions, never by editing the row.
-    readonly_fields = ["status", "created_at", "updated_at"]
+    # Status moves only through campaigns.transitions, never by editing the row; the sending
+    # settings are changed through the API, which validates them.
+    readonly_fields = [
+        "status", "paused_reason", "progress", "include_unsubscribe_link", "tracking",
+        "max_bounce_rate", "created_at", "updated_at",
+    ]  # fmt: skip
     filter_horizontal = ["sender_accounts"]
     inlines = [CampaignStepInline]
     list_select_related = ["workspace"]
+
+    @admin.display(description="Progress")
+    def progress(self, campaign: Campaign) -> str:
+        """Leads by status, how many have a send scheduled, and the next sends."""
+        if campaign.pk is None:
+            return "-"
+        progress = campaign_progress(campaign)
+        counts = format_html_join(
+            ", ", "{}: {}", ((status, n) for status, n in progress["by_status"].items())
+        )
+        next_sends = format_html_join(
+            "",
+            "<li>{} — step {} at {}</li>",
+            (
+                (email, step + 1, when.strftime("%Y-%m-%d %H:%M:%S UTC"))
+                for email, step, when in progress["next"]
+            ),
+        )
+        return format_html(
+            "<p>Leads by status: {}</p><p>Scheduled: {} · being sent now: {}</p>"
+            "<p>Next sends:</p><ul>{}</ul>",
+            counts,
+            progress["scheduled"],
+            progress["in_flight"],
+            next_sends or format_html("<li>{}</li>", "none"),
+        )
 
     def get_readonly_fields(self, request: HttpRequest, obj: Campaign | None = None) -> list[str]:
         if obj is None:
@@ -177,7 +215,9 @@ class CampaignAdmin(DeleteThroughServiceMixin, admin.ModelAdmin):
     ) -> HttpResponse:
         try:
             return super().changeform_view(request, object_id, form_url, extra_context)
-        except Conflict as refused:  # raised inside the admin's transaction: the edit is undone
+        except SequenceLocked as refused:  # raised inside the admin's transaction: undone
+            messages.error(request, str(refused))
+        except Conflict as refused:
             messages.error(request, refused.detail)
             return HttpResponseRedirect(request.get_full_path())
 
@@ -186,11 +226,22 @@ class CampaignAdmin(DeleteThroughServiceMixin, admin.ModelAdmin):
             # Locked until the admin's transaction ends, so the status save_related checks is
             # the one activate and pause see, and the row is saved with that status.
             obj.status = transitions.locked(obj).status
+            obj._sequence_before = services.sequence_of(obj)
         super().save_model(request, obj, form, change)
 
     def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
         super().save_related(request, form, formsets, change)
-        transitions.check_still_ready(form.instance)
+        campaign = form.instance
+        before = getattr(campaign, "_sequence_before", None)
+        if (
+            before is not None
+            and campaign.status not in services.SEQUENCE_EDITABLE
+            and services.sequence_of(campaign) != before
+        ):
+            raise SequenceLocked(
+                "Steps and sender accounts change only while a campaign is DRAFT or PAUSED; "
+                f"this one is {campaign.status}: pause it first."
+            )
 
     def delete_refusals(self, campaign: Campaign) -> list[str]:
         allowed = transitions.allowed_states("delete")

@@ -10,7 +10,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.fields import empty
 
-from campaigns.models import Campaign, CampaignStep, default_schedule
+from campaigns.models import Campaign, CampaignStep, default_schedule, default_tracking
 from coldsend.api.fields import SingleLineCharField, conflict_body, named_choice_field
 from coldsend.api.strict import StrictFieldsMixin
 from coldsend.errors import ErrorCode
@@ -53,6 +53,7 @@ class WholeObjectMixin(StrictFieldsMixin):
 
 
 CampaignStatusField = named_choice_field(Campaign.Status, "CampaignStatus")
+PausedReasonField = named_choice_field(Campaign.PausedReason, "PausedReason")
 
 
 hh_mm = RegexValidator(r"^([01]\d|2[0-3]):[0-5]\d\Z", 'Use 24-hour "HH:MM", e.g. "09:30".')
@@ -137,6 +138,19 @@ class StepSerializer(WholeObjectMixin, serializers.ModelSerializer):
         return value
 
 
+class TrackingSerializer(WholeObjectMixin, serializers.Serializer):
+    """What the messages carry to observe engagement. Replaced whole: an omitted key is false."""
+
+    opens = serializers.BooleanField(
+        default=False,
+        help_text="Messages go out as text + HTML with a 1x1 tracking pixel; opens are recorded.",
+    )
+    clicks = serializers.BooleanField(
+        default=False,
+        help_text="Links in the body are rewritten through the service; clicks are recorded.",
+    )
+
+
 class SenderAccountIdsField(serializers.ListField):
     child = serializers.UUIDField()
 
@@ -168,8 +182,10 @@ class CampaignStatsSerializer(serializers.Serializer):
 
 class CampaignSerializer(StrictFieldsMixin, serializers.ModelSerializer):
     """A campaign. PUT replaces every writable field (omitted ones take their defaults);
-    PATCH changes only the fields sent. `status`, `id`, timestamps and `stats` are read-only:
-    sending them is a 400."""
+    PATCH changes only the fields sent. `status`, `paused_reason`, `id`, timestamps and `stats`
+    are read-only: sending them is a 400. `steps` and `sender_account_ids` change only while
+    DRAFT or PAUSED; every other field may change in any status (a new `schedule` or
+    `daily_limit` applies to the next sends)."""
 
     read_only_messages = {"status": STATUS_READ_ONLY}
 
@@ -179,7 +195,9 @@ class CampaignSerializer(StrictFieldsMixin, serializers.ModelSerializer):
     sender_account_ids = SenderAccountIdsField(
         default=list,
         max_length=MAX_SENDER_ACCOUNTS,
-        help_text="Sender accounts of this workspace, no duplicates. Returned sorted.",
+        help_text="Sender accounts of this workspace, no duplicates. Returned sorted. "
+        "Changes only while DRAFT or PAUSED (409 `invalid_state` while ACTIVE or COMPLETED; "
+        "sending the current set unchanged is allowed).",
     )
     daily_limit = serializers.IntegerField(min_value=1, max_value=10000, default=50)
     schedule = ScheduleSerializer(default=default_schedule)
@@ -187,10 +205,33 @@ class CampaignSerializer(StrictFieldsMixin, serializers.ModelSerializer):
         many=True,
         max_length=MAX_STEPS,
         default=list,
-        help_text="The emails in order; a write replaces the whole list.",
+        help_text="The emails in order (step 1 first; step 1 needs a subject); a write "
+        "replaces the whole list. Changes only while DRAFT or PAUSED (409 `invalid_state` "
+        "while ACTIVE or COMPLETED; sending the current steps unchanged is allowed); after a "
+        "change each lead goes on with the step after its `current_step`.",
     )
     stop_on_reply = serializers.BooleanField(default=True)
+    include_unsubscribe_link = serializers.BooleanField(
+        default=True,
+        help_text="The body ends with a line carrying the unsubscribe URL. The "
+        "`List-Unsubscribe` headers are on every message either way.",
+    )
+    tracking = TrackingSerializer(default=default_tracking)
+    max_bounce_rate = serializers.FloatField(
+        min_value=0,
+        max_value=1,
+        default=0.05,
+        help_text="Bounce protection: once at least 20 messages were attempted, a hard-bounce "
+        "rate (bounced / attempted) over this pauses the campaign with `paused_reason` "
+        '`"bounce_rate"`.',
+    )
     status = CampaignStatusField(read_only=True)
+    paused_reason = PausedReasonField(
+        read_only=True,
+        allow_null=True,
+        help_text='Why a PAUSED campaign is paused: `"user"` (the pause action) or '
+        '`"bounce_rate"` (bounce protection); null in every other status.',
+    )
     stats = serializers.SerializerMethodField()
 
     class Meta:
@@ -204,11 +245,15 @@ class CampaignSerializer(StrictFieldsMixin, serializers.ModelSerializer):
             "schedule",
             "steps",
             "stop_on_reply",
+            "include_unsubscribe_link",
+            "tracking",
+            "max_bounce_rate",
+            "paused_reason",
             "created_at",
             "updated_at",
             "stats",
         ]
-        read_only_fields = ["id", "status", "created_at", "updated_at"]
+        read_only_fields = ["id", "status", "paused_reason", "created_at", "updated_at"]
 
     @extend_schema_field(CampaignStatsSerializer)
     def get_stats(self, campaign: Campaign) -> dict[str, Any]:
@@ -343,13 +388,4 @@ StateConflictSerializer = conflict_body(
     [ErrorCode.INVALID_STATE],
     "A 409: the action is not allowed from the campaign's current state.",
     **CAMPAIGN_STATE_FIELDS,
-)
-EditConflictSerializer = conflict_body(
-    "CampaignEditConflict",
-    [ErrorCode.INVALID_STATE],
-    "A 409: the edit would leave an ACTIVE campaign without a sender account or a step.",
-    **CAMPAIGN_STATE_FIELDS,
-    problems=serializers.ListField(
-        child=serializers.CharField(), help_text="What the campaign would lack."
-    ),
 )

@@ -12,7 +12,7 @@ from django.db import transaction
 from apikeys.models import Workspace
 from audit.services import Action, Actor, record
 from campaigns.models import Campaign, CampaignStep
-from campaigns.transitions import check_still_ready, locked
+from campaigns.transitions import locked
 from coldsend.errors import Conflict, ErrorCode, Invalid, NotFound
 from sender_accounts.models import SenderAccount
 
@@ -69,15 +69,55 @@ def create_campaign(workspace: Workspace, data: dict[str, Any]) -> Campaign:
     return campaign
 
 
+# While a campaign sends, its sequence and mailboxes stay as they are (API.md §7).
+SEQUENCE_EDITABLE = (Campaign.Status.DRAFT, Campaign.Status.PAUSED)
+
+
+def sequence_of(campaign: Campaign) -> tuple[list[tuple], set[uuid.UUID]]:
+    """The campaign's steps and sender accounts as stored, to tell whether an edit changed them."""
+    steps = CampaignStep.objects.filter(campaign=campaign).order_by("position")
+    return (
+        list(steps.values_list("position", "subject", "body", "delay_days")),
+        set(campaign.sender_accounts.values_list("pk", flat=True)),
+    )
+
+
+def _sequence_changes(
+    campaign: Campaign,
+    steps: Sequence[dict[str, Any]] | None,
+    sender_account_ids: Sequence[uuid.UUID] | None,
+) -> list[str]:
+    """Which of `steps` and `sender_account_ids` (None: not sent) differ from what is stored."""
+    stored_steps, stored_ids = sequence_of(campaign)
+    changed = []
+    if steps is not None and [(s["subject"], s["body"], s["delay_days"]) for s in steps] != [
+        step[1:] for step in stored_steps
+    ]:
+        changed.append("steps")
+    if sender_account_ids is not None and set(sender_account_ids) != stored_ids:
+        changed.append("sender_account_ids")
+    return changed
+
+
 def update_campaign(campaign: Campaign, data: dict[str, Any]) -> Campaign:
     """Apply validated settings under the campaign's row lock, so the status read here is the
-    one activation and pause see. An ACTIVE campaign keeps at least one sender account and
-    one step (pause it first to empty them): checked after the writes, which then roll back."""
+    one activation and pause see. `steps` and `sender_account_ids` change only while DRAFT or
+    PAUSED (Conflict `invalid_state` otherwise; the same values sent again are no change)."""
     data = dict(data)
     sender_account_ids = data.pop("sender_account_ids", None)
     steps = data.pop("steps", None)
     with transaction.atomic():
         current = locked(campaign)
+        if current.status not in SEQUENCE_EDITABLE:
+            changed = _sequence_changes(current, steps, sender_account_ids)
+            if changed:
+                raise Conflict(
+                    f"Cannot change {' and '.join(changed)} of a campaign in status "
+                    f"{current.status}; pause it first.",
+                    ErrorCode.INVALID_STATE,
+                    status=current.status,
+                    allowed=sorted(SEQUENCE_EDITABLE),
+                )
         for field, value in data.items():
             setattr(current, field, value)
         current.save()
@@ -85,7 +125,6 @@ def update_campaign(campaign: Campaign, data: dict[str, Any]) -> Campaign:
             _set_sender_accounts(current, sender_account_ids)
         if steps is not None:
             _set_steps(current, steps)
-        check_still_ready(current)
     return current
 
 

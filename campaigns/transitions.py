@@ -76,23 +76,6 @@ def readiness_problems(campaign: Campaign, sender_account_count: int) -> dict[st
     return problems
 
 
-def check_still_ready(campaign: Campaign) -> None:
-    """Conflict `invalid_state` when an edit (inside its transaction) left an ACTIVE campaign
-    without a sender account or a step: a state rule (API.md §3), not malformed input; the
-    caller's transaction then rolls the edit back."""
-    if campaign.status != Status.ACTIVE:
-        return
-    problems = readiness_problems(campaign, campaign.sender_accounts.count())
-    if problems:
-        raise Conflict(
-            f"{ACTIVE_NEEDS} {' '.join(problems.values())}",
-            ErrorCode.INVALID_STATE,
-            status=campaign.status,
-            allowed=[Status.DRAFT, Status.PAUSED],
-            problems=list(problems.values()),
-        )
-
-
 AUDIT_ACTIONS = {
     "activate": Action.CAMPAIGN_ACTIVATED,
     "pause": Action.CAMPAIGN_PAUSED,

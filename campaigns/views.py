@@ -15,7 +15,6 @@ from campaigns.serializers import (
     CampaignListItemSerializer,
     CampaignSerializer,
     ConflictSerializer,
-    EditConflictSerializer,
     StateConflictSerializer,
 )
 from coldsend.api.parsers import StrictJSONParser
@@ -47,18 +46,24 @@ class CampaignFilter(django_filters.FilterSet):
     update=extend_schema(
         summary="Replace a campaign",
         description="Every writable field is replaced; omitted ones take their defaults. "
-        "`status` cannot be changed here (400): use activate and pause. An ACTIVE campaign "
-        "keeps at least one sender account and one step (409 `invalid_state` otherwise; pause "
-        "it first).",
-        responses={200: CampaignSerializer, 409: EditConflictSerializer},
+        "`status` and `paused_reason` cannot be changed here (400): use activate and pause. "
+        "`steps` and `sender_account_ids` change only while DRAFT or PAUSED: a different value "
+        "while ACTIVE or COMPLETED is a 409 `invalid_state` naming the `status` and the "
+        "`allowed` states, and nothing changes (the current value sent again is fine). Every "
+        "other field may change in any status; a new `schedule` or `daily_limit` applies to the "
+        "next sends at once.",
+        responses={200: CampaignSerializer, 409: StateConflictSerializer},
     ),
     partial_update=extend_schema(
         summary="Update a campaign",
-        description="Only the fields sent change; `schedule` and `steps` are replaced whole. "
-        "`status` cannot be changed here (400): use activate and pause. An ACTIVE campaign "
-        "keeps at least one sender account and one step (409 `invalid_state` otherwise; pause "
-        "it first).",
-        responses={200: CampaignSerializer, 409: EditConflictSerializer},
+        description="Only the fields sent change; `schedule`, `tracking` and `steps` are "
+        "replaced whole. `status` and `paused_reason` cannot be changed here (400): use "
+        "activate and pause. `steps` and `sender_account_ids` change only while DRAFT or "
+        "PAUSED: a different value while ACTIVE or COMPLETED is a 409 `invalid_state` naming "
+        "the `status` and the `allowed` states, and nothing changes (the current value sent "
+        "again is fine). Every other field may change in any status; a new `schedule` or "
+        "`daily_limit` applies to the next sends at once.",
+        responses={200: CampaignSerializer, 409: StateConflictSerializer},
     ),
     destroy=extend_schema(
         summary="Delete a campaign",
@@ -95,17 +100,25 @@ class CampaignViewSet(
         return CampaignListItemSerializer if self.action == "list" else CampaignSerializer
 
     def perform_update(self, serializer: BaseSerializer) -> None:
-        serializer.instance = services.update_campaign(
-            serializer.instance, serializer.validated_data
-        )
+        before = (serializer.instance.schedule, serializer.instance.daily_limit)
+        campaign = services.update_campaign(serializer.instance, serializer.validated_data)
+        if campaign.status == Campaign.Status.ACTIVE and (
+            (campaign.schedule, campaign.daily_limit) != before
+        ):
+            delivery.schedule_campaign(campaign)  # next sends follow the new window and limit
+        serializer.instance = campaign
 
     def perform_destroy(self, instance: Campaign) -> None:
         transitions.delete(instance, actor=self.actor)
 
     @extend_schema(
         summary="Pause a campaign",
-        description="ACTIVE → PAUSED. Already PAUSED: 200, nothing changes. Otherwise 409 "
-        "`invalid_state` naming the current `status` and the `allowed` states.",
+        description='ACTIVE → PAUSED, with `paused_reason` `"user"`. Immediate: once this has '
+        "answered, no new SMTP transaction starts for the campaign, and its leads' "
+        "`next_send_at` are null until it is activated again (it then resumes where it "
+        "stopped). Already PAUSED: 200, nothing changes (a bounce-protection pause keeps "
+        '`paused_reason` `"bounce_rate"`). Otherwise 409 `invalid_state` naming the current '
+        "`status` and the `allowed` states.",
         request=None,
         responses={200: CampaignSerializer, 409: StateConflictSerializer},
     )
@@ -117,9 +130,12 @@ class CampaignViewSet(
 
     @extend_schema(
         summary="Activate a campaign",
-        description="DRAFT or PAUSED → ACTIVE. Already ACTIVE: 200, nothing changes. Otherwise "
-        "409 `invalid_state`; without a sender account or a step, 409 `not_ready` with the "
-        "`problems` listed.",
+        description="DRAFT or PAUSED → ACTIVE (`paused_reason` null): the campaign starts "
+        "sending, and each lead with something left to send gets its `next_send_at`. "
+        "Already ACTIVE: 200, nothing changes. Otherwise 409 `invalid_state`; without a "
+        "sender account or a step, 409 `not_ready` with the `problems` listed. The answer is "
+        "the transition's result: a campaign whose leads have nothing left to send is "
+        "COMPLETED right after (read it again).",
         request=None,
         responses={200: CampaignSerializer, 409: ConflictSerializer},
     )

@@ -9,17 +9,15 @@ import datetime as dt
 import zoneinfo
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from django.db.models import Count, Max, Min, Q, Sum
 from django.db.models.functions import TruncDate
-from django.utils import timezone
 
 from campaigns.models import Campaign
 from engagement.models import CampaignCounter, CampaignEventSlot, EmailEvent
 from leads.models import Lead
-from sender_accounts.models import SenderAccount
 
 Event = EmailEvent.Type
 EVENT_COUNTERS = {
@@ -178,19 +176,3 @@ def attach_engagement(leads: Sequence[Lead]) -> Sequence[Lead]:
     for lead in leads:
         lead.engagement = by_lead.get(lead.pk, NO_ENGAGEMENT)
     return leads
-
-
-def utc_midnight(now: datetime | None = None) -> datetime:
-    now = (now or timezone.now()).astimezone(UTC)
-    return now.replace(hour=0, minute=0, second=0, microsecond=0)
-
-
-def sender_account_stats(account: SenderAccount) -> dict[str, int]:
-    """`sent_today` (since 00:00 UTC), `sent_total` and `bounced`, in one aggregate query."""
-    return EmailEvent.objects.filter(
-        sender_account=account, type__in=[Event.SENT, Event.BOUNCED]
-    ).aggregate(
-        sent_today=Count("pk", filter=Q(type=Event.SENT, occurred_at__gte=utc_midnight())),
-        sent_total=Count("pk", filter=Q(type=Event.SENT)),
-        bounced=Count("pk", filter=Q(type=Event.BOUNCED)),
-    )

@@ -7,6 +7,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from coldsend.admin import DeleteThroughServiceMixin
+from delivery.models import Message
 from leads.emails import normalize_email
 from leads.models import Lead
 from leads.serializers import custom_fields_problems
@@ -33,22 +34,51 @@ class LeadAdminForm(forms.ModelForm):
         return value
 
 
+class MessageInline(admin.TabularInline):
+    """What was sent or attempted for the lead, oldest first: the engine's record, read-only."""
+
+    model = Message
+    fields = [
+        "step", "status", "sender_account", "subject", "message_id", "attempts", "error",
+        "attempted_at", "sent_at",
+    ]  # fmt: skip
+    readonly_fields = fields
+    ordering = ["step"]
+    extra = 0
+    can_delete = False
+    show_change_link = False
+    verbose_name_plural = "Messages sent or attempted"
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
 @admin.register(Lead)
 class LeadAdmin(DeleteThroughServiceMixin, admin.ModelAdmin):
     form = LeadAdminForm
     delete_service = delete_lead
-    list_display = ["email", "campaign", "status", "created_at"]
+    inlines = [MessageInline]
+    list_display = ["email", "campaign", "status", "current_step", "next_send_at", "created_at"]
     list_filter = ["status", "campaign", "workspace"]
     list_select_related = ["campaign"]
     raw_id_fields = ["campaign"]
-    # The status is moved by the sending engine and the trackers only, never by hand.
-    readonly_fields = ["id", "workspace", "status", "created_at"]
+    # The status and delivery state are moved by the sending engine and the trackers only.
+    readonly_fields = [
+        "id", "workspace", "status", "current_step", "next_send_at", "last_sent_at",
+        "sender_account", "created_at",
+    ]  # fmt: skip
     search_fields = ["email"]
     search_help_text = "A full address matches exactly; anything else matches part of the email."
     # Sized for millions of rows: no second unfiltered COUNT, and sorting only by the default
     # newest-first id order, which the indexes serve (other columns would sort the whole table).
     show_full_result_count = False
     sortable_by = []
+
+    def get_inlines(self, request: HttpRequest, obj: Lead | None) -> list:
+        return self.inlines if obj is not None else []  # a new lead has no messages
 
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet, search_term: str

@@ -1,7 +1,7 @@
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db.models import QuerySet
+from django.db.models import QuerySet, TextChoices
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -9,6 +9,7 @@ from rest_framework import serializers
 from campaigns.models import Campaign
 from coldsend.api.fields import conflict_body, named_choice_field
 from coldsend.api.strict import StrictFieldsMixin
+from delivery.models import Message
 from engagement.selectors import NO_ENGAGEMENT
 from leads.emails import MAX_LENGTH as MAX_EMAIL_LENGTH
 from leads.emails import SHAPE_DESCRIPTION as EMAIL_SHAPE
@@ -23,6 +24,15 @@ from leads.values import (
 )
 
 LeadStatusField = named_choice_field(Lead.Status, "LeadStatus")
+
+
+class MessageStatus(TextChoices):
+    """What a client sees of a message: the engine's in-between states read as FAILED."""
+
+    SENT = "SENT"
+    FAILED = "FAILED"
+    BOUNCED = "BOUNCED"
+
 
 CUSTOM_FIELDS_SCHEMA = {
     "type": "object",
@@ -102,7 +112,21 @@ class LeadSerializer(StrictFieldsMixin, serializers.ModelSerializer):
     )
     custom_fields = CustomFieldsField(required=False)
     status = LeadStatusField(
-        read_only=True, help_text="PENDING at creation; moved by the sender engine only."
+        read_only=True,
+        help_text="PENDING at creation (UNSUBSCRIBED or BOUNCED at once when the address is "
+        "suppressed in the workspace); then moved by the sending engine only: CONTACTED after "
+        "the first send, COMPLETED after the last step, or REPLIED, BOUNCED, UNSUBSCRIBED, "
+        "FAILED.",
+    )
+    current_step = serializers.IntegerField(
+        read_only=True, help_text="The last step sent (1-based); 0 before the first send."
+    )
+    next_send_at = serializers.DateTimeField(
+        read_only=True,
+        allow_null=True,
+        help_text="The earliest instant the next step may go, as far as the campaign's window, "
+        "the account's gap and the daily limits are known; null when nothing is left to send "
+        "or the campaign is not ACTIVE.",
     )
     engagement = serializers.SerializerMethodField(
         help_text="Counts and times from this lead's email events (also on list items, "
@@ -113,9 +137,10 @@ class LeadSerializer(StrictFieldsMixin, serializers.ModelSerializer):
         model = Lead
         fields = [
             "id", "campaign_id", "email", "first_name", "last_name", "company",
-            "custom_fields", "status", "created_at", "engagement",
+            "custom_fields", "status", "current_step", "next_send_at", "created_at",
+            "engagement",
         ]  # fmt: skip
-        read_only_fields = ["id", "created_at"]
+        read_only_fields = ["id", "current_step", "next_send_at", "created_at"]
         # Uniqueness per campaign is left to the database (a 409 from create_lead), not a
         # pre-check that two racing requests could both pass.
         validators = []
@@ -131,6 +156,42 @@ class LeadSerializer(StrictFieldsMixin, serializers.ModelSerializer):
         except DjangoValidationError as exc:
             raise serializers.ValidationError(exc.messages) from None
         return email
+
+
+MessageStatusField = named_choice_field(MessageStatus, "MessageStatus")
+
+
+class LeadMessageSerializer(serializers.Serializer):
+    """One step sent or attempted to the lead."""
+
+    id = serializers.UUIDField()
+    step = serializers.IntegerField(help_text="1-based position of the step in the campaign.")
+    sender_account_id = serializers.UUIDField(
+        allow_null=True, help_text="The account it went through (null if since deleted)."
+    )
+    subject = serializers.CharField(help_text="The subject as rendered for this lead.")
+    message_id = serializers.CharField(
+        help_text="The `Message-ID` header, with its angle brackets, e.g. `<0192…@sender.example>`."
+    )
+    status = MessageStatusField(
+        source="api_status",
+        help_text="SENT: accepted by the server. BOUNCED: refused for good (5xx); the address "
+        "is then suppressed. FAILED: not delivered; a temporary failure (4xx, dropped "
+        "connection) is tried again while the lead's `next_send_at` is set, and the message "
+        "then shows its new outcome; after the last try, or a send interrupted by a crash, it "
+        "stays FAILED and the lead is FAILED.",
+    )
+    attempts = serializers.IntegerField(help_text="SMTP transactions started for it.")
+    error = serializers.CharField(
+        allow_null=True, help_text="The server's answer or the failure, when not SENT."
+    )
+    sent_at = serializers.DateTimeField(allow_null=True, help_text="When it was accepted.")
+
+    def to_representation(self, message: Message) -> dict:
+        message.api_status = message.status if message.status in MessageStatus.values else "FAILED"
+        data = super().to_representation(message)
+        data["error"] = data["error"] or None
+        return data
 
 
 LeadDuplicateSerializer = conflict_body(

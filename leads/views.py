@@ -1,15 +1,24 @@
+import contextlib
+
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import status
+from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from coldsend.api.pagination import OldestFirstCursorPagination
 from coldsend.api.parsers import StrictJSONParser
 from coldsend.api.viewsets import WorkspaceScopedViewSet
-from delivery.services import schedule_leads
+from delivery.services import lead_messages, schedule_leads
 from engagement.selectors import attach_engagement
 from leads.filters import LeadFilter
 from leads.models import Lead
-from leads.serializers import LeadDuplicateSerializer, LeadSerializer, LeadStateConflictSerializer
+from leads.serializers import (
+    LeadDuplicateSerializer,
+    LeadMessageSerializer,
+    LeadSerializer,
+    LeadStateConflictSerializer,
+)
 from leads.services import create_lead, delete_lead
 
 
@@ -17,7 +26,10 @@ from leads.services import create_lead, delete_lead
     list=extend_schema(summary="List leads, newest first"),
     create=extend_schema(
         summary="Create one lead",
-        description="The lead starts PENDING. Body fields not listed here are refused (400).",
+        description="The lead starts PENDING, or UNSUBSCRIBED / BOUNCED when its address is "
+        "suppressed in the workspace (it then is never contacted). In an ACTIVE campaign it "
+        "gets its `next_send_at` at once; a COMPLETED campaign becomes ACTIVE again. Body "
+        "fields not listed here are refused (400).",
         responses={
             201: LeadSerializer,
             400: OpenApiResponse(description="Invalid input: `{field: [messages]}`."),
@@ -62,7 +74,10 @@ class LeadViewSet(WorkspaceScopedViewSet):
         self.perform_create(serializer)
         lead = serializer.instance
         schedule_leads(lead.campaign, [lead.pk])
-        lead.refresh_from_db()
+        # Suppression may have changed its status, an ACTIVE campaign scheduled it. Deleted in
+        # between (with its campaign, or by a DELETE): the answer is what was created.
+        with contextlib.suppress(Lead.DoesNotExist):
+            lead.refresh_from_db(fields=["status", "next_send_at"])
         return Response(self.get_serializer(lead).data, status=status.HTTP_201_CREATED)
 
     def retrieve(self, request: Request, pk: str | None = None) -> Response:
@@ -73,3 +88,20 @@ class LeadViewSet(WorkspaceScopedViewSet):
     def destroy(self, request: Request, pk: str | None = None) -> Response:
         delete_lead(self.get_object(), actor=self.actor)
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(
+        summary="What was sent to a lead",
+        description="The messages sent or attempted for this lead, **oldest first** (step "
+        "order), cursor-paginated like every list. A step not attempted yet is not listed.",
+        responses=LeadMessageSerializer(many=True),
+    )
+    @action(
+        detail=True,
+        methods=["get"],
+        scope_action="read",
+        pagination_class=OldestFirstCursorPagination,
+        filterset_class=None,
+    )
+    def messages(self, request: Request, pk: str | None = None) -> Response:
+        page = self.paginate_queryset(lead_messages(self.get_object()))
+        return self.get_paginated_response(LeadMessageSerializer(page, many=True).data)

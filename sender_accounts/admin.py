@@ -29,8 +29,9 @@ class SenderAccountAdminForm(forms.ModelForm):
         model = SenderAccount
         # The stored secret is not a form field; `smtp_password` above is the write-only input.
         fields = [
-            "workspace", "type", "email", "display_name", "daily_limit", "status",
-            "smtp_host", "smtp_port", "smtp_username", "smtp_security",
+            "workspace", "type", "email", "display_name", "daily_limit", "min_interval_seconds",
+            "max_interval_seconds", "status", "smtp_host", "smtp_port", "smtp_username",
+            "smtp_security",
         ]  # fmt: skip
 
     def clean_email(self) -> str:
@@ -38,6 +39,9 @@ class SenderAccountAdminForm(forms.ModelForm):
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
+        low, high = cleaned.get("min_interval_seconds"), cleaned.get("max_interval_seconds")
+        if low is not None and high is not None and low > high:
+            self.add_error("max_interval_seconds", "Must be at least the minimum interval.")
         # Popped so the model form never copies it onto the instance (a blank would erase it).
         new_password = cleaned.pop("smtp_password", "")
         if new_password and cleaned.get("type") == SenderAccount.Type.NATIVE:
@@ -52,12 +56,26 @@ class SenderAccountAdminForm(forms.ModelForm):
 class SenderAccountAdmin(DeleteThroughServiceMixin, admin.ModelAdmin):
     form = SenderAccountAdminForm
     delete_service = delete_sender_account
-    list_display = ["email", "type", "workspace", "status", "created_at"]
+    list_display = ["email", "type", "workspace", "status", "last_error", "created_at"]
     list_filter = ["type", "status", "workspace"]
     search_fields = ["email", "display_name", "smtp_host"]
-    readonly_fields = ["created_at"]
+    # The engine's state: ERROR comes with last_error, and a periodic check clears both (setting
+    # the status back to ACTIVE here makes the engine try the account again at once).
+    readonly_fields = ["last_error", "checked_at", "next_available_at", "created_at"]
     fieldsets = [
         (None, {"fields": ["workspace", "type", "email", "display_name", "daily_limit", "status"]}),
+        (
+            "Sending",
+            {
+                "fields": [
+                    "last_error",
+                    "checked_at",
+                    "min_interval_seconds",
+                    "max_interval_seconds",
+                    "next_available_at",
+                ]
+            },
+        ),
         (
             "SMTP (SMTP accounts only)",
             {

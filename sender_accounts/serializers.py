@@ -9,6 +9,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema_field
 from rest_framework import serializers
 
+from coldsend import netcheck
 from coldsend.api.fields import (
     CONTROL_CHARACTER_MESSAGE,
     CONTROL_CHARACTERS,
@@ -19,7 +20,7 @@ from coldsend.api.strict import StrictFieldsMixin
 from leads.emails import MAX_LENGTH as MAX_EMAIL_LENGTH
 from leads.emails import SHAPE_DESCRIPTION as EMAIL_SHAPE
 from leads.emails import normalize_email
-from sender_accounts.models import DAILY_LIMIT_MAX, SenderAccount
+from sender_accounts.models import DAILY_LIMIT_MAX, INTERVAL_MAX, SenderAccount
 
 Type = SenderAccount.Type
 
@@ -73,7 +74,11 @@ class SMTPSettingsSerializer(StrictFieldsMixin, serializers.Serializer):
         source="smtp_host",
         max_length=MAX_HOST_LENGTH,
         validators=[validate_host],
-        help_text="A host name or IP address, e.g. smtp.example.com.",
+        help_text="A host name or IP address, e.g. smtp.example.com. It must be a public "
+        "address: a loopback, private, link-local or otherwise non-public address (given "
+        "literally or as a name resolving to one), or a name that does not resolve, is a 400 "
+        "unless the server's SMTP_ALLOW_PRIVATE_HOSTS setting is on. Checked again, after DNS "
+        "resolution, each time the service connects.",
     )
     port = serializers.IntegerField(source="smtp_port", min_value=1, max_value=65535)
     username = SingleLineCharField(
@@ -102,13 +107,19 @@ class SMTPSettingsSerializer(StrictFieldsMixin, serializers.Serializer):
 
 
 class SenderAccountStatsSerializer(serializers.Serializer):
-    """Counted from the account's email events when the account is fetched."""
+    """Counted from what the account actually sent when the account is fetched."""
 
     sent_today = serializers.IntegerField(
-        help_text="Emails sent through this account since 00:00 UTC today."
+        help_text="SMTP attempts through this account in the last 24 hours (rolling, not since "
+        "midnight): exactly what its `daily_limit` caps, bounced and retried attempts included."
     )
-    sent_total = serializers.IntegerField(help_text="Emails sent through this account, ever.")
-    bounced = serializers.IntegerField(help_text="Bounces of emails sent through this account.")
+    sent_total = serializers.IntegerField(
+        help_text="Emails accepted by the server for this account, ever."
+    )
+    bounced = serializers.IntegerField(
+        help_text="Hard bounces of emails sent through this account (refused at send time or "
+        "reported later)."
+    )
 
 
 class SenderAccountSerializer(StrictFieldsMixin, serializers.ModelSerializer):
@@ -137,16 +148,37 @@ class SenderAccountSerializer(StrictFieldsMixin, serializers.ModelSerializer):
             "service's own mail settings), which answer null."
         ),
     )
+    min_interval_seconds = serializers.IntegerField(
+        min_value=0,
+        max_value=INTERVAL_MAX,
+        default=180,
+        help_text="Two sends from this account are spaced by a random gap between "
+        "`min_interval_seconds` and `max_interval_seconds` (0 and 0: no gap).",
+    )
+    max_interval_seconds = serializers.IntegerField(
+        min_value=0,
+        max_value=INTERVAL_MAX,
+        default=300,
+        help_text="At least `min_interval_seconds`.",
+    )
     status = StatusField(
-        read_only=True, help_text="Set by ColdSend (e.g. in the admin), not through the API."
+        read_only=True,
+        help_text="ACTIVE: sends. ERROR: the server refused the login (535) or could not be "
+        "reached; it sends nothing, `last_error` says why, and a periodic check makes it "
+        "ACTIVE again once it connects. DISABLED: turned off in the admin.",
+    )
+    last_error = serializers.CharField(
+        read_only=True,
+        help_text="Why the account is in ERROR (short, never a secret); empty otherwise.",
     )
 
     class Meta:
         model = SenderAccount
         fields = [
-            "id", "type", "email", "display_name", "daily_limit", "smtp", "status", "created_at",
+            "id", "type", "email", "display_name", "daily_limit", "min_interval_seconds",
+            "max_interval_seconds", "smtp", "status", "last_error", "created_at",
         ]  # fmt: skip
-        read_only_fields = ["id", "created_at"]
+        read_only_fields = ["id", "status", "last_error", "created_at"]
 
     def input_errors(self, data: Mapping) -> dict[str, Any]:
         # Decided before the nested fields are validated, so NATIVE + `smtp` gets one clear error.
@@ -163,7 +195,17 @@ class SenderAccountSerializer(StrictFieldsMixin, serializers.ModelSerializer):
             raise serializers.ValidationError(exc.messages) from None
 
     def validate(self, attrs: dict) -> dict:
-        attrs.update(attrs.pop("smtp", None) or {})
+        if attrs["min_interval_seconds"] > attrs["max_interval_seconds"]:
+            raise serializers.ValidationError(
+                {"max_interval_seconds": ["Must be at least min_interval_seconds."]}
+            )
+        smtp = attrs.pop("smtp", None) or {}
+        if smtp and not netcheck.allow_private_hosts():
+            try:
+                netcheck.check_host(smtp["smtp_host"], smtp["smtp_port"])
+            except netcheck.HostRefused as refused:
+                raise serializers.ValidationError({"smtp": {"host": [str(refused)]}}) from None
+        attrs.update(smtp)
         return attrs
 
 

@@ -7,7 +7,7 @@ from campaigns.services import delete_sender_account
 from coldsend.api.fields import conflict_body
 from coldsend.api.parsers import StrictJSONParser
 from coldsend.api.viewsets import WorkspaceScopedViewSet
-from engagement.selectors import sender_account_stats
+from delivery.api_selectors import sender_account_stats
 from sender_accounts.models import SenderAccount
 from sender_accounts.serializers import (
     SENDER_ACCOUNT_REQUEST,
@@ -50,16 +50,18 @@ class SenderAccountViewSet(
     @extend_schema(request=SENDER_ACCOUNT_REQUEST, responses={201: SenderAccountDetailSerializer})
     def create(self, request: Request) -> Response:
         """Connect a sender account. SMTP accounts need the `smtp` block; NATIVE accounts send
-        through the service's own mail settings and refuse it. The SMTP password is encrypted at
-        rest and never returned. Unknown or read-only fields are refused (400); an invalid
-        request saves nothing."""
+        through the service's own mail settings and refuse it. The SMTP host must be a public
+        address unless the server allows private hosts (SMTP_ALLOW_PRIVATE_HOSTS). The SMTP
+        password is encrypted at rest and never returned. Unknown or read-only fields are
+        refused (400); an invalid request saves nothing."""
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         self.perform_create(serializer)
         return Response(self.detail_data(serializer.instance), status=status.HTTP_201_CREATED)
 
     def retrieve(self, request: Request, pk: str) -> Response:
-        """One sender account with its sending `stats`; `sent_today` counts from 00:00 UTC."""
+        """One sender account with its sending `stats`; `sent_today` counts the SMTP attempts
+        of the last 24 hours (rolling), what its `daily_limit` caps."""
         return Response(self.detail_data(self.get_object()))
 
     @extend_schema(

@@ -31,6 +31,12 @@ def _clear_cache() -> None:
     cache.clear()
 
 
+@pytest.fixture(autouse=True)
+def _private_hosts_allowed(settings) -> None:
+    """Test servers listen on loopback; the SSRF tests turn the setting off themselves."""
+    settings.SMTP_ALLOW_PRIVATE_HOSTS = True
+
+
 @pytest.fixture
 def workspace(db) -> Workspace:
     return Workspace.objects.create(slug="acme", name="Acme")

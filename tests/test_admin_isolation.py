@@ -111,6 +111,8 @@ def test_sender_account_workspace_is_read_only_on_change(
             "email": account.email,
             "display_name": "Renamed",
             "daily_limit": "50",
+            "min_interval_seconds": "180",
+            "max_interval_seconds": "300",
             "status": "ACTIVE",
         },
     )
@@ -297,9 +299,10 @@ def test_an_active_campaign_cannot_be_emptied(superuser_client, workspace, chang
 
     assert response.status_code == 200
     assert messages_of(response) == [
-        f"An ACTIVE campaign needs at least one sender account and one step; pause it first. "
-        f"{problem}"
+        "Steps and sender accounts change only while a campaign is DRAFT or PAUSED; "
+        "this one is ACTIVE: pause it first."
     ]
+    assert problem  # emptying is one such change
     campaign.refresh_from_db()
     assert campaign.name != "Renamed"  # nothing of the edit is kept
     assert campaign.status == Status.ACTIVE
@@ -307,17 +310,32 @@ def test_an_active_campaign_cannot_be_emptied(superuser_client, workspace, chang
     assert sender_account_ids(campaign) == accounts
 
 
-def test_an_active_campaign_can_lose_some_steps_and_accounts(superuser_client, workspace):
-    campaign = make_campaign(workspace, status=Status.ACTIVE, senders=2, steps=2)
-    keep = sorted(sender_account_ids(campaign))[:1]
+@pytest.mark.parametrize("status", [Status.ACTIVE, Status.COMPLETED])
+def test_a_sending_campaign_keeps_its_steps_and_accounts_but_takes_other_edits(
+    superuser_client, workspace, status
+):
+    campaign = make_campaign(workspace, status=status, senders=2, steps=2)
+    accounts = sender_account_ids(campaign)
+    keep = sorted(accounts)[:1]
 
-    response = superuser_client.post(
-        change_url(campaign), campaign_form(campaign, delete_steps=[2], sender_accounts=keep)
+    refused = superuser_client.post(
+        change_url(campaign),
+        campaign_form(campaign, delete_steps=[2], sender_accounts=keep),
+        follow=True,
     )
 
-    assert response.status_code == 302, response.content.decode()[:3000]
-    assert list(campaign.steps.values_list("position", flat=True)) == [1]
-    assert sender_account_ids(campaign) == set(keep)
+    assert messages_of(refused) == [
+        "Steps and sender accounts change only while a campaign is DRAFT or PAUSED; "
+        f"this one is {status}: pause it first."
+    ]
+    assert list(campaign.steps.values_list("position", flat=True)) == [1, 2]
+    assert sender_account_ids(campaign) == accounts
+
+    renamed = superuser_client.post(change_url(campaign), campaign_form(campaign, name="Renamed"))
+
+    assert renamed.status_code == 302, renamed.content.decode()[:3000]
+    campaign.refresh_from_db()
+    assert (campaign.name, campaign.status) == ("Renamed", status)
 
 
 @pytest.mark.parametrize("status", [Status.DRAFT, Status.PAUSED])

@@ -36,11 +36,6 @@ def staff_client(username: str) -> Client:
     return client
 
 
-@pytest.fixture
-def superuser_client(db) -> Client:
-    return staff_client("root")
-
-
 def cookie_texts(response) -> list[str]:
     """Every cookie the response sets, and the messages inside the (signed, possibly
     compressed) messages cookie."""

@@ -54,6 +54,10 @@ def test_create_answers_201_in_draft_with_everything_stored(client_all, workspac
         "schedule": body["schedule"],
         "steps": body["steps"],
         "stop_on_reply": False,
+        "include_unsubscribe_link": True,
+        "tracking": {"opens": False, "clicks": False},
+        "max_bounce_rate": 0.05,
+        "paused_reason": None,
         "created_at": data["created_at"],
         "updated_at": data["updated_at"],
         "stats": ZERO_STATS,
@@ -351,7 +355,8 @@ def test_an_active_campaign_cannot_be_emptied(client_all, workspace, field):
 
     response = client_all.patch(campaign_url(campaign), {field: []}, format="json")
 
-    assert response.status_code == 409  # a state rule, not a malformed request
+    # Steps and sender accounts change only while DRAFT or PAUSED (API.md §7).
+    assert response.status_code == 409
     assert response.json()["code"] == "invalid_state"
     assert response.json()["status"] == "ACTIVE"
     assert stored(campaign) == before

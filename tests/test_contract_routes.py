@@ -35,6 +35,7 @@ ROUTES = [
     ("post", "leads/import", "leads:create"),
     ("get", "leads/{id}", "leads:read"),
     ("delete", "leads/{id}", "leads:delete"),
+    ("get", "leads/{id}/messages", "leads:read"),
 ]
 SCOPED = [r for r in ROUTES if r[2]]
 DETAIL = [r for r in ROUTES if "{id}" in r[1]]

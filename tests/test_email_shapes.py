@@ -5,9 +5,7 @@ encoded, at most 254 characters in all. One rule (leads.emails.normalize_email) 
 sender accounts, over the API, the import (CSV and JSON) and the admin."""
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.test import Client
 
 from leads.models import Lead
 from sender_accounts.models import SenderAccount
@@ -101,24 +99,17 @@ def test_the_json_import_counts_them_invalid(client_all, campaign):
     assert set(Lead.objects.values_list("email", flat=True)) == set(ACCEPTED.values())
 
 
-@pytest.fixture
-def admin_client(db) -> Client:
-    client = Client()
-    client.force_login(get_user_model().objects.create_superuser("root", "r@example.com", None))
-    return client
-
-
 @pytest.mark.parametrize(
     "email", [REFUSED["zero-width space in the domain"], REFUSED["65 characters before the @"]]
 )
-def test_the_admin_refuses_them_too(admin_client, campaign, workspace, email):
-    lead = admin_client.post(
+def test_the_admin_refuses_them_too(superuser_client, campaign, workspace, email):
+    lead = superuser_client.post(
         "/admin/leads/lead/add/",
         {"campaign": campaign.pk, "email": email, "custom_fields": "{}", "status": "PENDING"},
     )
     assert lead.status_code == 200
     assert lead.context["adminform"].form.errors["email"]
-    account = admin_client.post(
+    account = superuser_client.post(
         "/admin/sender_accounts/senderaccount/add/",
         {
             "workspace": str(workspace.pk),

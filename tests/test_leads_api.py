@@ -59,6 +59,8 @@ def test_create_returns_the_lead_and_stores_the_email_lower_cased(client_all, ca
         "company": "Analytical Engines",
         "custom_fields": {"title": "Countess", "city": "London"},
         "status": "PENDING",
+        "current_step": 0,
+        "next_send_at": None,
         "created_at": body["created_at"],
         "engagement": NO_ENGAGEMENT,
     }
@@ -325,6 +327,8 @@ def test_retrieve_returns_the_lead(client_all, campaign):
         "company": "",
         "custom_fields": {"x": "y"},
         "status": "CONTACTED",
+        "current_step": 0,
+        "next_send_at": None,
         "created_at": body["created_at"],
         "engagement": NO_ENGAGEMENT,
     }

@@ -14,6 +14,7 @@ from django.core.signals import request_finished, request_started
 from django.core.wsgi import get_wsgi_application
 from django.db import close_old_connections, transaction
 from django.test import override_settings
+from django.utils import timezone
 from hypothesis import HealthCheck, Phase, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.core.parameters import ParameterLocation
@@ -28,6 +29,7 @@ from schemathesis.specs.openapi.checks import (
 
 from campaigns.models import Campaign, CampaignStep
 from coldsend.api.pagination import INVALID_CURSOR
+from delivery.models import Message
 from leads.models import Lead
 from leads.services import CAMPAIGN_NOT_FOUND
 from sender_accounts.models import SenderAccount
@@ -121,7 +123,8 @@ def _keep_test_connection() -> Iterator[None]:
 @pytest.fixture
 def world(_keep_test_connection, workspace, make_key) -> dict:
     """Keys, and objects in each state a detail route treats differently: a DRAFT campaign ready
-    to activate and an ACTIVE one, an SMTP and a NATIVE account, a PENDING and a CONTACTED lead."""
+    to activate and an ACTIVE one, an SMTP account in ERROR and a NATIVE one, a PENDING lead and
+    a CONTACTED one with a message sent and one waiting for a retry."""
     _, wildcard = make_key(["*"], name="fuzz: every scope")
     _, no_scopes = make_key([], name="fuzz: no scope")
     smtp = SenderAccount.objects.create(
@@ -133,6 +136,8 @@ def world(_keep_test_connection, workspace, make_key) -> dict:
         smtp_username="smtp@acme.test",
         smtp_password="smtp password",
         smtp_security=SenderAccount.Security.STARTTLS,
+        status=SenderAccount.Status.ERROR,
+        last_error="SMTP login refused (535).",
     )
     native = SenderAccount.objects.create(
         workspace=workspace, type=SenderAccount.Type.NATIVE, email="native@acme.test"
@@ -148,6 +153,22 @@ def world(_keep_test_connection, workspace, make_key) -> dict:
     contacted = Lead.objects.create(
         workspace=workspace, campaign=active, email="b@acme.test", status=Lead.Status.CONTACTED
     )
+    now = timezone.now()
+    for step, status, error in ((1, Message.Status.SENT, ""), (2, Message.Status.RETRY, "451")):
+        Message.objects.create(
+            lead=contacted,
+            campaign=active,
+            step=step,
+            sender_account=native,
+            status=status,
+            attempts=1,
+            message_id=f"<{step}@acme.test>",
+            subject="Hi",
+            error=error,
+            claimed_at=now,
+            attempted_at=now,
+            sent_at=now if status == Message.Status.SENT else None,
+        )
     return {
         "wildcard": wildcard,
         "no_scopes": no_scopes,

@@ -35,6 +35,8 @@ def form_data(workspace, **changes) -> dict:
         "email": "Admin@Example.com",
         "display_name": "Admin",
         "daily_limit": "80",
+        "min_interval_seconds": "180",
+        "max_interval_seconds": "300",
         "status": "ACTIVE",
         "smtp_host": "smtp.example.com",
         "smtp_port": "587",

@@ -11,10 +11,8 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from django.test import Client
 
 from apikeys.models import APIKey, Workspace
 
@@ -64,14 +62,6 @@ def test_a_bad_slug_exits_non_zero_in_a_real_process(tmp_path: Path):
     assert "--workspace '../evil'" in result.stderr
     assert "slug" in result.stderr
     assert "cs_live_" not in result.stdout
-
-
-@pytest.fixture
-def superuser_client(db) -> Client:
-    user = get_user_model().objects.create_superuser("root", "root@example.com", None)
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 @pytest.mark.parametrize("slug", BAD_SLUGS)

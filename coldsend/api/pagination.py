@@ -84,3 +84,9 @@ def parse_cursor(encoded: str, offset_cutoff: int) -> Cursor:
     if str(uuid.UUID(position)) != position:  # positions are ids, as DRF wrote them
         raise ValueError("bad position")
     return Cursor(offset=int(offset), reverse=reverse == "1", position=position)
+
+
+class OldestFirstCursorPagination(NewestFirstCursorPagination):
+    """The same pages, oldest first (a lead's messages read in the order they were sent)."""
+
+    ordering = ("id",)
