@@ -215,10 +215,8 @@ class CampaignAdmin(DeleteThroughServiceMixin, admin.ModelAdmin):
     ) -> HttpResponse:
         try:
             return super().changeform_view(request, object_id, form_url, extra_context)
-        except SequenceLocked as refused:  # raised inside the admin's transaction: undone
-            messages.error(request, str(refused))
-        except Conflict as refused:
-            messages.error(request, refused.detail)
+        except (SequenceLocked, Conflict) as refused:  # raised in the admin's transaction: undone
+            messages.error(request, getattr(refused, "detail", str(refused)))
             return HttpResponseRedirect(request.get_full_path())
 
     def save_model(self, request: HttpRequest, obj: Campaign, form: Any, change: bool) -> None:

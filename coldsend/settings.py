@@ -232,6 +232,7 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "coldsend.api.schema.add_links",
+        "campaigns.schema.steps_max_items",
     ],
 }
 

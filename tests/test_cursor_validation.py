@@ -5,9 +5,11 @@ from base64 import b64encode
 from urllib.parse import parse_qs, urlencode, urlparse
 
 import pytest
+from django.utils import timezone
 from drf_spectacular.generators import SchemaGenerator
 
 from campaigns.models import Campaign
+from delivery.models import Message
 from leads.models import Lead
 from sender_accounts.models import SenderAccount
 
@@ -56,20 +58,31 @@ def test_every_list_is_covered():
 
 
 @pytest.fixture
-def filled(workspace, campaign) -> None:
-    """Two of each listed object, so every list has a second page at `limit=1`."""
+def filled(workspace, campaign) -> str:
+    """Two of each listed object, so every list has a second page at `limit=1` (a lead's
+    messages too: the id of that lead is returned, for the lists under `leads/{id}/`)."""
+    leads = []
     for n in range(2):
         Campaign.objects.create(workspace=workspace, name=f"c{n}")
         SenderAccount.objects.create(
             workspace=workspace, type=SenderAccount.Type.NATIVE, email=f"s{n}@acme.test"
         )
-        Lead.objects.create(workspace=workspace, campaign=campaign, email=f"l{n}@acme.test")
+        leads.append(
+            Lead.objects.create(workspace=workspace, campaign=campaign, email=f"l{n}@acme.test")
+        )
+    for step in (1, 2):
+        Message.objects.create(
+            lead=leads[0], campaign=campaign, step=step, status=Message.Status.SENT, attempts=1,
+            claimed_at=timezone.now(), sent_at=timezone.now(),
+        )  # fmt: skip
+    return str(leads[0].pk)
 
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("path", LISTS)
 @pytest.mark.parametrize("cursor", GARBAGE, ids=lambda c: repr(c[:20]))
 def test_a_forged_cursor_is_a_400(client_all, filled, path, cursor):
+    path = path.replace("{id}", filled)
     response = client_all.get(f"{path}?{urlencode({'cursor': cursor})}")
     assert response.status_code == 400, response.content
     assert response.json() == {"cursor": ["Invalid cursor."]}
@@ -78,6 +91,7 @@ def test_a_forged_cursor_is_a_400(client_all, filled, path, cursor):
 @pytest.mark.django_db
 @pytest.mark.parametrize("path", LISTS)
 def test_the_cursors_the_api_hands_out_work(client_all, filled, path):
+    path = path.replace("{id}", filled)
     first = client_all.get(path, {"limit": 1}).json()
     second = client_all.get(first["next"]).json()
     back = client_all.get(second["previous"]).json()
@@ -91,6 +105,7 @@ def test_the_cursors_the_api_hands_out_work(client_all, filled, path):
 @pytest.mark.django_db
 @pytest.mark.parametrize("path", LISTS)
 def test_an_empty_cursor_is_no_cursor(client_all, filled, path):
+    path = path.replace("{id}", filled)
     assert client_all.get(f"{path}?cursor=").json() == client_all.get(path).json()
 
 

@@ -68,7 +68,10 @@ def test_bulk_delete_of_pending_leads(admin_client, campaign):
 def lead_form(campaign: Campaign, **changes: str) -> dict[str, str]:
     return {
         "campaign": str(campaign.pk), "email": "ann@example.com", "first_name": "",
-        "last_name": "", "company": "", "custom_fields": "{}", **changes,
+        "last_name": "", "company": "", "custom_fields": "{}",
+        # the read-only inline of the lead's messages posts its management form
+        "messages-TOTAL_FORMS": "0", "messages-INITIAL_FORMS": "0",
+        "messages-MIN_NUM_FORMS": "0", "messages-MAX_NUM_FORMS": "1000", **changes,
     }  # fmt: skip
 
 

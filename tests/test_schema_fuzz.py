@@ -54,6 +54,7 @@ NOT_IN_THE_SCHEMA = {
     "cursor": [[INVALID_CURSOR]],
     # rules between two fields (the descriptions say them)
     "schedule": [{"end_time": ["Must be later than start_time."]}],
+    "max_interval_seconds": [["Must be at least min_interval_seconds."]],
     "from": [["Must be on or before `to`."]],
     "to": [["The range may cover at most 366 days."]],
     # step 1 needs a subject, later steps may leave it empty: OpenAPI 3.0 cannot give a list's

@@ -9,6 +9,7 @@ import pytest
 from drf_spectacular.generators import SchemaGenerator
 
 from campaigns.serializers import known_timezones
+from tests.builders import api_url
 
 
 @pytest.fixture(scope="module")
@@ -93,3 +94,15 @@ def test_created_objects_link_to_every_operation_on_them(document):
     } <= set(campaign_links)
     account_links = paths["/api/public/v1/sender_accounts/"]["post"]["responses"]["201"]["links"]
     assert set(account_links) == {"sender_accounts_retrieve", "sender_accounts_destroy"}
+
+
+def test_a_campaign_documents_at_most_20_steps(client_all):
+    document = client_all.get(api_url("schema")).json()
+    for name in ("CampaignRequest", "PatchedCampaignRequest", "Campaign"):
+        assert document["components"]["schemas"][name]["properties"]["steps"]["maxItems"] == 20
+    step = {"subject": "Hi", "body": "Hello"}
+    response = client_all.post(
+        api_url("campaigns"), {"name": "Long", "steps": [step] * 21}, format="json"
+    )
+    assert response.status_code == 400
+    assert list(response.json()) == ["steps"]
