@@ -17,6 +17,7 @@ from apikeys.models import APIKey, Workspace
 from apikeys.scopes import KNOWN_SCOPES, parse_scopes
 from apikeys.services import issue_api_key, revoke_api_key
 from audit.services import Actor
+from coldsend.admin import RefusalAnswerMixin
 
 # How long a submitted add form's token is remembered, and the created page can show the key.
 FORM_TOKEN_SECONDS = 24 * 3600
@@ -90,7 +91,7 @@ class RevokedFilter(admin.SimpleListFilter):
 
 
 @admin.register(APIKey)
-class APIKeyAdmin(admin.ModelAdmin):
+class APIKeyAdmin(RefusalAnswerMixin, admin.ModelAdmin):
     form = APIKeyForm
     # Narrow columns so the list fits a 1280 px window; the change page shows everything.
     list_display = ["name", "active", "workspace", "prefix", "scope_list", "last_used"]
@@ -142,17 +143,10 @@ class APIKeyAdmin(admin.ModelAdmin):
         )
         return [created, *super().get_urls()]
 
-    def changeform_view(
-        self,
-        request: HttpRequest,
-        object_id: str | None = None,
-        form_url: str = "",
-        extra_context: dict | None = None,
-    ) -> HttpResponse:
-        try:
-            return super().changeform_view(request, object_id, form_url, extra_context)
-        except FormAlreadySubmitted as repeated:
-            return HttpResponseRedirect(self.created_url(repeated.key_id))
+    refusals = (FormAlreadySubmitted,)
+
+    def answer_refusal(self, request: HttpRequest, refusal: Exception) -> HttpResponse:
+        return HttpResponseRedirect(self.created_url(refusal.key_id))
 
     def save_model(self, request: HttpRequest, obj: APIKey, form: Any, change: bool) -> None:
         if change:

@@ -12,7 +12,7 @@ from django.utils.html import format_html, format_html_join
 from campaigns import services, transitions
 from campaigns.models import Campaign, CampaignStep, default_schedule
 from campaigns.serializers import ScheduleSerializer, known_timezones
-from coldsend.admin import DeleteThroughServiceMixin
+from coldsend.admin import DeleteThroughServiceMixin, RefusalAnswerMixin
 from coldsend.errors import Conflict
 from delivery.api_selectors import campaign_progress
 from sender_accounts.models import SenderAccount
@@ -153,7 +153,7 @@ class CampaignStepInline(admin.TabularInline):
 
 
 @admin.register(Campaign)
-class CampaignAdmin(DeleteThroughServiceMixin, admin.ModelAdmin):
+class CampaignAdmin(RefusalAnswerMixin, DeleteThroughServiceMixin, admin.ModelAdmin):
     form = CampaignAdminForm
     delete_service = transitions.delete
     list_display = ["name", "workspace", "status", "daily_limit", "created_at"]
@@ -206,18 +206,11 @@ class CampaignAdmin(DeleteThroughServiceMixin, admin.ModelAdmin):
         # Leads carry their campaign's workspace; moving the campaign would leave them behind.
         return [*self.readonly_fields, "workspace"]
 
-    def changeform_view(
-        self,
-        request: HttpRequest,
-        object_id: str | None = None,
-        form_url: str = "",
-        extra_context: dict | None = None,
-    ) -> HttpResponse:
-        try:
-            return super().changeform_view(request, object_id, form_url, extra_context)
-        except (SequenceLocked, Conflict) as refused:  # raised in the admin's transaction: undone
-            messages.error(request, getattr(refused, "detail", str(refused)))
-            return HttpResponseRedirect(request.get_full_path())
+    refusals = (SequenceLocked, Conflict)  # raised in the admin's transaction: the edit is undone
+
+    def answer_refusal(self, request: HttpRequest, refusal: Exception) -> HttpResponse:
+        messages.error(request, getattr(refusal, "detail", str(refusal)))
+        return HttpResponseRedirect(request.get_full_path())
 
     def save_model(self, request: HttpRequest, obj: Campaign, form: Any, change: bool) -> None:
         if change:

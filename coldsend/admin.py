@@ -5,7 +5,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.db.models import Model, QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 
 from audit.services import Actor
 from coldsend.errors import Conflict, NotFound
@@ -39,3 +39,26 @@ class DeleteThroughServiceMixin:
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
         for obj in queryset:
             self.delete_model(request, obj)
+
+
+class RefusalAnswerMixin:
+    """For a ModelAdmin whose add/change form can be refused from inside its transaction (the
+    edit is then rolled back): `refusals` are the exceptions, `answer_refusal` what the user
+    gets instead of a server error."""
+
+    refusals: tuple[type[Exception], ...] = ()
+
+    def answer_refusal(self, request: HttpRequest, refusal: Exception) -> HttpResponse:
+        raise NotImplementedError
+
+    def changeform_view(
+        self,
+        request: HttpRequest,
+        object_id: str | None = None,
+        form_url: str = "",
+        extra_context: dict | None = None,
+    ) -> HttpResponse:
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except self.refusals as refusal:
+            return self.answer_refusal(request, refusal)

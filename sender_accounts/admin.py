@@ -3,7 +3,7 @@ from typing import Any
 from django import forms
 from django.contrib import admin
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest
 from django.utils.decorators import method_decorator
 from django.views.decorators.debug import sensitive_post_parameters
 
@@ -53,6 +53,8 @@ class SenderAccountAdminForm(forms.ModelForm):
 
 
 @admin.register(SenderAccount)
+# The SMTP password is kept out of Django's error reports, should an add or change ever fail.
+@method_decorator(sensitive_post_parameters("smtp_password"), name="changeform_view")
 class SenderAccountAdmin(DeleteThroughServiceMixin, admin.ModelAdmin):
     form = SenderAccountAdminForm
     delete_service = delete_sender_account
@@ -90,17 +92,6 @@ class SenderAccountAdmin(DeleteThroughServiceMixin, admin.ModelAdmin):
         ),
         (None, {"fields": ["created_at"]}),
     ]
-
-    @method_decorator(sensitive_post_parameters("smtp_password"))
-    def changeform_view(
-        self,
-        request: HttpRequest,
-        object_id: str | None = None,
-        form_url: str = "",
-        extra_context: dict | None = None,
-    ) -> HttpResponse:
-        # Kept out of Django's error reports, should an add or change ever fail.
-        return super().changeform_view(request, object_id, form_url, extra_context)
 
     def get_readonly_fields(
         self, request: HttpRequest, obj: SenderAccount | None = None
