@@ -31,6 +31,9 @@ if not SECRET_KEY:
             "or set DEBUG=true for local development."
         )
     SECRET_KEY = _DEV_SECRET_KEY
+# Earlier keys, still accepted when verifying signatures (e.g. the tracking links of mail
+# already sent) after a rotation.
+SECRET_KEY_FALLBACKS = env.list("SECRET_KEY_FALLBACKS", default=[])
 
 # Comma-separated Fernet keys: the first encrypts, all decrypt (rotation).
 FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS", default=[])
@@ -59,6 +62,7 @@ INSTALLED_APPS = [
     "sender_accounts",
     "leads",
     "delivery",
+    "tracking",
     "django_tasks",
     "django_tasks_db",
     "django_rq",

@@ -17,6 +17,7 @@ public_v1 = [
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/public/v1/", include(public_v1)),
+    path("", include("tracking.urls")),
 ]
 
 handler400 = errors.bad_request

@@ -413,6 +413,7 @@ def send_one(session: Session, account: SenderAccount, item: Claim, context: _Co
         thread=context.thread,
         include_unsubscribe_link=campaign.include_unsubscribe_link,
         sent_at=clock.now(),
+        tracking=campaign.tracking,
     )
     failure: Exception | None = None
     with transaction.atomic():
