@@ -210,6 +210,11 @@ PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="http://127.0.0.1:8000")
 SMTP_ALLOW_PRIVATE_HOSTS = env.bool("SMTP_ALLOW_PRIVATE_HOSTS", default=DEBUG)
 # Per SMTP command; keep it well under the SQLite lock timeout (20 s).
 SMTP_TIMEOUT_SECONDS = env.float("SMTP_TIMEOUT_SECONDS", default=10.0)
+# Inbox reading (API.md §8): how often each sender account's inbox is read, the IMAP timeout,
+# and an extra CA file to trust for IMAP TLS (a private server's own certificate).
+INBOX_POLL_SECONDS = env.int("INBOX_POLL_SECONDS", default=60)
+IMAP_TIMEOUT_SECONDS = env.float("IMAP_TIMEOUT_SECONDS", default=10.0)
+IMAP_TLS_CA_FILE = env.str("IMAP_TLS_CA_FILE", default="")
 # Messages one worker claims per round.
 SEND_BATCH_SIZE = env.int("SEND_BATCH_SIZE", default=50)
 # A claimed message not started within this is handed back; one started (SENDING) and not

@@ -654,11 +654,13 @@ def run_once(stop: threading.Event | None = None) -> int:
     """One round: recover stale claims, start due re-checks, claim a batch, send it. Returns
     the number of messages claimed."""
     from delivery.tasks import enqueue_recheck
+    from tracking.inbox import poll_due_accounts
 
     now = clock.now()
     recover(now)
     for account_id in due_rechecks(now):
         enqueue_recheck(account_id)
+    poll_due_accounts()
     claims = claim(now, settings.SEND_BATCH_SIZE)
     if claims:
         deliver(claims, stop)

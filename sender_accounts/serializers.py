@@ -9,6 +9,7 @@ from rest_framework import serializers
 
 from coldsend.api.fields import named_choice_field
 from coldsend.api.strict import StrictFieldsMixin
+from coldsend.netcheck import HostRefused, check_host
 from sender_accounts.models import DAILY_LIMIT_MAX, SenderAccount
 
 Type = SenderAccount.Type
@@ -74,6 +75,47 @@ class SMTPSettingsSerializer(StrictFieldsMixin, serializers.Serializer):
         return instance if instance.type == Type.SMTP else None
 
 
+def public_imap_host(value: str) -> str:
+    """The SSRF rule of API.md §7 for inbox hosts (checked again at connect time)."""
+    try:
+        check_host(value, 993)
+    except HostRefused as exc:
+        raise serializers.ValidationError(str(exc)) from None
+    return value
+
+
+class IMAPSettingsSerializer(StrictFieldsMixin, serializers.Serializer):
+    """The inbox ColdSend reads for replies and bounces (optional). It is never changed: no
+    flag set, nothing moved or deleted. The password is write-only."""
+
+    host = serializers.CharField(
+        source="imap_host",
+        max_length=255,
+        validators=[validate_host, public_imap_host],
+        help_text="A host name or IP address, e.g. imap.example.com.",
+    )
+    port = serializers.IntegerField(source="imap_port", min_value=1, max_value=65535)
+    username = serializers.CharField(
+        source="imap_username", max_length=255, validators=[no_line_breaks]
+    )
+    password = serializers.CharField(
+        source="imap_password",
+        write_only=True,
+        max_length=1024,
+        trim_whitespace=False,
+        style={"input_type": "password"},
+        help_text="Write-only: encrypted at rest and never returned, in any response.",
+    )
+    security = SecurityField(
+        source="imap_security",
+        default=SenderAccount.Security.SSL,
+        help_text="SSL (default; implicit TLS, usually 993), STARTTLS (usually 143) or NONE.",
+    )
+
+    def get_attribute(self, instance: SenderAccount) -> SenderAccount | None:
+        return instance if instance.imap_host else None
+
+
 class SenderAccountStatsSerializer(serializers.Serializer):
     """Counted from the account's email events when the account is fetched."""
 
@@ -103,6 +145,14 @@ class SenderAccountSerializer(StrictFieldsMixin, serializers.ModelSerializer):
             "service's own mail settings), which answer null."
         ),
     )
+    imap = IMAPSettingsSerializer(
+        required=False,
+        allow_null=True,
+        help_text=(
+            "Optional, SMTP accounts only: the inbox read every INBOX_POLL_SECONDS for replies, "
+            "automatic answers and bounces. Null when not set."
+        ),
+    )
     status = StatusField(
         read_only=True, help_text="Set by ColdSend (e.g. in the admin), not through the API."
     )
@@ -110,7 +160,8 @@ class SenderAccountSerializer(StrictFieldsMixin, serializers.ModelSerializer):
     class Meta:
         model = SenderAccount
         fields = [
-            "id", "type", "email", "display_name", "daily_limit", "smtp", "status", "created_at",
+            "id", "type", "email", "display_name", "daily_limit", "smtp", "imap", "status",
+            "created_at",
         ]  # fmt: skip
         read_only_fields = ["id", "created_at"]
 
@@ -120,6 +171,8 @@ class SenderAccountSerializer(StrictFieldsMixin, serializers.ModelSerializer):
         error = SenderAccount.smtp_settings_error(data.get("type"), data.get("smtp") is not None)
         if error:
             errors["smtp"] = [error]
+        if data.get("imap") is not None and data.get("type") != Type.SMTP:
+            errors["imap"] = ["Only SMTP sender accounts have an inbox to read."]
         return errors
 
     def validate_email(self, value: str) -> str:
@@ -127,6 +180,7 @@ class SenderAccountSerializer(StrictFieldsMixin, serializers.ModelSerializer):
 
     def validate(self, attrs: dict) -> dict:
         attrs.update(attrs.pop("smtp", None) or {})
+        attrs.update(attrs.pop("imap", None) or {})
         return attrs
 
 
