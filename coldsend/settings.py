@@ -272,5 +272,7 @@ LOGGING = {
     "loggers": {
         # Django's request logger repeats the path of every 4xx; our request log covers it.
         "django.request": {"level": "ERROR"},
+        # One line per detector per inbox message at INFO.
+        "flufl.bounce": {"level": "WARNING"},
     },
 }

@@ -9,6 +9,7 @@ from rest_framework.test import APIClient
 from apikeys.models import APIKey, Workspace
 from campaigns.models import Campaign
 from tests.delivery_support import clock, delivery_settings, sink  # noqa: F401 (fixtures)
+from tests.imap_support import dovecot  # noqa: F401 (fixture)
 
 API = "/api/public/v1"
 

@@ -234,3 +234,73 @@ def dovecot() -> Iterator[Dovecot]:
             process.kill()
             process.wait()
         shutil.rmtree(root, ignore_errors=True)
+
+
+# Accounts, campaigns and mail for the inbox tests
+
+MAIL = Path(__file__).parent / "fixtures" / "mail"
+DATE = "Wed, 04 Mar 2026 12:05:00 +0000"
+
+
+def mail(name: str, **values: str) -> bytes:
+    """A fixture message with its placeholders filled in, CRLF line ends."""
+    text = (MAIL / f"{name}.eml").read_text()
+    for key, value in {"date": DATE, **values}.items():
+        text = text.replace("{" + key + "}", value)
+    return text.replace("\r\n", "\n").replace("\n", "\r\n").encode()
+
+
+def new_mailbox(server: Dovecot) -> str:
+    import uuid
+
+    return server.add_user(f"u{uuid.uuid4().hex[:12]}")
+
+
+def imap_block(server: Dovecot, user: str, security: str = "NONE", **fields) -> dict:
+    port = server.tls_port if security == "SSL" else server.port
+    return {
+        "host": "127.0.0.1",
+        "port": port,
+        "username": user,
+        "password": PASSWORD,
+        "security": security,
+        **fields,
+    }
+
+
+def create_inbox_account(client, sink, server: Dovecot, security: str = "NONE", **fields) -> tuple:
+    """An SMTP sender account sending to the sink and reading a new Dovecot mailbox:
+    (account id, IMAP user)."""
+    from tests.delivery_support import USERNAME
+    from tests.delivery_support import PASSWORD as SMTP_PASSWORD
+    from tests.delivery_support import api_url
+
+    user = new_mailbox(server)
+    body = {
+        "type": "SMTP",
+        "email": fields.pop("email", "alice@sender.example"),
+        "display_name": "Alice Sender",
+        "daily_limit": 1000,
+        "smtp": {
+            "host": "127.0.0.1",
+            "port": sink.port,
+            "username": USERNAME,
+            "password": SMTP_PASSWORD,
+            "security": "NONE",
+        },
+        "imap": imap_block(server, user, security),
+    }
+    response = client.post(api_url("sender_accounts"), body, format="json")
+    assert response.status_code == 201, response.content
+    account_id = response.json()["id"]
+    from sender_accounts.models import SenderAccount
+
+    SenderAccount.objects.filter(pk=account_id).update(
+        min_interval_seconds=0, max_interval_seconds=0
+    )
+    return account_id, user
+
+
+def sent_id(sink, address: str, index: int = -1) -> str:
+    """The Message-ID of a message the SMTP sink received for `address`."""
+    return sink.to(address)[index].message["Message-ID"]
