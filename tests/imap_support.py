@@ -46,6 +46,7 @@ first_valid_uid = {uid}
 first_valid_gid = {gid}
 disable_plaintext_auth = no
 auth_mechanisms = plain login
+auth_failure_delay = 0
 mail_location = maildir:{root}/mail/%u
 ssl = yes
 ssl_cert = <{root}/cert.pem
@@ -109,21 +110,24 @@ def self_signed(root: Path) -> Path:
     return path
 
 
+# Dovecot re-reads its passwd-file only when the file's mtime changes (whole seconds): the
+# users are all written before it starts, and handed out one per test.
+USERS = 500
+
+
 @dataclass
 class Dovecot:
     root: Path
     port: int
     tls_port: int
     cert: Path
-    users: set
+    handed_out: int = 0
 
-    def add_user(self, user: str) -> str:
-        """A new mailbox; its IMAP username (the password is PASSWORD)."""
-        if user not in self.users:
-            with open(self.root / "passwd", "a") as passwd:
-                passwd.write(f"{user}:{{PLAIN}}{PASSWORD}\n")
-            self.users.add(user)
-        return user
+    def new_mailbox(self) -> str:
+        """An IMAP username no test used before (the password is PASSWORD)."""
+        assert self.handed_out < USERS, "more mailboxes than USERS"
+        self.handed_out += 1
+        return f"user{self.handed_out:04}"
 
     def client(self, user: str) -> IMAPClient:
         client = IMAPClient("127.0.0.1", port=self.port, ssl=False, timeout=10)
@@ -195,7 +199,9 @@ def dovecot() -> Iterator[Dovecot]:
     root = Path(tempfile.mkdtemp(prefix="coldsend-dovecot-"))
     for sub in ("run", "state", "mail", "home"):
         (root / sub).mkdir()
-    (root / "passwd").write_text("")
+    (root / "passwd").write_text(
+        "".join(f"user{n:04}:{{PLAIN}}{PASSWORD}\n" for n in range(1, USERS + 1))
+    )
     login_user, internal_user, uid, gid = service_users()
     if os.getuid() == 0:  # the mail processes run as the unprivileged `dovecot` user
         root.chmod(0o755)
@@ -225,7 +231,7 @@ def dovecot() -> Iterator[Dovecot]:
     try:
         wait_for_port(port, process, root / "dovecot.log")
         wait_for_port(tls_port, process, root / "dovecot.log")
-        yield Dovecot(root, port, tls_port, cert, set())
+        yield Dovecot(root, port, tls_port, cert)
     finally:
         process.terminate()
         try:
@@ -250,12 +256,6 @@ def mail(name: str, **values: str) -> bytes:
     return text.replace("\r\n", "\n").replace("\n", "\r\n").encode()
 
 
-def new_mailbox(server: Dovecot) -> str:
-    import uuid
-
-    return server.add_user(f"u{uuid.uuid4().hex[:12]}")
-
-
 def imap_block(server: Dovecot, user: str, security: str = "NONE", **fields) -> dict:
     port = server.tls_port if security == "SSL" else server.port
     return {
@@ -275,7 +275,7 @@ def create_inbox_account(client, sink, server: Dovecot, security: str = "NONE", 
     from tests.delivery_support import PASSWORD as SMTP_PASSWORD
     from tests.delivery_support import api_url
 
-    user = new_mailbox(server)
+    user = server.new_mailbox()
     body = {
         "type": "SMTP",
         "email": fields.pop("email", "alice@sender.example"),

@@ -53,11 +53,12 @@ def connect(account: SenderAccount) -> IMAPClient:
     security = account.imap_security or SenderAccount.Security.SSL
     try:
         resolve(host, port)
+        implicit = security == SenderAccount.Security.SSL
         client = IMAPClient(
             host,
             port=port,
-            ssl=security == SenderAccount.Security.SSL,
-            ssl_context=tls_context(),
+            ssl=implicit,
+            ssl_context=tls_context() if implicit else None,
             timeout=settings.IMAP_TIMEOUT_SECONDS,
         )
     except HostRefused as exc:
