@@ -271,9 +271,8 @@ def imap_block(server: Dovecot, user: str, security: str = "NONE", **fields) -> 
 def create_inbox_account(client, sink, server: Dovecot, security: str = "NONE", **fields) -> tuple:
     """An SMTP sender account sending to the sink and reading a new Dovecot mailbox:
     (account id, IMAP user)."""
-    from tests.delivery_support import USERNAME
     from tests.delivery_support import PASSWORD as SMTP_PASSWORD
-    from tests.delivery_support import api_url
+    from tests.delivery_support import USERNAME, api_url
 
     user = server.new_mailbox()
     body = {

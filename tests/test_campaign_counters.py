@@ -44,7 +44,9 @@ TRIGGERS = {
     for op in ("insert", "delete", "update")
 } | {"campaigns_drop_counters_delete"}
 migration = importlib.import_module("campaigns.migrations.0003_counters")
-distinct_leads = importlib.import_module("campaigns.migrations.0005_auto_replied_and_distinct_leads")
+distinct_leads = importlib.import_module(
+    "campaigns.migrations.0005_auto_replied_and_distinct_leads"
+)
 
 
 def rate(count: int, sent: int) -> float:

@@ -81,7 +81,9 @@ def test_a_report_for_another_workspaces_message_counts_nowhere(
     client_all, make_client, other_workspace, sink, dovecot, clock
 ):
     account_id, user = create_inbox_account(client_all, sink, dovecot)
-    campaign_id = send_campaign(client_all, sink, emails=("bob@example.com",), account_id=account_id)
+    campaign_id = send_campaign(
+        client_all, sink, emails=("bob@example.com",), account_id=account_id
+    )
     other_client = make_client(["*"], other_workspace)
     elsewhere = send_campaign(other_client, sink, emails=(LEAD,), name="Globex")
     values = {"message_id": sent_id(sink, LEAD), "lead": LEAD, "sender": SENDER}

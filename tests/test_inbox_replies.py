@@ -177,13 +177,14 @@ def test_an_imap_failure_changes_nothing_and_is_retried_next_round(
 def test_an_unreachable_server_is_a_secret_free_last_error(client_all, sink, dovecot, clock, sent):
     from tests.delivery_support import free_port
 
-    campaign_id, account_id, user, values = sent
+    account_id = sent[1]
     SenderAccount.objects.filter(pk=account_id).update(imap_port=free_port())
 
     run_engine()
 
     error = SenderAccount.objects.get(pk=account_id).last_error
-    assert error.startswith("IMAP: The IMAP server 127.0.0.1:") and "unreachable" in error
+    assert error.startswith("IMAP: The IMAP server 127.0.0.1:")
+    assert "unreachable" in error
 
 
 @pytest.mark.parametrize("security", ["SSL", "STARTTLS"])

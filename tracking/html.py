@@ -4,7 +4,7 @@ and HTML parts that go out. The engine's message builder calls `tracked_parts`."
 import html
 import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from tracking.tokens import click_url, open_url
 
@@ -24,7 +24,9 @@ def links(text: str) -> list[tuple[int, int, str]]:
     return found
 
 
-def _pieces(text: str, rewrite) -> list[tuple[str, str | None, str | None]]:
+def _pieces(
+    text: str, rewrite: Callable[[int, str], str]
+) -> list[tuple[str, str | None, str | None]]:
     """(plain text, link text, link target) pieces of `text`."""
     pieces, at = [], 0
     for index, (start, end, url) in enumerate(links(text)):

@@ -6,9 +6,9 @@ only ever within the account's workspace.
 
 An IMAP failure changes nothing but `last_error`: the same messages are read next round."""
 
+import contextlib
 import imaplib
 import logging
-import socket
 import ssl
 from collections.abc import Iterator
 from datetime import timedelta
@@ -87,10 +87,8 @@ def _close(client: IMAPClient) -> None:
     try:
         client.logout()
     except (OSError, IMAPClientError, imaplib.IMAP4.error):
-        try:
+        with contextlib.suppress(OSError, IMAPClientError, imaplib.IMAP4.error):
             client.shutdown()
-        except (OSError, IMAPClientError, imaplib.IMAP4.error):
-            pass
 
 
 def _batches(items: list[int], size: int) -> Iterator[list[int]]:
@@ -167,9 +165,7 @@ def poll_account(account: SenderAccount) -> dict[str, int]:
             uidvalidity = int(folder[b"UIDVALIDITY"])
             last = state.last_uid if state.uidvalidity == uidvalidity else 0
             if state.uidvalidity != uidvalidity:
-                InboxState.objects.filter(pk=account.pk).update(
-                    uidvalidity=uidvalidity, last_uid=0
-                )
+                InboxState.objects.filter(pk=account.pk).update(uidvalidity=uidvalidity, last_uid=0)
             uids = sorted(uid for uid in client.search(["UID", f"{last + 1}:*"]) if uid > last)
             for batch in _batches(uids, FETCH_BATCH):
                 fetched = client.fetch(batch, ["BODY.PEEK[]"])
@@ -214,9 +210,11 @@ def due_accounts(limit: int = 100) -> list[SenderAccount]:
     taken = []
     for account in candidates.order_by("pk")[: limit * 2]:
         InboxState.objects.get_or_create(account=account)
-        if InboxState.objects.filter(pk=account.pk).filter(
-            Q(polled_at__isnull=True) | Q(polled_at__lte=since)
-        ).update(polled_at=now):
+        if (
+            InboxState.objects.filter(pk=account.pk)
+            .filter(Q(polled_at__isnull=True) | Q(polled_at__lte=since))
+            .update(polled_at=now)
+        ):
             taken.append(account)
         if len(taken) >= limit:
             break

@@ -12,7 +12,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from tracking import services
 from tracking.tokens import click_link, open_message, unsubscribe_message
 
-# The smallest transparent 1×1 GIF.
+# The smallest transparent 1x1 GIF.
 PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
 
 
