@@ -215,6 +215,8 @@ SMTP_TIMEOUT_SECONDS = env.float("SMTP_TIMEOUT_SECONDS", default=10.0)
 INBOX_POLL_SECONDS = env.int("INBOX_POLL_SECONDS", default=60)
 IMAP_TIMEOUT_SECONDS = env.float("IMAP_TIMEOUT_SECONDS", default=10.0)
 IMAP_TLS_CA_FILE = env.str("IMAP_TLS_CA_FILE", default="")
+# Opens are written in batches, this often, by each web process (0: at once, in the request).
+TRACKING_FLUSH_SECONDS = env.float("TRACKING_FLUSH_SECONDS", default=1.0)
 # Messages one worker claims per round.
 SEND_BATCH_SIZE = env.int("SEND_BATCH_SIZE", default=50)
 # A claimed message not started within this is handed back; one started (SENDING) and not

@@ -10,6 +10,7 @@ from apikeys.models import APIKey, Workspace
 from campaigns.models import Campaign
 from tests.delivery_support import clock, delivery_settings, sink  # noqa: F401 (fixtures)
 from tests.imap_support import dovecot  # noqa: F401 (fixture)
+from tests.tracking_support import opens_written_at_once  # noqa: F401 (autouse fixture)
 
 API = "/api/public/v1"
 

@@ -13,7 +13,7 @@ from tests.conftest import api_url
 
 LEADS = api_url("leads")
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
-SENT, OPENED, CLICKED, REPLIED, BOUNCED, UNSUBSCRIBED = EmailEvent.Type
+SENT, OPENED, CLICKED, REPLIED, BOUNCED, UNSUBSCRIBED = list(EmailEvent.Type)[:6]
 
 
 def make_lead(campaign: Campaign, email: str) -> Lead:

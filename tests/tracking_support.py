@@ -4,6 +4,8 @@ sink, the links found in what was received, and reads through the API."""
 import re
 from typing import Any
 
+import pytest
+
 from campaigns.models import Campaign
 from tests.delivery_support import (
     activate,
@@ -13,6 +15,13 @@ from tests.delivery_support import (
     create_campaign,
     run_engine,
 )
+
+
+@pytest.fixture(autouse=True)
+def opens_written_at_once(settings):
+    """Each open is written in its request (tests/test_tracking_batches.py covers batches)."""
+    settings.TRACKING_FLUSH_SECONDS = 0
+
 
 LINK = re.compile(r"https?://cold\.example\.com/[ocu]/[^\s\"<>]+")
 

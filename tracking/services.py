@@ -16,6 +16,7 @@ from delivery.services import complete_if_done, suppress
 from leads.models import Lead
 from tracking.dedupe import first_in_window
 from tracking.events import Event, add_event, insert_hit, message_step_id
+from tracking.hits import note_open
 from tracking.html import links
 from tracking.tokens import link_digest
 
@@ -59,14 +60,10 @@ def _record_hit(message_pk: uuid.UUID, type: str, switch: str) -> None:
     insert_hit(message_pk, type, switch, clock.now())
 
 
-def record_open(message_pk: uuid.UUID) -> bool:
-    """OPENED for a sent message of a campaign tracking opens, once per 10 seconds. The hot
-    path: the token is verified, then one cache round trip (repeats end there) and one
-    INSERT … SELECT."""
-    if not first_in_window("open", message_pk):
-        return False
-    _record_hit(message_pk, Event.OPENED, "opens")
-    return True
+def record_open(message_pk: uuid.UUID) -> None:
+    """OPENED for a sent message of a campaign tracking opens, once per 10 seconds: noted on
+    the hot path, written in batches (tracking/hits.py)."""
+    note_open(message_pk, clock.now())
 
 
 def link_target(message_pk: uuid.UUID, index: int, digest: str) -> tuple[Sent, str] | None:
