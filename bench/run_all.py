@@ -3,7 +3,14 @@
 import importlib
 import sys
 
-BENCHMARKS = ["auth_throughput", "campaign_detail", "leads_list", "lead_import", "analytics"]
+BENCHMARKS = [
+    "auth_throughput",
+    "campaign_detail",
+    "leads_list",
+    "lead_import",
+    "analytics",
+    "tracking",
+]
 
 
 def main() -> None:
