@@ -33,7 +33,7 @@ if not SECRET_KEY:
     SECRET_KEY = _DEV_SECRET_KEY
 # Earlier keys, still accepted when verifying signatures (e.g. the tracking links of mail
 # already sent) after a rotation.
-SECRET_KEY_FALLBACKS = env.list("SECRET_KEY_FALLBACKS", default=[])
+SECRET_KEY_FALLBACKS = [key for key in env.list("SECRET_KEY_FALLBACKS", default=[]) if key.strip()]
 
 # Comma-separated Fernet keys: the first encrypts, all decrypt (rotation).
 FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS", default=[])
