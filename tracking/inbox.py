@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from datetime import timedelta
 
 from django.conf import settings
-from django.db.models import Q
+from django.db.models import F, Q
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError, LoginError
 
@@ -200,25 +200,26 @@ def _failed(account: SenderAccount, error: str) -> None:
 
 
 def due_accounts(limit: int = 100) -> list[SenderAccount]:
-    """Accounts with an inbox not polled for INBOX_POLL_SECONDS, each marked as polled now so
-    that one worker takes it."""
+    """Accounts with an inbox not polled for INBOX_POLL_SECONDS (the longest waiting first),
+    each marked as polled now so that one worker takes it."""
     now = clock.now()
     since = now - timedelta(seconds=settings.INBOX_POLL_SECONDS)
-    candidates = SenderAccount.objects.filter(imap_accounts()).exclude(
+    inboxes = SenderAccount.objects.filter(imap_accounts()).exclude(
         status=SenderAccount.Status.DISABLED
     )
-    taken = []
-    for account in candidates.order_by("pk")[: limit * 2]:
-        InboxState.objects.get_or_create(account=account)
-        if (
-            InboxState.objects.filter(pk=account.pk)
-            .filter(Q(polled_at__isnull=True) | Q(polled_at__lte=since))
-            .update(polled_at=now)
-        ):
-            taken.append(account)
-        if len(taken) >= limit:
-            break
-    return taken
+    new = inboxes.exclude(pk__in=InboxState.objects.values("account_id"))
+    InboxState.objects.bulk_create(
+        [InboxState(account_id=pk) for pk in new.values_list("pk", flat=True)[:limit]],
+        ignore_conflicts=True,
+    )
+    due = Q(polled_at__isnull=True) | Q(polled_at__lte=since)
+    candidates = (
+        InboxState.objects.filter(due, account__in=inboxes)
+        .order_by(F("polled_at").asc(nulls_first=True))
+        .values_list("pk", flat=True)[:limit]
+    )
+    taken = [pk for pk in candidates if InboxState.objects.filter(due, pk=pk).update(polled_at=now)]
+    return list(SenderAccount.objects.filter(pk__in=taken))
 
 
 def poll_due_accounts() -> int:
