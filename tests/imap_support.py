@@ -143,6 +143,25 @@ class Dovecot:
         finally:
             client.logout()
 
+    def uidvalidity(self, user: str) -> int:
+        client = self.client(user)
+        try:
+            return client.select_folder("INBOX", readonly=True)[b"UIDVALIDITY"]
+        finally:
+            client.logout()
+
+    def renumber(self, user: str) -> None:
+        """Make Dovecot forget the mailbox's UIDs, as a server rebuilding its index does: the
+        next session sees a new UIDVALIDITY and every message under a new UID."""
+        mailbox = self.root / "mail" / user
+        for name in (
+            "dovecot-uidlist",
+            "dovecot.index",
+            "dovecot.index.cache",
+            "dovecot.index.log",
+        ):
+            (mailbox / name).unlink(missing_ok=True)
+
     def flags(self, user: str) -> dict[int, tuple]:
         client = self.client(user)
         try:

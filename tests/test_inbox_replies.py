@@ -210,3 +210,21 @@ def test_the_poll_inboxes_command_reads_every_inbox_now(client_all, sink, doveco
     call_command("poll_inboxes")
 
     assert lead_of(client_all, campaign_id, LEAD)["status"] == "REPLIED"
+
+
+def test_a_uidvalidity_change_reads_the_inbox_again_without_counting_twice(
+    client_all, sink, dovecot, clock, sent
+):
+    campaign_id, _, user, values = sent
+    dovecot.deliver(user, mail("reply", **values))
+    run_engine()
+    assert stats_of(client_all, campaign_id)["replied"] == 1
+    before = dovecot.uidvalidity(user)
+
+    dovecot.renumber(user)  # the server forgets its UIDs: a new UIDVALIDITY
+    dovecot.deliver(user, mail("out_of_office", **values))
+    assert dovecot.uidvalidity(user) != before
+    run_engine()
+
+    assert stats_of(client_all, campaign_id)["replied"] == 1
+    assert events_of(campaign_id, "AUTO_REPLIED") == 1  # the new message counts

@@ -7,13 +7,16 @@ only ever within the account's workspace.
 An IMAP failure changes nothing but `last_error`: the same messages are read next round."""
 
 import contextlib
+import hashlib
 import imaplib
 import logging
 import ssl
 from collections.abc import Iterator
 from datetime import timedelta
+from email.message import Message as EmailMessage
 
 from django.conf import settings
+from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError, LoginError
@@ -23,7 +26,7 @@ from coldsend.netcheck import HostRefused, resolve
 from delivery.models import Message
 from sender_accounts.models import SenderAccount
 from tracking import classify, services
-from tracking.models import InboxState
+from tracking.models import InboxState, ReadMail
 
 logger = logging.getLogger("tracking")
 
@@ -132,10 +135,27 @@ def bounced_message(account: SenderAccount, found: classify.Classified) -> servi
     return services.sent_message(pk) if pk else None
 
 
+def mail_key(parsed: EmailMessage, raw: bytes) -> str:
+    ids = classify.ids_in(parsed.get("Message-ID"))
+    return ids[0][:300] if ids else "sha256:" + hashlib.sha256(raw).hexdigest()
+
+
 def record(account: SenderAccount, raw: bytes) -> str:
-    """Classify one message and record what it says; returns its kind, or "other" when it
-    names no message of ours."""
-    found = classify.classify(classify.parse(raw))
+    """Classify one message and record what it says, once per message (by its Message-ID);
+    returns its kind, "other" when it names no message of ours, "seen" when already read."""
+    parsed = classify.parse(raw)
+    with transaction.atomic():
+        try:
+            with transaction.atomic():
+                ReadMail.objects.create(
+                    account=account, key=mail_key(parsed, raw), read_at=clock.now()
+                )
+        except IntegrityError:
+            return "seen"
+        return _record(account, classify.classify(parsed))
+
+
+def _record(account: SenderAccount, found: classify.Classified) -> str:
     if found.kind == classify.BOUNCE:
         message = bounced_message(account, found)
         if message is None:

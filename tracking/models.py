@@ -17,3 +17,21 @@ class InboxState(models.Model):
 
     def __str__(self) -> str:
         return f"{self.account_id} up to UID {self.last_uid}"
+
+
+class ReadMail(models.Model):
+    """A message of an inbox already classified, by its Message-ID (or a digest of its bytes):
+    read again after a UIDVALIDITY change or a crash, it counts no second time."""
+
+    id = models.BigAutoField(primary_key=True)
+    account = models.ForeignKey(SenderAccount, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=300)
+    read_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["account", "key"], name="read_mail_once_per_account")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.account_id}: {self.key}"
