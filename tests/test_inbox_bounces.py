@@ -101,8 +101,10 @@ def test_bounce_reports_trigger_bounce_protection(client_all, sink, dovecot, clo
     leads = tuple(f"lead{i:02}@example.com" for i in range(20))
     campaign_id = send_campaign(client_all, sink, emails=leads, steps=STEPS, account_id=account_id)
     assert len(sink.received) == 20
-    reports = [
-        mail("dsn_postfix_550", message_id=sent_id(sink, lead), lead=lead, sender=SENDER)
+    reports = [  # two reports, each with its own Message-ID
+        mail("dsn_postfix_550", message_id=sent_id(sink, lead), lead=lead, sender=SENDER).replace(
+            b"<20260304120001.4ZkQ3B1cDzz@", f"<20260304120001.{lead}@".encode()
+        )
         for lead in leads[:2]
     ]
     dovecot.deliver(user, *reports)
