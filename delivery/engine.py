@@ -465,6 +465,7 @@ def send_one(session: Session, account: SenderAccount, item: Claim, context: _Co
         thread=context.thread,
         include_unsubscribe_link=campaign.include_unsubscribe_link,
         sent_at=clock.now(),
+        tracking=campaign.tracking,
     )
     failure: Exception | None = None
     with transaction.atomic():
@@ -767,11 +768,13 @@ def run_once(stop: threading.Event | None = None) -> int:
     """One round: recover stale claims, start due re-checks, claim a batch, send it. Returns
     the number of messages claimed."""
     from delivery.tasks import enqueue_recheck
+    from tracking.inbox import poll_due_accounts
 
     now = clock.now()
     recover(now)
     for account_id in due_rechecks(now):
         enqueue_recheck(account_id)
+    poll_due_accounts()
     claims = claim(now, settings.SEND_BATCH_SIZE)
     if claims:
         deliver(claims, stop)

@@ -63,8 +63,8 @@ def test_create_native_with_defaults(client_all, workspace):
     assert response.status_code == 201, response.json()
     body = response.json()
     assert set(body) == {
-        "id", "type", "email", "display_name", "daily_limit", "smtp", "status", "created_at",
-        "stats",
+        "id", "type", "email", "display_name", "daily_limit", "smtp", "imap", "status",
+        "created_at", "stats",
     }  # fmt: skip
     assert uuid.UUID(body["id"]).version == 7
     assert body["type"] == "NATIVE"
@@ -292,6 +292,7 @@ def test_retrieve_smtp_account(client_all, workspace):
             "username": "user",
             "security": "STARTTLS",
         },
+        "imap": None,
         "status": "ACTIVE",
         "created_at": response.json()["created_at"],
         "stats": {"sent_today": 0, "sent_total": 0, "bounced": 0},
