@@ -21,6 +21,7 @@ from django.db.models import F, Q
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError, LoginError
 
+from campaigns.models import Campaign
 from coldsend import clock
 from coldsend.netcheck import HostRefused, resolve
 from delivery.models import Message
@@ -106,7 +107,7 @@ def ours(account: SenderAccount, ids: list[str]) -> services.Sent | None:
     pk = (
         Message.objects.filter(
             message_id__in=ids,
-            campaign__workspace_id=account.workspace_id,
+            campaign__in=Campaign.objects.for_workspace(account.workspace_id),
             sent_at__isnull=False,
         )
         .order_by("-sent_at")
