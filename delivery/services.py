@@ -67,14 +67,14 @@ def apply_suppressions(campaign: Campaign, lead_ids: Iterable[uuid.UUID] | None 
     return changed
 
 
-def schedule_campaign(campaign: Campaign) -> None:
+def schedule_campaign(campaign: Campaign) -> bool:
     """Compute `next_send_at` of every lead with something left to send, after activation (or
     any change of steps or schedule). Leads past the last step are COMPLETED. Does nothing
-    unless the campaign is ACTIVE."""
+    unless the campaign is ACTIVE. True when that made the campaign COMPLETED."""
     with transaction.atomic():
         current = _locked(campaign)
         if current is None or current.status != Campaign.Status.ACTIVE:
-            return
+            return False
         now = clock.now()
         first = Window.of(current.schedule).next_open(now)
         delays = list(
@@ -97,7 +97,7 @@ def schedule_campaign(campaign: Campaign) -> None:
                 )
             )
         align_to_window(current, leads.filter(current_step__gt=0), first)
-    complete_if_done(current.pk)
+    return complete_if_done(current.pk)
 
 
 def schedule_leads(campaign: Campaign, lead_ids: Iterable[uuid.UUID] | None = None) -> None:
