@@ -9,7 +9,6 @@ from django.db import connection
 
 from engagement import triggers
 
-
 FILES = [(name, part) for name, parts in triggers.INSTALLED.items() for part in parts]
 # How many triggers each file set creates, per engine (SQLite: two for a distinct-lead update).
 TRIGGER_COUNTS = {

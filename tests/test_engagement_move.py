@@ -53,7 +53,7 @@ def test_the_move_to_engagement_keeps_events_and_counters():
     assert EmailEvent.objects.filter(campaign_id=campaign.pk, lead_id=lead.pk).count() == 4
     assert sorted(
         CampaignCounter.objects.filter(campaign_id=campaign.pk).values_list("key", "value")
-    ) == counters + [("leads:OPENED", 1), ("leads:SENT", 1)]
+    ) == [*counters, ("leads:OPENED", 1), ("leads:SENT", 1)]
     assert sorted(
         LeadFirstEvent.objects.filter(campaign_id=campaign.pk).values_list("type", "first_at")
     ) == [("OPENED", AT), ("SENT", AT)]
