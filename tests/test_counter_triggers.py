@@ -115,18 +115,19 @@ class StatementRunner:
     ],
 )
 def test_a_sqlite_table_rebuild_gets_every_trigger_back(db, table, names):
-    # A rebuild drops the table's triggers; a migration creates them again from each file set.
-    if connection.vendor != "sqlite":
-        pytest.skip("PostgreSQL keeps triggers through ALTER TABLE")
+    # A SQLite rebuild drops the table's triggers; a migration creates them again from each file
+    # set. PostgreSQL keeps triggers through ALTER TABLE: there the call changes nothing.
     on_table = {
         s.split()[2]
         for name in triggers.INSTALLED
-        for s in triggers.statements(name, "sqlite")
+        for s in triggers.statements(name, connection.vendor)
         if s.startswith("CREATE TRIGGER ") and triggers.trigger_table(s) == table
     }
-    for name in on_table:
-        drop_trigger_sqlite(name)
-    assert triggers.missing_triggers(connection) == on_table
+    assert on_table
+    if connection.vendor == "sqlite":
+        for name in on_table:
+            drop_trigger_sqlite(name)
+        assert triggers.missing_triggers(connection) == on_table
     for name in names:
         triggers.recreate_sqlite_triggers(StatementRunner(), table, name)
     assert triggers.missing_triggers(connection) == set()
