@@ -12,6 +12,7 @@ from django.db.models import Exists, F, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce, Greatest
 
 from apikeys.models import Workspace
+from audit.services import Actor, record
 from campaigns.models import Campaign, CampaignStep
 from coldsend import clock
 from delivery.models import Message, Suppression
@@ -172,6 +173,22 @@ def suppress(workspace: Workspace | uuid.UUID, email: str, reason: str) -> None:
         email=email.strip().lower(),
         defaults={"reason": reason, "created_at": clock.now()},
     )
+
+
+def lift_suppression(suppression: Suppression, *, actor: Actor) -> None:
+    """The workspace may send to the address again (e.g. one bounced by mistake); audited.
+    Lifting one already lifted changes nothing."""
+    with transaction.atomic():
+        pk = suppression.pk
+        deleted, _ = Suppression.objects.filter(pk=pk).delete()
+        if deleted:
+            record(
+                actor,
+                Action.SUPPRESSION_LIFTED,
+                suppression,
+                object_id=pk,
+                extra={"email": suppression.email, "reason": suppression.reason},
+            )
 
 
 def suppression_reason(workspace_id: uuid.UUID, email: str) -> str | None:

@@ -6,6 +6,7 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 from django.utils import timezone
 
+from audit.models import AuditEvent
 from delivery.models import Suppression
 
 CHANGELIST = "/admin/delivery/suppression/"
@@ -65,3 +66,11 @@ def test_deleting_one_lifts_it(staff, suppressions):
 
     assert response.status_code == 302
     assert not Suppression.objects.filter(pk=row.pk).exists()
+    # Who lifted it, in the audit trail.
+    [event] = AuditEvent.objects.filter(action="suppression.lifted")
+    assert (event.actor_type, event.object_type, event.object_id) == (
+        "admin_user",
+        "suppression",
+        str(row.pk),
+    )
+    assert (event.workspace_id, event.extra["email"]) == (row.workspace_id, row.email)

@@ -5,11 +5,14 @@ by hand: unsubscribes and bounces write them."""
 from django.contrib import admin
 from django.http import HttpRequest
 
+from coldsend.admin import DeleteThroughServiceMixin
 from delivery.models import Suppression
+from delivery.services import lift_suppression
 
 
 @admin.register(Suppression)
-class SuppressionAdmin(admin.ModelAdmin):
+class SuppressionAdmin(DeleteThroughServiceMixin, admin.ModelAdmin):
+    delete_service = lift_suppression
     list_display = ["email", "reason", "workspace", "created_at"]
     list_filter = ["reason", "workspace", "created_at"]
     list_select_related = ["workspace"]
