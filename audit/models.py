@@ -26,6 +26,7 @@ class AuditEvent(models.Model):
         LEADS_IMPORTED = "leads.imported"
         API_KEY_CREATED = "api_key.created"
         API_KEY_REVOKED = "api_key.revoked"
+        SUPPRESSION_LIFTED = "suppression.lifted"
 
     id = models.BigAutoField(primary_key=True)
     occurred_at = models.DateTimeField(default=timezone.now)

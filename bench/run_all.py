@@ -11,6 +11,7 @@ BENCHMARKS = [
     "lead_import",
     "analytics",
     "send_throughput",
+    "tracking",
 ]
 
 

@@ -1,3 +1,4 @@
+from django.http import HttpRequest, HttpResponse
 from django.urls import path
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
@@ -6,6 +7,7 @@ from rest_framework.views import APIView
 
 from apikeys.models import Workspace
 from coldsend.urls import urlpatterns as app_urlpatterns
+from tracking.views import pixel_response
 
 
 class BaselineView(APIView):
@@ -20,4 +22,13 @@ class BaselineView(APIView):
         return Response(workspace)
 
 
-urlpatterns = [path("bench/baseline", BaselineView.as_view()), *app_urlpatterns]
+def plain_pixel(request: HttpRequest) -> HttpResponse:
+    """The open pixel's answer with no work at all: the floor GET /o/TOKEN.gif is compared to."""
+    return pixel_response()
+
+
+urlpatterns = [
+    path("bench/baseline", BaselineView.as_view()),
+    path("bench/pixel.gif", plain_pixel),
+    *app_urlpatterns,
+]

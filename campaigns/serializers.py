@@ -175,9 +175,19 @@ class CampaignStatsSerializer(serializers.Serializer):
     replied = serializers.IntegerField()
     bounced = serializers.IntegerField()
     unsubscribed = serializers.IntegerField()
-    open_rate = serializers.FloatField(help_text="opened / sent, 0 to 1, 4 decimals.")
-    reply_rate = serializers.FloatField(help_text="replied / sent, 0 to 1, 4 decimals.")
-    bounce_rate = serializers.FloatField(help_text="bounced / sent, 0 to 1, 4 decimals.")
+    open_rate = serializers.FloatField(
+        help_text="Leads with at least one open / leads with at least one send; 0 to 1, "
+        "4 decimals (a lead opening five times counts once)."
+    )
+    click_rate = serializers.FloatField(
+        help_text="Leads with at least one click / leads with at least one send."
+    )
+    reply_rate = serializers.FloatField(
+        help_text="Leads with at least one reply / leads with at least one send."
+    )
+    bounce_rate = serializers.FloatField(
+        help_text="Leads with a hard bounce / leads with at least one send."
+    )
 
 
 class CampaignSerializer(StrictFieldsMixin, serializers.ModelSerializer):
@@ -354,7 +364,8 @@ class AnalyticsRatesSerializer(serializers.Serializer):
 
 class CampaignAnalyticsSerializer(DateRangeFields, serializers.Serializer):
     """Event counts from `from` to `to` inclusive, by day of the campaign's schedule time zone;
-    rates are over `sent` in the same range (0 when nothing was sent)."""
+    rates count leads: leads whose first event of the kind falls in the range over leads sent
+    to by the end of the range (0 when none), so a lead opening five times counts once."""
 
     campaign_id = serializers.UUIDField()
     timezone = serializers.CharField()

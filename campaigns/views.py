@@ -144,9 +144,10 @@ class CampaignViewSet(
         campaign = self.get_object()
         was = campaign.status
         campaign = transitions.activate(campaign, actor=self.actor)
-        if was != campaign.status:
-            # Answers the transition's result; a race with pause or delete is settled there.
-            delivery.schedule_campaign(campaign)
+        # Re-read only when scheduling completed it (every lead was finished): a pause racing
+        # in after this activation is not this request's answer.
+        if was != campaign.status and delivery.schedule_campaign(campaign):
+            campaign.refresh_from_db()
         return Response(self.get_serializer(campaign).data)
 
     @extend_schema(

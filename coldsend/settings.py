@@ -32,6 +32,9 @@ if not SECRET_KEY:
             "or set DEBUG=true for local development."
         )
     SECRET_KEY = _DEV_SECRET_KEY
+# Earlier keys, still accepted when verifying signatures (e.g. the tracking links of mail
+# already sent) after a rotation.
+SECRET_KEY_FALLBACKS = [key for key in env.list("SECRET_KEY_FALLBACKS", default=[]) if key.strip()]
 
 # Comma-separated Fernet keys: the first encrypts, all decrypt (rotation).
 FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS", default=[])
@@ -64,6 +67,7 @@ INSTALLED_APPS = [
     "engagement",
     "audit",
     "delivery",
+    "tracking",
     "django_tasks",
     "django_tasks_db",
 ]
@@ -283,6 +287,13 @@ PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="http://127.0.0.1:8000")
 SMTP_ALLOW_PRIVATE_HOSTS = env.bool("SMTP_ALLOW_PRIVATE_HOSTS", default=DEBUG)
 # Per SMTP command; keep it well under the SQLite lock timeout (20 s).
 SMTP_TIMEOUT_SECONDS = env.float("SMTP_TIMEOUT_SECONDS", default=10.0)
+# Inbox reading (API.md §8): how often each sender account's inbox is read, the IMAP timeout,
+# and an extra CA file to trust for IMAP TLS (a private server's own certificate).
+INBOX_POLL_SECONDS = env.int("INBOX_POLL_SECONDS", default=60)
+IMAP_TIMEOUT_SECONDS = env.float("IMAP_TIMEOUT_SECONDS", default=10.0)
+IMAP_TLS_CA_FILE = env.str("IMAP_TLS_CA_FILE", default="")
+# Opens are written in batches, this often, by each web process (0: at once, in the request).
+TRACKING_FLUSH_SECONDS = env.float("TRACKING_FLUSH_SECONDS", default=1.0)
 # Messages one worker claims per round.
 SEND_BATCH_SIZE = env.int("SEND_BATCH_SIZE", default=50)
 # A claimed message not started within this is handed back; one started (SENDING) and not
@@ -349,5 +360,7 @@ LOGGING = {
         "django": {"handlers": [], "level": "INFO", "propagate": True},
         # Django's request logger repeats the path of every 4xx; our request log covers it.
         "django.request": {"level": "ERROR"},
+        # One line per detector per inbox message at INFO.
+        "flufl.bounce": {"level": "WARNING"},
     },
 }

@@ -8,6 +8,7 @@ from email.utils import format_datetime, formataddr, make_msgid
 
 from delivery import placeholders
 from delivery.tokens import unsubscribe_url
+from tracking.html import tracked_parts
 
 CONTROL = re.compile(r"[\x00-\x1f\x7f\u0085\u2028\u2029]")
 # Written as given, folded only at spaces: a URL or message ids must never become RFC 2047
@@ -69,6 +70,7 @@ def build(
     thread: list[str],
     include_unsubscribe_link: bool,
     sent_at: object,
+    tracking: dict | None = None,
 ) -> Built:
     """`thread`: the Message-IDs already sent to this lead, oldest first (empty for step 1)."""
     subject = header_text(placeholders.render(subject_template, values))
@@ -76,8 +78,8 @@ def build(
         subject = "Re: " + header_text(placeholders.render(first_subject_template, values))
     body = placeholders.render(body_template, values)
     url = unsubscribe_url(message_pk)
-    if include_unsubscribe_link:
-        body = body.rstrip("\r\n") + f"\n\nUnsubscribe: {url}\n"
+    footer = f"\n\nUnsubscribe: {url}\n" if include_unsubscribe_link else ""
+    body, html = tracked_parts(body, message_pk, tracking, footer)
     message_id = make_msgid(domain=domain_of(sender_email))
 
     email = EmailMessage(policy=POLICY)
@@ -95,4 +97,6 @@ def build(
     # in use advertises 8BITMIME. Over-long lines need quoted-printable.
     short = all(len(line.encode()) <= 990 for line in body.splitlines())
     email.set_content(body, charset="utf-8", cte="8bit" if short else "quoted-printable")
+    if html is not None:
+        email.add_alternative(html, subtype="html", charset="utf-8", cte="quoted-printable")
     return Built(message=email, message_id=message_id, subject=subject)

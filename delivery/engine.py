@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Count, Min, QuerySet
+from django.db.models import Count, Min, Q, QuerySet
 
 from audit.services import ENGINE
 from campaigns.models import Campaign, CampaignStep
@@ -476,6 +476,7 @@ def send_one(session: Session, account: SenderAccount, item: Claim, context: _Co
         thread=context.thread,
         include_unsubscribe_link=campaign.include_unsubscribe_link,
         sent_at=clock.now(),
+        tracking=campaign.tracking,
     )
     failure: Exception | None = None
     with transaction.atomic():
@@ -629,10 +630,14 @@ def protect_from_bounces(campaign_id: uuid.UUID) -> bool:
     bounced = totals.get(Event.BOUNCED, 0)
     if not bounced:
         return False
-    unsent = Message.objects.filter(
-        campaign_id=campaign_id, status__in=[Status.FAILED, Status.RETRY]
-    ).count()
-    attempted = totals.get(Event.SENT, 0) + bounced + unsent
+    # A bounce reported later by the inbox (a DSN) is about a message already counted as SENT.
+    counts = Message.objects.filter(
+        campaign_id=campaign_id, status__in=[Status.FAILED, Status.RETRY, Status.BOUNCED]
+    ).aggregate(
+        unsent=Count("pk", filter=Q(status__in=[Status.FAILED, Status.RETRY])),
+        reported_later=Count("pk", filter=Q(status=Status.BOUNCED, sent_at__isnull=False)),
+    )
+    attempted = totals.get(Event.SENT, 0) + bounced - counts["reported_later"] + counts["unsent"]
     campaign = Campaign.objects.filter(pk=campaign_id).only("max_bounce_rate").first()
     if campaign is None or attempted < BOUNCE_MIN_ATTEMPTED:
         return False
@@ -778,11 +783,13 @@ def run_once(stop: threading.Event | None = None) -> int:
     """One round: recover stale claims, start due re-checks, claim a batch, send it. Returns
     the number of messages claimed."""
     from delivery.tasks import enqueue_recheck
+    from tracking.inbox import poll_due_accounts
 
     now = clock.now()
     recover(now)
     for account_id in due_rechecks(now):
         enqueue_recheck(account_id)
+    poll_due_accounts()
     claims = claim(now, settings.SEND_BATCH_SIZE)
     if claims:
         deliver(claims, stop)

@@ -12,6 +12,7 @@ from django.db.models import Exists, F, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce, Greatest
 
 from apikeys.models import Workspace
+from audit.services import Actor, record
 from campaigns.models import Campaign, CampaignStep
 from coldsend import clock
 from delivery.models import Message, Suppression
@@ -67,14 +68,14 @@ def apply_suppressions(campaign: Campaign, lead_ids: Iterable[uuid.UUID] | None 
     return changed
 
 
-def schedule_campaign(campaign: Campaign) -> None:
+def schedule_campaign(campaign: Campaign) -> bool:
     """Compute `next_send_at` of every lead with something left to send, after activation (or
     any change of steps or schedule). Leads past the last step are COMPLETED. Does nothing
-    unless the campaign is ACTIVE."""
+    unless the campaign is ACTIVE. True when that made the campaign COMPLETED."""
     with transaction.atomic():
         current = _locked(campaign)
         if current is None or current.status != Campaign.Status.ACTIVE:
-            return
+            return False
         now = clock.now()
         first = Window.of(current.schedule).next_open(now)
         delays = list(
@@ -97,7 +98,7 @@ def schedule_campaign(campaign: Campaign) -> None:
                 )
             )
         align_to_window(current, leads.filter(current_step__gt=0), first)
-    complete_if_done(current.pk)
+    return complete_if_done(current.pk)
 
 
 def schedule_leads(campaign: Campaign, lead_ids: Iterable[uuid.UUID] | None = None) -> None:
@@ -172,6 +173,22 @@ def suppress(workspace: Workspace | uuid.UUID, email: str, reason: str) -> None:
         email=email.strip().lower(),
         defaults={"reason": reason, "created_at": clock.now()},
     )
+
+
+def lift_suppression(suppression: Suppression, *, actor: Actor) -> None:
+    """The workspace may send to the address again (e.g. one bounced by mistake); audited.
+    Lifting one already lifted changes nothing."""
+    with transaction.atomic():
+        pk = suppression.pk
+        deleted, _ = Suppression.objects.filter(pk=pk).delete()
+        if deleted:
+            record(
+                actor,
+                Action.SUPPRESSION_LIFTED,
+                suppression,
+                object_id=pk,
+                extra={"email": suppression.email, "reason": suppression.reason},
+            )
 
 
 def suppression_reason(workspace_id: uuid.UUID, email: str) -> str | None:

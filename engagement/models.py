@@ -21,6 +21,7 @@ class EmailEvent(models.Model):
         REPLIED = "REPLIED"
         BOUNCED = "BOUNCED"
         UNSUBSCRIBED = "UNSUBSCRIBED"
+        AUTO_REPLIED = "AUTO_REPLIED"
 
     id = models.BigAutoField(primary_key=True)
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="events")
@@ -95,3 +96,27 @@ class CampaignEventSlot(models.Model):
 
     def __str__(self) -> str:
         return f"{self.campaign_id} {self.slot:%Y-%m-%d %H:%M}: {self.sent} sent"
+
+
+class LeadFirstEvent(models.Model):
+    """A lead that has at least one event of a type in a campaign, kept by database triggers
+    on events (engagement/sql/distinct_leads.*): inserted once per (campaign, lead, type), it
+    counts the campaign's leads with at least one event of that type (`leads:<type>` counters),
+    which the rates divide."""
+
+    pk = models.CompositePrimaryKey("campaign_id", "lead_id", "type")
+    lead = models.ForeignKey(
+        Lead, on_delete=models.DO_NOTHING, db_constraint=False, db_index=False, related_name="+"
+    )
+    type = models.CharField(max_length=12)
+    first_at = models.DateTimeField(help_text="When the lead's first event of the type occurred.")
+    # No database constraint, as for the counters; a trigger on the campaign removes its rows.
+    campaign = models.ForeignKey(
+        Campaign, on_delete=models.DO_NOTHING, db_constraint=False, db_index=False, related_name="+"
+    )
+
+    class Meta:
+        db_table = "campaigns_leadfirstevent"  # named by the trigger functions: never rename
+
+    def __str__(self) -> str:
+        return f"{self.lead_id} first {self.type}"

@@ -16,7 +16,7 @@ from django.db.models import Count, Max, Min, Q, Sum
 from django.db.models.functions import TruncDate
 
 from campaigns.models import Campaign
-from engagement.models import CampaignCounter, CampaignEventSlot, EmailEvent
+from engagement.models import CampaignCounter, CampaignEventSlot, EmailEvent, LeadFirstEvent
 from leads.models import Lead
 
 Event = EmailEvent.Type
@@ -53,6 +53,7 @@ def campaign_stats(campaign: Campaign) -> dict[str, Any]:
     """Leads by status and event counters, from the campaign's counter rows: one query."""
     by_status = dict.fromkeys(Lead.Status.values, 0)
     counts = dict.fromkeys(EVENT_COUNTERS.values(), 0)
+    leads_with = dict.fromkeys(EVENT_COUNTERS.values(), 0)  # leads with at least one event
     rows = CampaignCounter.objects.filter(campaign_id=campaign.pk).values_list("key", "value")
     for key, value in rows:
         kind, _, name = key.partition(":")
@@ -60,14 +61,40 @@ def campaign_stats(campaign: Campaign) -> dict[str, Any]:
             by_status[name] = value
         elif kind == "event" and name in EVENT_COUNTERS:
             counts[EVENT_COUNTERS[name]] = value
+        elif kind == "leads" and name in EVENT_COUNTERS:
+            leads_with[EVENT_COUNTERS[name]] = value
     return {
         "leads_total": sum(by_status.values()),
         "leads_by_status": by_status,
         **counts,
-        "open_rate": rate(counts["opened"], counts["sent"]),
-        "reply_rate": rate(counts["replied"], counts["sent"]),
-        "bounce_rate": rate(counts["bounced"], counts["sent"]),
+        **lead_rates(leads_with),
     }
+
+
+def lead_rates(leads_with: dict[str, int]) -> dict[str, float]:
+    """Rates in leads (API.md §8): leads with at least one event of the kind over leads with
+    at least one SENT."""
+    sent = leads_with["sent"]
+    return {
+        "open_rate": rate(leads_with["opened"], sent),
+        "click_rate": rate(leads_with["clicked"], sent),
+        "reply_rate": rate(leads_with["replied"], sent),
+        "bounce_rate": rate(leads_with["bounced"], sent),
+    }
+
+
+def leads_with_events(campaign: Campaign, start: dt.datetime, end: dt.datetime) -> dict[str, int]:
+    """Leads whose first event of each type occurred from `start` to `end` (they add up over
+    consecutive ranges), and as `sent` the leads sent to before `end`: one aggregate over the
+    campaign's first-event rows."""
+    in_range = Q(first_at__gte=start)
+    counts = {
+        name: Count("pk", filter=Q(type=kind) & (in_range if name != "sent" else Q()))
+        for kind, name in EVENT_COUNTERS.items()
+    }
+    return LeadFirstEvent.objects.filter(campaign_id=campaign.pk, first_at__lt=end).aggregate(
+        **counts
+    )
 
 
 def campaign_timezone(campaign: Campaign) -> zoneinfo.ZoneInfo:
@@ -136,19 +163,15 @@ def campaign_analytics(campaign: Campaign, first: dt.date, last: dt.date) -> dic
     for counts in series.values():
         for name, n in counts.items():
             totals[name] += n
-    sent = totals["sent"]
+    start = dt.datetime.combine(first, dt.time.min, tzinfo=tz)
+    end = dt.datetime.combine(last + dt.timedelta(days=1), dt.time.min, tzinfo=tz)
     return {
         "campaign_id": campaign.pk,
         "timezone": tz.key,
         "from": first,
         "to": last,
         "totals": totals,
-        "rates": {
-            "open_rate": rate(totals["opened"], sent),
-            "click_rate": rate(totals["clicked"], sent),
-            "reply_rate": rate(totals["replied"], sent),
-            "bounce_rate": rate(totals["bounced"], sent),
-        },
+        "rates": lead_rates(leads_with_events(campaign, start, end)),
         "daily": [{"date": day, **counts} for day, counts in series.items()],
     }
 

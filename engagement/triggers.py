@@ -7,6 +7,8 @@ importer's INSERT … SELECT, raw SQL.
 
 - campaigns_campaigncounter: (campaign, key) → value, key `lead:<status>` or `event:<type>`.
 - campaigns_campaigneventslot: (campaign, 15-minute slot, UTC) → events of each type in it.
+- campaigns_leadfirstevent: (campaign, lead, type) once, counted as `leads:<type>` (the file
+  set `distinct_leads`, installed by engagement/migrations/0002).
 
 PostgreSQL: statement-level triggers with transition tables, one aggregated upsert per table
 and statement (a 100,000-lead import adds one row per status). Rows are upserted in key order,
@@ -228,10 +230,158 @@ SQLITE_REVERSE = [
 ] + ["DROP TRIGGER campaigns_drop_counters_delete"]
 
 
+# Distinct leads (engagement/migrations/0002): the rates count leads (API.md §8), so a trigger
+# on event inserts, beside the counting ones, inserts each (campaign, lead, type) once into
+# FIRSTS and, for each row it did insert, adds 1 to the campaign's counter `leads:<type>`. The
+# primary key decides under concurrency: two first opens of one lead racing in two
+# transactions add 1, not 2. A trigger on the campaign removes its rows.
+
+DISTINCT_LEADS = "distinct_leads"
+FIRSTS = "campaigns_leadfirstevent"
+KEY = "campaign_id, lead_id, type"
+
+
+def pg_gone(rows: str) -> str:
+    """(campaign, lead, type) of `rows` left with no event: their first-event rows go."""
+    return f"""
+        DELETE FROM {FIRSTS} f USING (SELECT DISTINCT {KEY} FROM {rows}) o
+        WHERE f.campaign_id = o.campaign_id AND f.lead_id = o.lead_id AND f.type = o.type
+          AND NOT EXISTS (SELECT 1 FROM {EVENT} e WHERE e.lead_id = o.lead_id
+                          AND e.type = o.type AND e.campaign_id = o.campaign_id)
+        RETURNING f.campaign_id, f.type, -1 AS n"""
+
+
+def pg_new(rows: str) -> str:
+    return f"""
+        INSERT INTO {FIRSTS} ({KEY}, first_at)
+        SELECT {KEY}, min(occurred_at) FROM {rows} GROUP BY {KEY} ORDER BY {KEY}
+        ON CONFLICT ({KEY}) DO NOTHING
+        RETURNING campaign_id, type, 1 AS n"""
+
+
+def pg_count_distinct(*changes: str) -> str:
+    ctes = ", ".join(f"c{i} AS ({sql})" for i, sql in enumerate(changes))
+    rows = " UNION ALL ".join(f"SELECT * FROM c{i}" for i in range(len(changes)))
+    return f"""
+    WITH {ctes}
+    INSERT INTO {COUNTER} (campaign_id, key, value)
+    SELECT campaign_id, 'leads:' || type, sum(n) FROM ({rows}) AS d
+    GROUP BY 1, 2 HAVING sum(n) <> 0 ORDER BY 1, 2
+    ON CONFLICT (campaign_id, key) DO UPDATE SET value = {COUNTER}.value + EXCLUDED.value;"""
+
+
+DISTINCT_POSTGRESQL = [
+    *pg_trigger(
+        "campaigns_count_distinct_leads",
+        EVENT,
+        {
+            "INSERT": pg_count_distinct(pg_new("new_rows")),
+            "DELETE": pg_count_distinct(pg_gone("old_rows")),
+            "UPDATE": pg_count_distinct(pg_gone("old_rows"), pg_new("new_rows")),
+        },
+    ),
+    *pg_trigger(
+        "campaigns_drop_lead_firsts",
+        CAMPAIGN,
+        {
+            "DELETE": f"""
+        DELETE FROM {FIRSTS} WHERE campaign_id IN (SELECT id FROM old_rows);"""
+        },
+    ),
+]
+DISTINCT_POSTGRESQL_REVERSE = [
+    "DROP FUNCTION campaigns_count_distinct_leads() CASCADE",
+    "DROP FUNCTION campaigns_drop_lead_firsts() CASCADE",
+    f"DELETE FROM {COUNTER} WHERE key LIKE 'leads:%'",
+]
+
+
+def sqlite_same(table: str, row: str) -> str:
+    return (
+        f"SELECT 1 FROM {table} WHERE campaign_id = {row}.campaign_id"
+        f" AND lead_id = {row}.lead_id AND type = {row}.type"
+    )
+
+
+def sqlite_add_first(row: str) -> str:
+    return f"""
+    INSERT INTO {FIRSTS} ({KEY}, first_at)
+    VALUES ({row}.campaign_id, {row}.lead_id, {row}.type, {row}.occurred_at);
+    INSERT INTO {COUNTER} (campaign_id, key, value)
+    VALUES ({row}.campaign_id, 'leads:' || {row}.type, 1)
+    ON CONFLICT (campaign_id, key) DO UPDATE SET value = value + 1;"""
+
+
+def sqlite_remove_first(row: str) -> str:
+    return f"""
+    DELETE FROM {FIRSTS} WHERE campaign_id = {row}.campaign_id
+        AND lead_id = {row}.lead_id AND type = {row}.type;
+    UPDATE {COUNTER} SET value = value - 1
+    WHERE campaign_id = {row}.campaign_id AND key = 'leads:' || {row}.type;"""
+
+
+DISTINCT_CHANGED = " OR ".join(
+    f"OLD.{c} IS NOT NEW.{c}" for c in ("campaign_id", "lead_id", "type")
+)
+DISTINCT_SQLITE = [
+    f"""CREATE TRIGGER campaigns_count_distinct_leads_insert AFTER INSERT ON {EVENT}
+WHEN NOT EXISTS ({sqlite_same(FIRSTS, "NEW")}) BEGIN{sqlite_add_first("NEW")}
+END""",
+    f"""CREATE TRIGGER campaigns_count_distinct_leads_delete AFTER DELETE ON {EVENT}
+WHEN NOT EXISTS ({sqlite_same(EVENT, "OLD")}) BEGIN{sqlite_remove_first("OLD")}
+END""",
+    f"""CREATE TRIGGER campaigns_count_distinct_leads_update_old
+AFTER UPDATE OF campaign_id, lead_id, type ON {EVENT}
+WHEN ({DISTINCT_CHANGED}) AND NOT EXISTS ({sqlite_same(EVENT, "OLD")})
+BEGIN{sqlite_remove_first("OLD")}
+END""",
+    f"""CREATE TRIGGER campaigns_count_distinct_leads_update_new
+AFTER UPDATE OF campaign_id, lead_id, type ON {EVENT}
+WHEN ({DISTINCT_CHANGED}) AND NOT EXISTS ({sqlite_same(FIRSTS, "NEW")})
+BEGIN{sqlite_add_first("NEW")}
+END""",
+    f"""CREATE TRIGGER campaigns_drop_lead_firsts_delete AFTER DELETE ON {CAMPAIGN} BEGIN
+    DELETE FROM {FIRSTS} WHERE campaign_id = OLD.id;
+END""",
+]
+DISTINCT_SQLITE_REVERSE = [
+    *(
+        f"DROP TRIGGER campaigns_count_distinct_leads_{name}"
+        for name in ("insert", "delete", "update_old", "update_new")
+    ),
+    "DROP TRIGGER campaigns_drop_lead_firsts_delete",
+    f"DELETE FROM {COUNTER} WHERE key LIKE 'leads:%'",
+]
+
+
+def distinct_backfill(vendor: str) -> list[str]:
+    """The events already there, counted once (the second statement alone rebuilds the
+    counters from the first-event rows)."""
+    return [
+        f"""INSERT INTO {FIRSTS} ({KEY}, first_at)
+        SELECT {KEY}, min(occurred_at) FROM {EVENT} GROUP BY {KEY}""",
+        f"""INSERT INTO {COUNTER} (campaign_id, key, value)
+        SELECT campaign_id, 'leads:' || type, count(*) FROM {FIRSTS} GROUP BY 1, 2""",
+    ]
+
+
 PARTS: dict[str, Callable[[str], list[str]]] = {
     "": lambda vendor: {"postgresql": POSTGRESQL, "sqlite": SQLITE}[vendor],
     "_backfill": backfill,
     "_drop": lambda vendor: {"postgresql": POSTGRESQL_REVERSE, "sqlite": SQLITE_REVERSE}[vendor],
+}
+DISTINCT_PARTS: dict[str, Callable[[str], list[str]]] = {
+    "": lambda vendor: {"postgresql": DISTINCT_POSTGRESQL, "sqlite": DISTINCT_SQLITE}[vendor],
+    "_backfill": distinct_backfill,
+    "_drop": lambda vendor: {
+        "postgresql": DISTINCT_POSTGRESQL_REVERSE,
+        "sqlite": DISTINCT_SQLITE_REVERSE,
+    }[vendor],
+}
+# Every file set whose triggers the latest migrations leave installed, with its generator.
+INSTALLED: dict[str, dict[str, Callable[[str], list[str]]]] = {
+    CURRENT: PARTS,
+    DISTINCT_LEADS: DISTINCT_PARTS,
 }
 VENDORS = ("postgresql", "sqlite")
 
@@ -240,21 +390,24 @@ def path(name: str, vendor: str, part: str = "") -> Path:
     return SQL_DIR / f"{name}{part}.{vendor}.sql"
 
 
-def generate(vendor: str, part: str = "") -> str:
-    """The text of `path(CURRENT, vendor, part)`: `part` "" creates the triggers, "_backfill"
+def generate(vendor: str, part: str = "", name: str = CURRENT) -> str:
+    """The text of `path(name, vendor, part)`: `part` "" creates the triggers, "_backfill"
     counts the rows already there, "_drop" removes the triggers."""
+    call = f"{vendor!r}, {part!r}" + (f", {name!r}" if name != CURRENT else "")
     header = (
-        f"-- Generated by engagement.triggers.generate({vendor!r}, {part!r}); do not edit"
+        f"-- Generated by engagement.triggers.generate({call}); do not edit"
         " (see engagement/triggers.py)."
     )
-    return header + SEPARATOR + SEPARATOR.join(s.strip() + ";" for s in PARTS[part](vendor)) + "\n"
+    parts = INSTALLED[name][part](vendor)
+    return header + SEPARATOR + SEPARATOR.join(s.strip() + ";" for s in parts) + "\n"
 
 
 def write_files() -> None:
-    """Regenerate every file of CURRENT (by hand: `python -c "...write_files()"`)."""
-    for vendor in VENDORS:
-        for part in PARTS:
-            path(CURRENT, vendor, part).write_text(generate(vendor, part))
+    """Regenerate every installed file set (by hand: `python -c "...write_files()"`)."""
+    for name, parts in INSTALLED.items():
+        for vendor in VENDORS:
+            for part in parts:
+                path(name, vendor, part).write_text(generate(vendor, part, name))
 
 
 def statements(name: str, vendor: str, part: str = "") -> list[str]:
@@ -263,22 +416,29 @@ def statements(name: str, vendor: str, part: str = "") -> list[str]:
     return [chunk.strip() for chunk in chunks if chunk.strip()]
 
 
+def trigger_table(create_trigger: str) -> str:
+    """The table a CREATE TRIGGER statement is on (the word after the first ON)."""
+    words = create_trigger.split()
+    return words[words.index("ON") + 1]
+
+
 def recreate_sqlite_triggers(schema_editor: Any, table: str, name: str) -> None:
     """For a migration that made SQLite rebuild `table` (which drops its triggers): create the
     table's triggers of the checked-in file `name` again. PostgreSQL keeps them: nothing to do."""
     if schema_editor.connection.vendor != "sqlite":
         return
     for sql in statements(name, "sqlite"):
-        if sql.startswith("CREATE TRIGGER ") and f" ON {table} " in sql:
+        if sql.startswith("CREATE TRIGGER ") and trigger_table(sql) == table:
             schema_editor.execute(f"DROP TRIGGER IF EXISTS {sql.split()[2]}", params=None)
             schema_editor.execute(sql, params=None)
 
 
-def expected_triggers(vendor: str, name: str = CURRENT) -> set[str]:
-    """The trigger names the file creates."""
+def expected_triggers(vendor: str, name: str | None = None) -> set[str]:
+    """The trigger names the file set `name` creates (default: every INSTALLED set)."""
     return {
         statement.split()[2]
-        for statement in statements(name, vendor)
+        for each in ([name] if name else INSTALLED)
+        for statement in statements(each, vendor)
         if statement.startswith("CREATE TRIGGER ")
     }
 

@@ -44,6 +44,16 @@ class SenderAccount(models.Model):
     smtp_security = models.CharField(
         max_length=10, choices=Security.choices, blank=True, default=""
     )
+    # The inbox the engine reads for replies and bounces (API.md §8); optional, SMTP only.
+    imap_host = models.CharField(max_length=255, blank=True, default="")
+    imap_port = models.PositiveIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(65535)]
+    )
+    imap_username = models.CharField(max_length=255, blank=True, default="")
+    imap_password = EncryptedTextField(blank=True, default="")
+    imap_security = models.CharField(
+        max_length=10, choices=Security.choices, blank=True, default=""
+    )
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE)
     # Pacing (API.md §7): two sends are spaced by a random gap between these.
     min_interval_seconds = models.PositiveIntegerField(

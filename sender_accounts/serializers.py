@@ -17,6 +17,7 @@ from coldsend.api.fields import (
     named_choice_field,
 )
 from coldsend.api.strict import StrictFieldsMixin
+from coldsend.netcheck import HostRefused, check_host
 from leads.emails import MAX_LENGTH as MAX_EMAIL_LENGTH
 from leads.emails import SHAPE_DESCRIPTION as EMAIL_SHAPE
 from leads.emails import normalize_email
@@ -58,8 +59,8 @@ class HostField(serializers.CharField):
 
 
 @extend_schema_field({"type": "object", "nullable": True, "not": {"type": "object"}})
-class NoSMTPSettingsField(serializers.Field):
-    """Schema only: a NATIVE account's `smtp` may only be absent or null."""
+class NoSettingsField(serializers.Field):
+    """Schema only: a NATIVE account's `smtp` and `imap` may only be absent or null."""
 
 
 TypeField = named_choice_field(SenderAccount.Type, "SenderAccountType")
@@ -104,6 +105,51 @@ class SMTPSettingsSerializer(StrictFieldsMixin, serializers.Serializer):
 
     def get_attribute(self, instance: SenderAccount) -> SenderAccount | None:
         return instance if instance.type == Type.SMTP else None
+
+
+def public_imap_host(value: str) -> str:
+    """The SSRF rule of API.md §7 for inbox hosts (checked again at connect time)."""
+    try:
+        check_host(value, 993)
+    except HostRefused as exc:
+        raise serializers.ValidationError(str(exc)) from None
+    return value
+
+
+class IMAPSettingsSerializer(StrictFieldsMixin, serializers.Serializer):
+    """The inbox ColdSend reads for replies and bounces (optional). It is never changed: no
+    flag set, nothing moved or deleted. The password is write-only."""
+
+    host = HostField(
+        source="imap_host",
+        max_length=MAX_HOST_LENGTH,
+        validators=[validate_host, public_imap_host],
+        help_text="A host name or IP address, e.g. imap.example.com.",
+    )
+    port = serializers.IntegerField(source="imap_port", min_value=1, max_value=65535)
+    username = SingleLineCharField(
+        source="imap_username",
+        max_length=255,
+        forbidden=CONTROL_CHARACTERS,
+        message=CONTROL_CHARACTER_MESSAGE,
+        help_text="No line breaks or other control characters.",
+    )
+    password = serializers.CharField(
+        source="imap_password",
+        write_only=True,
+        max_length=1024,
+        trim_whitespace=False,
+        style={"input_type": "password"},
+        help_text="Write-only: encrypted at rest and never returned, in any response.",
+    )
+    security = SecurityField(
+        source="imap_security",
+        default=SenderAccount.Security.SSL,
+        help_text="SSL (default; implicit TLS, usually 993), STARTTLS (usually 143) or NONE.",
+    )
+
+    def get_attribute(self, instance: SenderAccount) -> SenderAccount | None:
+        return instance if instance.imap_host else None
 
 
 class SenderAccountStatsSerializer(serializers.Serializer):
@@ -161,6 +207,14 @@ class SenderAccountSerializer(StrictFieldsMixin, serializers.ModelSerializer):
         default=300,
         help_text="At least `min_interval_seconds`.",
     )
+    imap = IMAPSettingsSerializer(
+        required=False,
+        allow_null=True,
+        help_text=(
+            "Optional, SMTP accounts only: the inbox read every INBOX_POLL_SECONDS for replies, "
+            "automatic answers and bounces. Null when not set."
+        ),
+    )
     status = StatusField(
         read_only=True,
         help_text="ACTIVE: sends. ERROR: the server refused the login (535) or could not be "
@@ -176,7 +230,7 @@ class SenderAccountSerializer(StrictFieldsMixin, serializers.ModelSerializer):
         model = SenderAccount
         fields = [
             "id", "type", "email", "display_name", "daily_limit", "min_interval_seconds",
-            "max_interval_seconds", "smtp", "status", "last_error", "created_at",
+            "max_interval_seconds", "smtp", "imap", "status", "last_error", "created_at",
         ]  # fmt: skip
         read_only_fields = ["id", "status", "last_error", "created_at"]
 
@@ -186,6 +240,8 @@ class SenderAccountSerializer(StrictFieldsMixin, serializers.ModelSerializer):
         error = SenderAccount.smtp_settings_error(data.get("type"), data.get("smtp") is not None)
         if error:
             errors["smtp"] = [error]
+        if data.get("imap") is not None and data.get("type") != Type.SMTP:
+            errors["imap"] = ["Only SMTP sender accounts have an inbox to read."]
         return errors
 
     def validate_email(self, value: str) -> str:
@@ -206,6 +262,7 @@ class SenderAccountSerializer(StrictFieldsMixin, serializers.ModelSerializer):
             except netcheck.HostRefused as refused:
                 raise serializers.ValidationError({"smtp": {"host": [str(refused)]}}) from None
         attrs.update(smtp)
+        attrs.update(attrs.pop("imap", None) or {})
         return attrs
 
 
@@ -222,7 +279,8 @@ class NativeSenderAccountSerializer(SenderAccountSerializer):
     """Schema only: a NATIVE account sends through the service's own mail settings."""
 
     type = serializers.ChoiceField(choices=[Type.NATIVE])
-    smtp = NoSMTPSettingsField(required=False, help_text="Absent or null: refused otherwise.")
+    smtp = NoSettingsField(required=False, help_text="Absent or null: refused otherwise.")
+    imap = NoSettingsField(required=False, help_text="Absent or null: refused otherwise.")
 
 
 class SMTPSenderAccountSerializer(SenderAccountSerializer):

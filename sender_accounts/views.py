@@ -31,8 +31,8 @@ class SenderAccountViewSet(
     """Sender accounts cannot be updated (PUT and PATCH answer 405): delete and create again."""
 
     scope_resource = "sender_accounts"
-    # The API never needs the SMTP password, so it is never loaded (nor decrypted) here.
-    queryset = SenderAccount.objects.defer("smtp_password")
+    # The API never needs the passwords, so they are never loaded (nor decrypted) here.
+    queryset = SenderAccount.objects.defer("smtp_password", "imap_password")
     serializer_class = SenderAccountSerializer
     parser_classes = [StrictJSONParser]
     create_service = create_sender_account

@@ -12,6 +12,8 @@ from rest_framework.test import APIClient
 from apikeys.models import APIKey, Workspace
 from campaigns.models import Campaign
 from tests.delivery_support import clock, delivery_settings, sink  # noqa: F401 (fixtures)
+from tests.imap_support import dovecot  # noqa: F401 (fixture)
+from tests.tracking_support import opens_written_at_once  # noqa: F401 (autouse fixture)
 
 
 def pytest_configure(config: pytest.Config) -> None:

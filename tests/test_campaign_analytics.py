@@ -50,7 +50,8 @@ def test_days_are_those_of_the_campaigns_time_zone(client_all, berlin_campaign):
         "from": "2025-03-01",
         "to": "2025-03-05",
         "totals": zeros(sent=4, opened=2, clicked=1, replied=1, unsubscribed=1),
-        "rates": {"open_rate": 0.5, "click_rate": 0.25, "reply_rate": 0.25, "bounce_rate": 0.0},
+        # In leads: the one lead sent to in the range opened, clicked and replied.
+        "rates": {"open_rate": 1.0, "click_rate": 1.0, "reply_rate": 1.0, "bounce_rate": 0.0},
         "daily": [
             {"date": "2025-03-01", **zeros(sent=3)},
             {"date": "2025-03-02", **zeros()},
@@ -106,20 +107,23 @@ def test_no_sends_gives_zeros(client_all, berlin_campaign):
     assert data["daily"] == [{"date": f"2025-01-0{d}", **zeros()} for d in (1, 2, 3)]
 
 
-def test_rates_are_capped_and_rounded(client_all, workspace):
+def test_rates_count_leads_and_are_rounded(client_all, workspace):
     campaign = make_campaign(workspace)
-    lead = make_lead(campaign)
-    make_events(campaign, lead, "SENT", 3)
-    make_events(campaign, lead, "OPENED", 4)
-    make_events(campaign, lead, "CLICKED", 2)
-    make_events(campaign, lead, "BOUNCED", 1)
+    leads = [make_lead(campaign) for _ in range(3)]
+    for lead in leads:
+        make_events(campaign, lead, "SENT")
+    make_events(campaign, leads[0], "OPENED", 4)
+    make_events(campaign, leads[1], "OPENED", 1)
+    make_events(campaign, leads[0], "CLICKED", 2)
+    make_events(campaign, leads[2], "CLICKED", 1)
+    make_events(campaign, leads[1], "BOUNCED", 1)
 
     rates = analytics(client_all, campaign, **{"from": "2025-03-03", "to": "2025-03-03"}).json()[
         "rates"
     ]
 
     assert rates == {
-        "open_rate": 1.0,
+        "open_rate": 0.6667,  # 2 leads of 3, whatever the number of opens
         "click_rate": 0.6667,
         "reply_rate": 0.0,
         "bounce_rate": 0.3333,

@@ -24,12 +24,28 @@ UTC = dt.UTC
 # Event type → its name in `stats` and analytics (the slot table's columns too).
 COUNTERS = triggers.COLUMNS
 TYPES = list(COUNTERS)
+RATES = {"open": "OPENED", "click": "CLICKED", "reply": "REPLIED", "bounce": "BOUNCED"}
 STATUSES = list(Lead.Status.values)
 TRIGGERS = {
     f"campaigns_count_{table}_{op}"
     for table in ("leads", "events")
     for op in ("insert", "delete", "update")
 } | {"campaigns_drop_counters_delete"}
+# The distinct-lead triggers (engagement/sql/distinct_leads.*): SQLite has no statement-level
+# UPDATE trigger with both rows, so it has two.
+DISTINCT_TRIGGERS = {
+    "postgresql": {
+        *(f"campaigns_count_distinct_leads_{op}" for op in ("insert", "delete", "update")),
+        "campaigns_drop_lead_firsts_delete",
+    },
+    "sqlite": {
+        *(
+            f"campaigns_count_distinct_leads_{name}"
+            for name in ("insert", "delete", "update_old", "update_new")
+        ),
+        "campaigns_drop_lead_firsts_delete",
+    },
+}
 
 
 def rate(count: int, sent: int) -> float:
@@ -52,13 +68,21 @@ def counted(campaign: Campaign) -> dict:
         .annotate(n=Count("*"))
     )
     events = {name: by_type.get(kind, 0) for kind, name in COUNTERS.items()}
+    leads_with = dict(
+        EmailEvent.objects.filter(campaign_id=campaign.pk)
+        .order_by()
+        .values_list("type")
+        .annotate(n=Count("lead_id", distinct=True))
+    )
+    leads_with = {kind: leads_with.get(kind, 0) for kind in COUNTERS}
     return {
         "leads_total": sum(by_status.values()),
         "leads_by_status": by_status,
         **events,
-        "open_rate": rate(events["opened"], events["sent"]),
-        "reply_rate": rate(events["replied"], events["sent"]),
-        "bounce_rate": rate(events["bounced"], events["sent"]),
+        **{
+            f"{name}_rate": rate(leads_with[kind], leads_with["SENT"])
+            for name, kind in RATES.items()
+        },
     }
 
 
@@ -113,7 +137,10 @@ def test_every_counter_trigger_is_installed(db):
             cursor.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")
         installed = {name for (name,) in cursor.fetchall()}
 
-    assert installed >= TRIGGERS
+    assert installed >= TRIGGERS | DISTINCT_TRIGGERS[connection.vendor]
+    assert triggers.expected_triggers(connection.vendor) == installed & (
+        TRIGGERS | DISTINCT_TRIGGERS[connection.vendor]
+    )
 
 
 # Stats
@@ -296,6 +323,9 @@ def test_the_migration_counts_the_rows_already_there(client_all, workspace):
         cursor.execute("DELETE FROM campaigns_campaigneventslot")
         for sql in triggers.statements(triggers.CURRENT, connection.vendor, "_backfill"):
             cursor.execute(sql)
+        cursor.execute(
+            triggers.statements(triggers.DISTINCT_LEADS, connection.vendor, "_backfill")[-1]
+        )
 
     assert sorted(CampaignCounter.objects.values_list("campaign_id", "key", "value")) == kept
     [stats] = assert_exact(client_all, campaign)

@@ -31,6 +31,7 @@ ZERO_STATS = {
     "bounced": 0,
     "unsubscribed": 0,
     "open_rate": 0.0,
+    "click_rate": 0.0,
     "reply_rate": 0.0,
     "bounce_rate": 0.0,
 }

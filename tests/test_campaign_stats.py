@@ -11,13 +11,15 @@ def test_stats_count_leads_by_status_and_events_by_type(client_all, workspace):
     campaign = make_campaign(workspace)
     statuses = ["PENDING"] * 4 + ["CONTACTED"] * 3 + ["REPLIED"] * 2 + ["BOUNCED"]
     leads = [make_lead(campaign, status) for status in statuses]
-    lead = leads[0]
-    make_events(campaign, lead, "SENT", 9)
-    make_events(campaign, lead, "OPENED", 5)
-    make_events(campaign, lead, "CLICKED", 2)
-    make_events(campaign, lead, "REPLIED", 3)
-    make_events(campaign, lead, "BOUNCED", 1)
-    make_events(campaign, lead, "UNSUBSCRIBED", 1)
+    for lead in leads[1:]:
+        make_events(campaign, lead, "SENT")
+    make_events(campaign, leads[1], "OPENED", 3)  # rates count leads, not events
+    make_events(campaign, leads[2], "OPENED", 2)
+    make_events(campaign, leads[1], "CLICKED", 2)
+    for lead in leads[1:4]:
+        make_events(campaign, lead, "REPLIED")
+    make_events(campaign, leads[9], "BOUNCED", 1)
+    make_events(campaign, leads[4], "UNSUBSCRIBED", 1)
     noise = make_campaign(workspace)  # another campaign's rows must not count
     make_events(noise, make_lead(noise, "COMPLETED"), "SENT", 7)
 
@@ -40,7 +42,8 @@ def test_stats_count_leads_by_status_and_events_by_type(client_all, workspace):
         "replied": 3,
         "bounced": 1,
         "unsubscribed": 1,
-        "open_rate": 0.5556,  # 5/9
+        "open_rate": 0.2222,  # 2 leads of 9
+        "click_rate": 0.1111,  # 1/9
         "reply_rate": 0.3333,  # 3/9
         "bounce_rate": 0.1111,  # 1/9
     }

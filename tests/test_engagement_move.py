@@ -1,6 +1,7 @@
 """Moving events and counters from campaigns to engagement (campaigns.0004, engagement.0001)
 keeps every row and counter: migrate back to before the move, write rows there, migrate
-forward, and read them through the new models."""
+forward, and read them through the new models. engagement.0002 then counts the leads with
+each kind of event already there (the distinct-lead counters the rates divide)."""
 
 import datetime as dt
 
@@ -8,7 +9,7 @@ import pytest
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
-from engagement.models import CampaignCounter, CampaignEventSlot, EmailEvent
+from engagement.models import CampaignCounter, CampaignEventSlot, EmailEvent, LeadFirstEvent
 
 BEFORE = [("campaigns", "0003_counters")]
 AT = dt.datetime(2025, 3, 3, 12, 7, tzinfo=dt.UTC)
@@ -50,10 +51,12 @@ def test_the_move_to_engagement_keeps_events_and_counters():
         migrate(leaves)
 
     assert EmailEvent.objects.filter(campaign_id=campaign.pk, lead_id=lead.pk).count() == 4
-    assert (
-        sorted(CampaignCounter.objects.filter(campaign_id=campaign.pk).values_list("key", "value"))
-        == counters
-    )
+    assert sorted(
+        CampaignCounter.objects.filter(campaign_id=campaign.pk).values_list("key", "value")
+    ) == [*counters, ("leads:OPENED", 1), ("leads:SENT", 1)]
+    assert sorted(
+        LeadFirstEvent.objects.filter(campaign_id=campaign.pk).values_list("type", "first_at")
+    ) == [("OPENED", AT), ("SENT", AT)]
     [slot] = CampaignEventSlot.objects.filter(campaign_id=campaign.pk).values(
         "slot", "sent", "opened"
     )
@@ -61,3 +64,4 @@ def test_the_move_to_engagement_keeps_events_and_counters():
     # The triggers still count after the move.
     EmailEvent.objects.create(campaign_id=campaign.pk, lead_id=lead.pk, type="SENT", occurred_at=AT)
     assert CampaignCounter.objects.get(campaign_id=campaign.pk, key="event:SENT").value == 4
+    assert CampaignCounter.objects.get(campaign_id=campaign.pk, key="leads:SENT").value == 1

@@ -14,7 +14,7 @@ from tests.builders import api_url, make_lead
 
 LEADS = api_url("leads")
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
-SENT, OPENED, CLICKED, REPLIED, BOUNCED, UNSUBSCRIBED = EmailEvent.Type
+SENT, OPENED, CLICKED, REPLIED, BOUNCED, UNSUBSCRIBED = list(EmailEvent.Type)[:6]
 
 
 def add_events(lead: Lead, *events: tuple[str, datetime]) -> None:

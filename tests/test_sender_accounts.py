@@ -64,7 +64,7 @@ def test_create_native_with_defaults(client_all, workspace):
     body = response.json()
     assert set(body) == {
         "id", "type", "email", "display_name", "daily_limit", "min_interval_seconds",
-        "max_interval_seconds", "smtp", "status", "last_error", "created_at", "stats",
+        "max_interval_seconds", "smtp", "imap", "status", "last_error", "created_at", "stats",
     }  # fmt: skip
     assert uuid.UUID(body["id"]).version == 7
     assert body["type"] == "NATIVE"
@@ -294,6 +294,7 @@ def test_retrieve_smtp_account(client_all, workspace):
             "username": "user",
             "security": "STARTTLS",
         },
+        "imap": None,
         "status": "ACTIVE",
         "last_error": "",
         "created_at": response.json()["created_at"],

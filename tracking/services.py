@@ -1,0 +1,185 @@
+"""What the public links and the inbox reader change: opens, clicks, unsubscribes, replies,
+automatic answers and hard bounces of one message of ours."""
+
+import logging
+import uuid
+from dataclasses import dataclass
+
+from django.db import transaction
+
+from campaigns.models import Campaign, CampaignStep
+from coldsend import clock
+from delivery import placeholders
+from delivery.engine import protect_from_bounces
+from delivery.models import Message, Suppression
+from delivery.services import complete_if_done, suppress
+from leads.models import Lead
+from tracking.dedupe import first_in_window
+from tracking.events import Event, add_event, insert_hit, message_step_id
+from tracking.hits import note_open
+from tracking.html import links
+from tracking.tokens import link_digest
+
+logger = logging.getLogger("tracking")
+
+Status = Lead.Status
+# A reply changes these statuses to REPLIED; a lead that left the sequence otherwise
+# (bounced, unsubscribed, failed) keeps its status, the event is recorded all the same.
+REPLY_TAKES = (Status.PENDING, Status.CONTACTED, Status.COMPLETED)
+
+
+@dataclass(frozen=True)
+class Sent:
+    """What the trackers need of one message, read in one query."""
+
+    pk: uuid.UUID
+    lead_id: uuid.UUID
+    campaign_id: uuid.UUID
+    sender_account_id: uuid.UUID | None
+    step: int
+    step_id: int | None
+    tracking: dict
+
+
+def sent_message(message_pk: uuid.UUID) -> Sent | None:
+    row = (
+        Message.objects.filter(pk=message_pk, sent_at__isnull=False)
+        .values("pk", "lead_id", "campaign_id", "sender_account_id", "step", "campaign__tracking")
+        .annotate(step_id=message_step_id())
+        .first()
+    )
+    if row is None:
+        return None
+    tracking = row.pop("campaign__tracking")
+    return Sent(**row, tracking=tracking if isinstance(tracking, dict) else {})
+
+
+def _record_hit(message_pk: uuid.UUID, type: str, switch: str) -> None:
+    """Insert the event of an open or a click in one statement (one round trip, no lock taken
+    before it): only for a sent message of a campaign whose `tracking[switch]` is on."""
+    insert_hit(message_pk, type, switch, clock.now())
+
+
+def record_open(message_pk: uuid.UUID) -> None:
+    """OPENED for a sent message of a campaign tracking opens, once per 10 seconds: noted on
+    the hot path, written in batches (tracking/hits.py)."""
+    note_open(message_pk, clock.now())
+
+
+def link_target(message_pk: uuid.UUID, index: int, digest: str) -> tuple[Sent, str] | None:
+    """The URL at `index` of the body the message was sent with (rendered again from its step
+    and lead), if it is the URL the token was made for."""
+    message = sent_message(message_pk)
+    if message is None or message.step_id is None:
+        return None
+    body = CampaignStep.objects.filter(pk=message.step_id).values_list("body", flat=True).first()
+    lead = Lead.objects.filter(pk=message.lead_id).first()
+    if body is None or lead is None:
+        return None
+    found = links(placeholders.render(body, placeholders.lead_values(lead)))
+    if index >= len(found) or link_digest(found[index][2]) != digest:
+        return None
+    return message, found[index][2]
+
+
+def record_click(message: Sent, index: int) -> bool:
+    """CLICKED for a campaign tracking clicks, once per link per 10 seconds."""
+    if not message.tracking.get("clicks"):
+        return False
+    if not first_in_window("click", message.pk, str(index)):
+        return False
+    _record_hit(message.pk, Event.CLICKED, "clicks")
+    return True
+
+
+def unsubscribe(message_pk: uuid.UUID) -> bool:
+    """The lead of the message leaves the sequence as UNSUBSCRIBED and its address is
+    suppressed in the workspace; the event is recorded once. False for an unknown message."""
+    message = sent_message(message_pk)
+    if message is None:
+        return False
+    with transaction.atomic():
+        lead = Lead.objects.select_for_update().filter(pk=message.lead_id).first()
+        if lead is None:
+            return False
+        suppress(lead.workspace_id, lead.email, Suppression.Reason.UNSUBSCRIBED)
+        if lead.status == Status.UNSUBSCRIBED:
+            return True
+        Lead.objects.filter(pk=lead.pk).update(status=Status.UNSUBSCRIBED, next_send_at=None)
+        add_event(
+            campaign_id=message.campaign_id,
+            lead_id=lead.pk,
+            sender_account_id=message.sender_account_id,
+            step_id=message.step_id,
+            type=Event.UNSUBSCRIBED,
+            at=clock.now(),
+        )
+    logger.info("lead %s unsubscribed", lead.pk)
+    complete_if_done(message.campaign_id)
+    return True
+
+
+def record_reply(message: Sent) -> None:
+    """REPLIED; the lead shows REPLIED and, with stop_on_reply, its sequence stops."""
+    stop = (
+        Campaign.objects.filter(pk=message.campaign_id)
+        .values_list("stop_on_reply", flat=True)
+        .first()
+    )
+    with transaction.atomic():
+        lead = Lead.objects.select_for_update().filter(pk=message.lead_id).first()
+        if lead is None:
+            return
+        if lead.status in REPLY_TAKES:
+            changes = {"status": Status.REPLIED}
+            if stop:
+                changes["next_send_at"] = None
+            Lead.objects.filter(pk=lead.pk).update(**changes)
+        add_event(
+            campaign_id=message.campaign_id,
+            lead_id=lead.pk,
+            sender_account_id=message.sender_account_id,
+            step_id=message.step_id,
+            type=Event.REPLIED,
+            at=clock.now(),
+        )
+    complete_if_done(message.campaign_id)
+
+
+def record_auto_reply(message: Sent) -> None:
+    """AUTO_REPLIED only: an automatic answer is not a reply."""
+    add_event(
+        campaign_id=message.campaign_id,
+        lead_id=message.lead_id,
+        sender_account_id=message.sender_account_id,
+        step_id=message.step_id,
+        type=Event.AUTO_REPLIED,
+        at=clock.now(),
+    )
+
+
+def record_bounce(message: Sent, status: str) -> bool:
+    """A hard bounce reported after the send (a DSN): as an SMTP 5xx at send time (API.md §7),
+    once per message. Counts towards the campaign's bounce protection."""
+    with transaction.atomic():
+        if not Message.objects.filter(pk=message.pk, status=Message.Status.SENT).update(
+            status=Message.Status.BOUNCED, error=f"bounced: {status}"[:300]
+        ):
+            return False
+        lead = Lead.objects.select_for_update().filter(pk=message.lead_id).first()
+        if lead is None:
+            return False
+        add_event(
+            campaign_id=message.campaign_id,
+            lead_id=lead.pk,
+            sender_account_id=message.sender_account_id,
+            step_id=message.step_id,
+            type=Event.BOUNCED,
+            at=clock.now(),
+        )
+        suppress(lead.workspace_id, lead.email, Suppression.Reason.BOUNCED)
+        if lead.status != Status.UNSUBSCRIBED:
+            Lead.objects.filter(pk=lead.pk).update(status=Status.BOUNCED, next_send_at=None)
+    protect_from_bounces(message.campaign_id)
+    complete_if_done(message.campaign_id)
+    return True
