@@ -133,9 +133,9 @@ class CampaignViewSet(
         description="DRAFT or PAUSED → ACTIVE (`paused_reason` null): the campaign starts "
         "sending, and each lead with something left to send gets its `next_send_at`. "
         "Already ACTIVE: 200, nothing changes. Otherwise 409 `invalid_state`; without a "
-        "sender account or a step, 409 `not_ready` with the `problems` listed. The answer is "
-        "the transition's result: a campaign whose leads have nothing left to send is "
-        "COMPLETED right after (read it again).",
+        "sender account or a step, 409 `not_ready` with the `problems` listed. A campaign "
+        "with leads, none of which has anything left to send, is COMPLETED at once: the "
+        "answer then says COMPLETED.",
         request=None,
         responses={200: CampaignSerializer, 409: ConflictSerializer},
     )

@@ -17,7 +17,7 @@ IMAP = {
     "security": "SSL",
 }
 SMTP = {
-    "host": "smtp.example.com",
+    "host": "93.184.215.15",  # public too: with private hosts refused, names would need DNS
     "port": 465,
     "username": "sales@example.com",
     "password": "smtp-pass",
