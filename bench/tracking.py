@@ -130,7 +130,7 @@ def run(seconds: int, rounds: int, messages: int, workers: int) -> dict[str, obj
             plain.append(wrk(f"{base}/bench/pixel.gif", seconds))
             first.append(wrk(base, seconds, files[i + 1]))
             repeat.append(wrk(base, seconds, files[i + 1]))  # the same opens within 10 s
-    from campaigns.models import EmailEvent
+    from engagement.models import EmailEvent
 
     opens = EmailEvent.objects.filter(type="OPENED").count()
     return {

@@ -14,6 +14,7 @@ from campaigns.models import Campaign, CampaignStep, default_schedule
 from campaigns.serializers import ScheduleSerializer, known_timezones
 from coldsend.admin import DeleteThroughServiceMixin, RefusalAnswerMixin
 from coldsend.errors import Conflict
+from delivery import services as delivery
 from delivery.api_selectors import campaign_progress
 from sender_accounts.models import SenderAccount
 
@@ -216,8 +217,10 @@ class CampaignAdmin(RefusalAnswerMixin, DeleteThroughServiceMixin, admin.ModelAd
         if change:
             # Locked until the admin's transaction ends, so the status save_related checks is
             # the one activate and pause see, and the row is saved with that status.
-            obj.status = transitions.locked(obj).status
+            current = transitions.locked(obj)
+            obj.status = current.status
             obj._sequence_before = services.sequence_of(obj)
+            obj._timing_before = (current.schedule, current.daily_limit)
         super().save_model(request, obj, form, change)
 
     def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
@@ -233,6 +236,9 @@ class CampaignAdmin(RefusalAnswerMixin, DeleteThroughServiceMixin, admin.ModelAd
                 "Steps and sender accounts change only while a campaign is DRAFT or PAUSED; "
                 f"this one is {campaign.status}: pause it first."
             )
+        timing_before = getattr(campaign, "_timing_before", None)
+        if timing_before is not None and timing_before != (campaign.schedule, campaign.daily_limit):
+            delivery.schedule_campaign(campaign)  # as the API does: next sends follow at once
 
     def delete_refusals(self, campaign: Campaign) -> list[str]:
         allowed = transitions.allowed_states("delete")

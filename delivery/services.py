@@ -19,6 +19,7 @@ from delivery.models import Message, Suppression
 from delivery.records import Action, audit
 from delivery.schedule import Window
 from leads.models import Lead
+from leads.services import delete_lead
 
 IN_FLIGHT = (Message.Status.CLAIMED, Message.Status.SENDING)
 
@@ -127,11 +128,24 @@ def schedule_leads(campaign: Campaign, lead_ids: Iterable[uuid.UUID] | None = No
             new.update(next_send_at=Window.of(current.schedule).next_open(clock.now()))
 
 
+def remove_lead(lead: Lead, *, actor: Actor) -> None:
+    """Delete a PENDING lead (leads.services.delete_lead, its rule and audit row); when it was
+    the last lead with anything left to send, its ACTIVE campaign becomes COMPLETED."""
+    delete_lead(lead, actor=actor)
+    complete_if_done(lead.campaign_id)
+
+
 def unschedule_campaign(campaign: Campaign) -> None:
-    """Nothing is due for a campaign that is not ACTIVE (one UPDATE)."""
-    Lead.objects.filter(campaign_id=campaign.pk, next_send_at__isnull=False).update(
-        next_send_at=None
-    )
+    """Nothing is due for a campaign that is not ACTIVE (one UPDATE). Under the campaign's row
+    lock, and only while it is still not ACTIVE: an activation that won the race after a pause
+    keeps the schedule it has just made."""
+    with transaction.atomic():
+        current = _locked(campaign)
+        if current is None or current.status == Campaign.Status.ACTIVE:
+            return
+        Lead.objects.filter(campaign_id=current.pk, next_send_at__isnull=False).update(
+            next_send_at=None
+        )
 
 
 def has_work_left(campaign_id: uuid.UUID) -> bool:
@@ -189,14 +203,6 @@ def lift_suppression(suppression: Suppression, *, actor: Actor) -> None:
                 object_id=pk,
                 extra={"email": suppression.email, "reason": suppression.reason},
             )
-
-
-def suppression_reason(workspace_id: uuid.UUID, email: str) -> str | None:
-    return (
-        Suppression.objects.filter(workspace_id=workspace_id, email=email.strip().lower())
-        .values_list("reason", flat=True)
-        .first()
-    )
 
 
 def lead_messages(lead: Lead) -> QuerySet[Message]:

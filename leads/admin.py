@@ -8,10 +8,11 @@ from django.http import HttpRequest
 
 from coldsend.admin import DeleteThroughServiceMixin
 from delivery.models import Message
+from delivery.services import remove_lead, schedule_leads
 from leads.emails import normalize_email
 from leads.models import Lead
 from leads.serializers import custom_fields_problems
-from leads.services import DELETABLE_STATUSES, delete_lead
+from leads.services import DELETABLE_STATUSES
 
 
 class LeadAdminForm(forms.ModelForm):
@@ -59,7 +60,7 @@ class MessageInline(admin.TabularInline):
 @admin.register(Lead)
 class LeadAdmin(DeleteThroughServiceMixin, admin.ModelAdmin):
     form = LeadAdminForm
-    delete_service = delete_lead
+    delete_service = remove_lead
     inlines = [MessageInline]
     list_display = ["email", "campaign", "status", "current_step", "next_send_at", "created_at"]
     list_filter = ["status", "campaign", "workspace"]
@@ -93,6 +94,8 @@ class LeadAdmin(DeleteThroughServiceMixin, admin.ModelAdmin):
     def save_model(self, request: HttpRequest, obj: Lead, form: Any, change: bool) -> None:
         obj.workspace_id = obj.campaign.workspace_id  # a lead lives in its campaign's workspace
         super().save_model(request, obj, form, change)
+        if not change:  # as the API does: suppression applied, scheduled if the campaign sends
+            schedule_leads(obj.campaign, [obj.pk])
 
     def delete_refusals(self, lead: Lead) -> list[str]:
         if lead.status in DELETABLE_STATUSES:

@@ -9,7 +9,7 @@ from rest_framework.response import Response
 from coldsend.api.pagination import OldestFirstCursorPagination
 from coldsend.api.parsers import StrictJSONParser
 from coldsend.api.viewsets import WorkspaceScopedViewSet
-from delivery.services import lead_messages, schedule_leads
+from delivery.services import lead_messages, remove_lead, schedule_leads
 from engagement.selectors import attach_engagement
 from leads.filters import LeadFilter
 from leads.models import Lead
@@ -19,7 +19,7 @@ from leads.serializers import (
     LeadSerializer,
     LeadStateConflictSerializer,
 )
-from leads.services import create_lead, delete_lead
+from leads.services import create_lead
 
 
 @extend_schema_view(
@@ -86,7 +86,7 @@ class LeadViewSet(WorkspaceScopedViewSet):
         return Response(self.get_serializer(lead).data)
 
     def destroy(self, request: Request, pk: str | None = None) -> Response:
-        delete_lead(self.get_object(), actor=self.actor)
+        remove_lead(self.get_object(), actor=self.actor)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(

@@ -1,5 +1,6 @@
 """Writes of sender accounts (the in-use rule for deletes is the campaigns' own:
-campaigns.services.delete_sender_account; sends and bounces are engagement.selectors)."""
+campaigns.services.delete_sender_account; its sending stats are
+delivery.api_selectors.sender_account_stats)."""
 
 from collections.abc import Mapping
 from typing import Any

@@ -20,11 +20,7 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from delivery import engine
 from sender_accounts.models import SenderAccount
-
-
-def api_url(path: str) -> str:
-    return f"/api/public/v1/{path.lstrip('/')}"
-
+from tests.builders import api_url
 
 USERNAME, PASSWORD = "mailer", "s3cret-smtp-pass"
 ALWAYS = {

@@ -220,3 +220,17 @@ def test_rotation_reports_undecryptable_rows_and_rotates_the_rest(workspace):
     assert raw_password(bad) == bad_token  # left as it was
     with override_settings(FIELD_ENCRYPTION_KEYS=[NEW_KEY]):
         assert stored_password(good) == PASSWORD
+
+
+def test_rotation_re_encrypts_inbox_passwords_too(workspace):
+    with override_settings(FIELD_ENCRYPTION_KEYS=[OLD_KEY]):
+        account = make_smtp_account(workspace, PASSWORD, email="inbox@example.com")
+        account.imap_host, account.imap_port, account.imap_username = "imap.example.com", 993, "u"
+        account.imap_password = "imap secret"
+        account.save()
+    with override_settings(FIELD_ENCRYPTION_KEYS=[NEW_KEY, OLD_KEY]):
+        output = rotate_keys()
+    assert "Re-encrypted 2 sender account password(s)" in output
+    with override_settings(FIELD_ENCRYPTION_KEYS=[NEW_KEY]):
+        fresh = SenderAccount.objects.get(pk=account.pk)
+        assert (fresh.smtp_password, fresh.imap_password) == (PASSWORD, "imap secret")

@@ -2,16 +2,20 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
-from django.db.models import TextField, Value
+from django.db.models import Q, TextField, Value
 from django.db.models.functions import Cast
 
 from sender_accounts.fields import DecryptionError, rotate
 from sender_accounts.models import SenderAccount
 
+# Every encrypted secret a sender account holds.
+ENCRYPTED_FIELDS = ("smtp_password", "imap_password")
+
 
 class Command(BaseCommand):
     help = (
-        "Re-encrypt every stored SMTP password under the first key of FIELD_ENCRYPTION_KEYS. "
+        "Re-encrypt every stored SMTP and IMAP password under the first key of "
+        "FIELD_ENCRYPTION_KEYS. "
         "Run it after putting a new key first; then the old keys can be removed."
     )
 
@@ -19,35 +23,38 @@ class Command(BaseCommand):
         parser.add_argument("--batch-size", type=int, default=500)
 
     def handle(self, *args: Any, **options: Any) -> None:
+        has_secret = Q()
+        for field in ENCRYPTED_FIELDS:
+            has_secret |= ~Q(**{field: ""})
         ids = list(
-            SenderAccount.objects.exclude(smtp_password="")
-            .order_by("pk")
-            .values_list("pk", flat=True)
+            SenderAccount.objects.filter(has_secret).order_by("pk").values_list("pk", flat=True)
         )
         size = max(1, options["batch_size"])
         rotated, failed = 0, []
         for batch in (ids[i : i + size] for i in range(0, len(ids), size)):
             with transaction.atomic():
-                # The raw token, read through a plain-text cast so the field does not decrypt it.
+                # The raw tokens, read through a plain-text cast so the fields do not decrypt them.
                 rows = (
                     SenderAccount.objects.select_for_update()
                     .filter(pk__in=batch)
-                    .annotate(token=Cast("smtp_password", TextField()))
-                    .values_list("pk", "token")
+                    .annotate(**{f"raw_{f}": Cast(f, TextField()) for f in ENCRYPTED_FIELDS})
+                    .values("pk", *(f"raw_{f}" for f in ENCRYPTED_FIELDS))
                 )
-                for pk, token in rows:
-                    if not token:
-                        continue
-                    try:
-                        new_token = rotate(token)
-                    except DecryptionError:
-                        failed.append(str(pk))
-                        continue
-                    # A Value with a plain output field is written as is, not encrypted again.
-                    SenderAccount.objects.filter(pk=pk).update(
-                        smtp_password=Value(new_token, output_field=TextField())
-                    )
-                    rotated += 1
+                for row in rows:
+                    for field in ENCRYPTED_FIELDS:
+                        token = row[f"raw_{field}"]
+                        if not token:
+                            continue
+                        try:
+                            new_token = rotate(token)
+                        except DecryptionError:
+                            failed.append(f"{row['pk']} ({field})")
+                            continue
+                        # A Value with a plain output field is written as is, not encrypted again.
+                        SenderAccount.objects.filter(pk=row["pk"]).update(
+                            **{field: Value(new_token, output_field=TextField())}
+                        )
+                        rotated += 1
         self.stdout.write(
             f"Re-encrypted {rotated} sender account password(s) under the current first key."
         )
