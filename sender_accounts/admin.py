@@ -103,7 +103,12 @@ class SenderAccountAdmin(DeleteThroughServiceMixin, admin.ModelAdmin):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[SenderAccount]:
         # Lists never need the secret; model validation loads it when a form is saved.
-        return super().get_queryset(request).select_related("workspace").defer("smtp_password")
+        return (
+            super()
+            .get_queryset(request)
+            .select_related("workspace")
+            .defer("smtp_password", "imap_password")
+        )
 
     def delete_refusals(self, account: SenderAccount) -> list[str]:
         return [

@@ -93,7 +93,10 @@ class SenderAccount(models.Model):
         """Model-form validation (the admin): each SMTP setting by `smtp_settings_error`."""
         self.email = (self.email or "").strip().lower()
         if self.type != self.Type.SMTP:
-            self.smtp_password = ""  # a NATIVE account keeps no secret
+            # A NATIVE account keeps no secret, and reads no inbox.
+            self.smtp_password = ""
+            self.imap_host, self.imap_port, self.imap_username = "", None, ""
+            self.imap_password, self.imap_security = "", ""
         settings = {
             "smtp_host": self.smtp_host,
             "smtp_port": self.smtp_port,

@@ -180,3 +180,23 @@ def test_admin_refuses_to_delete_an_account_an_active_campaign_uses(superuser_cl
     response = superuser_client.post(f"{ADMIN}{account.pk}/delete/", {"post": "yes"})
     assert response.status_code == 302
     assert not SenderAccount.objects.filter(pk=account.pk).exists()
+
+
+def test_an_account_made_native_in_the_admin_forgets_its_inbox(superuser_client, workspace):
+    account = make_smtp_account(workspace, PASSWORD, email="inbox@example.com")
+    account.imap_host, account.imap_port, account.imap_username = "imap.example.com", 993, "u"
+    account.imap_password, account.imap_security = "imap secret", "SSL"
+    account.save()
+    blank_smtp = {
+        "smtp_host": "", "smtp_port": "", "smtp_username": "", "smtp_password": "",
+        "smtp_security": "",
+    }  # fmt: skip
+
+    response = superuser_client.post(
+        f"{ADMIN}{account.pk}/change/",
+        form_data(workspace, email="inbox@example.com", type="NATIVE", **blank_smtp),
+    )
+
+    assert response.status_code == 302, response.content.decode()[:2000]
+    account.refresh_from_db()
+    assert (account.type, account.imap_host, account.imap_password) == ("NATIVE", "", "")
