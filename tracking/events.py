@@ -26,25 +26,6 @@ def message_step_id() -> Subquery:
     return step_id_of(OuterRef("campaign_id"), OuterRef("step"))
 
 
-def add_event(
-    *,
-    campaign_id: uuid.UUID,
-    lead_id: uuid.UUID,
-    sender_account_id: uuid.UUID | None,
-    step_id: int | None,
-    type: str,
-    at: datetime,
-) -> None:
-    EmailEvent.objects.create(
-        campaign_id=campaign_id,
-        lead_id=lead_id,
-        sender_account_id=sender_account_id,
-        step_id=step_id,
-        type=type,
-        occurred_at=at,
-    )
-
-
 # One statement: the event of an open or a click, only for a sent message of a campaign whose
 # tracking switch is on. Table names come from the models, so moving them keeps this right.
 HIT = """

@@ -12,10 +12,11 @@ from coldsend import clock
 from delivery import placeholders
 from delivery.engine import protect_from_bounces
 from delivery.models import Message, Suppression
+from delivery.records import record_event
 from delivery.services import complete_if_done, suppress
 from leads.models import Lead
 from tracking.dedupe import first_in_window
-from tracking.events import Event, add_event, insert_hit, message_step_id
+from tracking.events import Event, insert_hit, message_step_id
 from tracking.hits import note_open
 from tracking.html import links
 from tracking.tokens import link_digest
@@ -106,7 +107,7 @@ def unsubscribe(message_pk: uuid.UUID) -> bool:
         if lead.status == Status.UNSUBSCRIBED:
             return True
         Lead.objects.filter(pk=lead.pk).update(status=Status.UNSUBSCRIBED, next_send_at=None)
-        add_event(
+        record_event(
             campaign_id=message.campaign_id,
             lead_id=lead.pk,
             sender_account_id=message.sender_account_id,
@@ -135,7 +136,7 @@ def record_reply(message: Sent) -> None:
             if stop:
                 changes["next_send_at"] = None
             Lead.objects.filter(pk=lead.pk).update(**changes)
-        add_event(
+        record_event(
             campaign_id=message.campaign_id,
             lead_id=lead.pk,
             sender_account_id=message.sender_account_id,
@@ -148,7 +149,7 @@ def record_reply(message: Sent) -> None:
 
 def record_auto_reply(message: Sent) -> None:
     """AUTO_REPLIED only: an automatic answer is not a reply."""
-    add_event(
+    record_event(
         campaign_id=message.campaign_id,
         lead_id=message.lead_id,
         sender_account_id=message.sender_account_id,
@@ -169,7 +170,7 @@ def record_bounce(message: Sent, status: str) -> bool:
         lead = Lead.objects.select_for_update().filter(pk=message.lead_id).first()
         if lead is None:
             return False
-        add_event(
+        record_event(
             campaign_id=message.campaign_id,
             lead_id=lead.pk,
             sender_account_id=message.sender_account_id,
