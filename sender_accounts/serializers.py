@@ -2,7 +2,7 @@
 
 import ipaddress
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -68,43 +68,55 @@ StatusField = named_choice_field(SenderAccount.Status, "SenderAccountStatus")
 SecurityField = named_choice_field(SenderAccount.Security, "SMTPSecurity")
 
 
-class SMTPSettingsSerializer(StrictFieldsMixin, serializers.Serializer):
-    """How ColdSend reaches the account's SMTP server. The password is write-only."""
+def server_settings(
+    name: str,
+    prefix: str,
+    doc: str,
+    *,
+    host_help: str,
+    host_validators: list,
+    security_default: str,
+    security_help: str,
+    shown: Callable[[SenderAccount], bool],
+) -> type[serializers.Serializer]:
+    """The `smtp` or `imap` block of a sender account: the same five fields over the model's
+    `<prefix>_*` columns (the password write-only), shown when `shown(account)`."""
+    fields = {
+        "host": HostField(
+            source=f"{prefix}_host",
+            max_length=MAX_HOST_LENGTH,
+            validators=[validate_host, *host_validators],
+            help_text=host_help,
+        ),
+        "port": serializers.IntegerField(source=f"{prefix}_port", min_value=1, max_value=65535),
+        "username": SingleLineCharField(
+            source=f"{prefix}_username",
+            max_length=255,
+            forbidden=CONTROL_CHARACTERS,
+            message=CONTROL_CHARACTER_MESSAGE,
+            help_text="No line breaks or other control characters.",
+        ),
+        "password": serializers.CharField(
+            source=f"{prefix}_password",
+            write_only=True,
+            max_length=1024,
+            trim_whitespace=False,
+            style={"input_type": "password"},
+            help_text="Write-only: encrypted at rest and never returned, in any response.",
+        ),
+        "security": SecurityField(
+            source=f"{prefix}_security", default=security_default, help_text=security_help
+        ),
+    }
 
-    host = HostField(
-        source="smtp_host",
-        max_length=MAX_HOST_LENGTH,
-        validators=[validate_host],
-        help_text="A host name or IP address, e.g. smtp.example.com. It must be a public "
-        "address: a loopback, private, link-local or otherwise non-public address (given "
-        "literally or as a name resolving to one), or a name that does not resolve, is a 400 "
-        "unless the server's SMTP_ALLOW_PRIVATE_HOSTS setting is on. Checked again, after DNS "
-        "resolution, each time the service connects.",
-    )
-    port = serializers.IntegerField(source="smtp_port", min_value=1, max_value=65535)
-    username = SingleLineCharField(
-        source="smtp_username",
-        max_length=255,
-        forbidden=CONTROL_CHARACTERS,
-        message=CONTROL_CHARACTER_MESSAGE,
-        help_text="No line breaks or other control characters.",
-    )
-    password = serializers.CharField(
-        source="smtp_password",
-        write_only=True,
-        max_length=1024,
-        trim_whitespace=False,
-        style={"input_type": "password"},
-        help_text="Write-only: encrypted at rest and never returned, in any response.",
-    )
-    security = SecurityField(
-        source="smtp_security",
-        default=SenderAccount.Security.STARTTLS,
-        help_text="STARTTLS (default; usually port 587), SSL (implicit TLS, usually 465) or NONE.",
-    )
+    def get_attribute(self: serializers.Serializer, instance: SenderAccount) -> object:
+        return instance if shown(instance) else None
 
-    def get_attribute(self, instance: SenderAccount) -> SenderAccount | None:
-        return instance if instance.type == Type.SMTP else None
+    return type(
+        name,
+        (StrictFieldsMixin, serializers.Serializer),
+        {"__doc__": doc, "__module__": __name__, "get_attribute": get_attribute, **fields},
+    )
 
 
 def public_imap_host(value: str) -> str:
@@ -116,40 +128,31 @@ def public_imap_host(value: str) -> str:
     return value
 
 
-class IMAPSettingsSerializer(StrictFieldsMixin, serializers.Serializer):
-    """The inbox ColdSend reads for replies and bounces (optional). It is never changed: no
-    flag set, nothing moved or deleted. The password is write-only."""
-
-    host = HostField(
-        source="imap_host",
-        max_length=MAX_HOST_LENGTH,
-        validators=[validate_host, public_imap_host],
-        help_text="A host name or IP address, e.g. imap.example.com.",
-    )
-    port = serializers.IntegerField(source="imap_port", min_value=1, max_value=65535)
-    username = SingleLineCharField(
-        source="imap_username",
-        max_length=255,
-        forbidden=CONTROL_CHARACTERS,
-        message=CONTROL_CHARACTER_MESSAGE,
-        help_text="No line breaks or other control characters.",
-    )
-    password = serializers.CharField(
-        source="imap_password",
-        write_only=True,
-        max_length=1024,
-        trim_whitespace=False,
-        style={"input_type": "password"},
-        help_text="Write-only: encrypted at rest and never returned, in any response.",
-    )
-    security = SecurityField(
-        source="imap_security",
-        default=SenderAccount.Security.SSL,
-        help_text="SSL (default; implicit TLS, usually 993), STARTTLS (usually 143) or NONE.",
-    )
-
-    def get_attribute(self, instance: SenderAccount) -> SenderAccount | None:
-        return instance if instance.imap_host else None
+SMTPSettingsSerializer = server_settings(
+    "SMTPSettingsSerializer",
+    "smtp",
+    "How ColdSend reaches the account's SMTP server. The password is write-only.",
+    host_help="A host name or IP address, e.g. smtp.example.com. It must be a public "
+    "address: a loopback, private, link-local or otherwise non-public address (given "
+    "literally or as a name resolving to one), or a name that does not resolve, is a 400 "
+    "unless the server's SMTP_ALLOW_PRIVATE_HOSTS setting is on. Checked again, after DNS "
+    "resolution, each time the service connects.",
+    host_validators=[],
+    security_default=SenderAccount.Security.STARTTLS,
+    security_help="STARTTLS (default; usually port 587), SSL (implicit TLS, usually 465) or NONE.",
+    shown=lambda account: account.type == Type.SMTP,
+)
+IMAPSettingsSerializer = server_settings(
+    "IMAPSettingsSerializer",
+    "imap",
+    "The inbox ColdSend reads for replies and bounces (optional). It is never changed: no "
+    "flag set, nothing moved or deleted. The password is write-only.",
+    host_help="A host name or IP address, e.g. imap.example.com.",
+    host_validators=[public_imap_host],
+    security_default=SenderAccount.Security.SSL,
+    security_help="SSL (default; implicit TLS, usually 993), STARTTLS (usually 143) or NONE.",
+    shown=lambda account: bool(account.imap_host),
+)
 
 
 class SenderAccountStatsSerializer(serializers.Serializer):
