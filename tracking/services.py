@@ -93,6 +93,18 @@ def record_click(message: Sent, index: int) -> bool:
     return True
 
 
+def _event(message: Sent, event_type: str) -> None:
+    """The event of what happened to a sent message, now."""
+    record_event(
+        campaign_id=message.campaign_id,
+        lead_id=message.lead_id,
+        sender_account_id=message.sender_account_id,
+        step_id=message.step_id,
+        type=event_type,
+        at=clock.now(),
+    )
+
+
 def unsubscribe(message_pk: uuid.UUID) -> bool:
     """The lead of the message leaves the sequence as UNSUBSCRIBED and its address is
     suppressed in the workspace; the event is recorded once. False for an unknown message."""
@@ -107,14 +119,7 @@ def unsubscribe(message_pk: uuid.UUID) -> bool:
         if lead.status == Status.UNSUBSCRIBED:
             return True
         Lead.objects.filter(pk=lead.pk).update(status=Status.UNSUBSCRIBED, next_send_at=None)
-        record_event(
-            campaign_id=message.campaign_id,
-            lead_id=lead.pk,
-            sender_account_id=message.sender_account_id,
-            step_id=message.step_id,
-            type=Event.UNSUBSCRIBED,
-            at=clock.now(),
-        )
+        _event(message, Event.UNSUBSCRIBED)
     logger.info("lead %s unsubscribed", lead.pk)
     complete_if_done(message.campaign_id)
     return True
@@ -136,48 +141,28 @@ def record_reply(message: Sent) -> None:
             if stop:
                 changes["next_send_at"] = None
             Lead.objects.filter(pk=lead.pk).update(**changes)
-        record_event(
-            campaign_id=message.campaign_id,
-            lead_id=lead.pk,
-            sender_account_id=message.sender_account_id,
-            step_id=message.step_id,
-            type=Event.REPLIED,
-            at=clock.now(),
-        )
+        _event(message, Event.REPLIED)
     complete_if_done(message.campaign_id)
 
 
 def record_auto_reply(message: Sent) -> None:
     """AUTO_REPLIED only: an automatic answer is not a reply."""
-    record_event(
-        campaign_id=message.campaign_id,
-        lead_id=message.lead_id,
-        sender_account_id=message.sender_account_id,
-        step_id=message.step_id,
-        type=Event.AUTO_REPLIED,
-        at=clock.now(),
-    )
+    _event(message, Event.AUTO_REPLIED)
 
 
 def record_bounce(message: Sent, status: str) -> bool:
     """A hard bounce reported after the send (a DSN): as an SMTP 5xx at send time (API.md §7),
     once per message. Counts towards the campaign's bounce protection."""
     with transaction.atomic():
+        # The lead first: a message whose lead is gone is left as it was, with no event.
+        lead = Lead.objects.select_for_update().filter(pk=message.lead_id).first()
+        if lead is None:
+            return False
         if not Message.objects.filter(pk=message.pk, status=Message.Status.SENT).update(
             status=Message.Status.BOUNCED, error=f"bounced: {status}"[:300]
         ):
             return False
-        lead = Lead.objects.select_for_update().filter(pk=message.lead_id).first()
-        if lead is None:
-            return False
-        record_event(
-            campaign_id=message.campaign_id,
-            lead_id=lead.pk,
-            sender_account_id=message.sender_account_id,
-            step_id=message.step_id,
-            type=Event.BOUNCED,
-            at=clock.now(),
-        )
+        _event(message, Event.BOUNCED)
         suppress(lead.workspace_id, lead.email, Suppression.Reason.BOUNCED)
         if lead.status != Status.UNSUBSCRIBED:
             Lead.objects.filter(pk=lead.pk).update(status=Status.BOUNCED, next_send_at=None)
