@@ -4,12 +4,17 @@ table with the schema's operations."""
 
 import datetime as dt
 import itertools
+import os
 import re
+import subprocess
+import sys
 import uuid
 from html.parser import HTMLParser
+from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin
 
+from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from drf_spectacular.generators import SchemaGenerator
@@ -317,3 +322,23 @@ def filled_add_form(client: Client, workspace, scopes: list[str], button: str = 
         "form_token": token.group(1),
         button: "Save",
     }
+
+
+def create_api_key_process(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+    """`manage.py create_api_key ARGS` in a real process, on a throwaway SQLite file (never the
+    developer's database), with test secrets only."""
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "SECRET_KEY": "subprocess-test-secret",
+        "FIELD_ENCRYPTION_KEYS": settings.FIELD_ENCRYPTION_KEYS[0],
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'unused.sqlite3'}",
+    }
+    return subprocess.run(
+        [sys.executable, "manage.py", "create_api_key", *args],
+        cwd=settings.BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )

@@ -1,14 +1,10 @@
 """`create_api_key` and `revoke_api_key` (API.md §1)."""
 
-import os
-import subprocess
-import sys
 from datetime import timedelta
 from io import StringIO
 from pathlib import Path
 
 import pytest
-from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.utils import timezone
@@ -17,7 +13,7 @@ from rest_framework.test import APIClient
 from apikeys import keys
 from apikeys.models import APIKey, Workspace
 from apikeys.scopes import KNOWN_SCOPES
-from tests.builders import api_url
+from tests.builders import api_url, create_api_key_process
 
 ME = api_url("me")
 
@@ -136,22 +132,8 @@ def test_create_refuses_no_scopes(scopes):
 
 
 def test_create_with_unknown_scope_exits_non_zero_in_a_real_process(tmp_path: Path):
-    env = {
-        "PATH": os.environ.get("PATH", ""),
-        "SECRET_KEY": "subprocess-test-secret",
-        "FIELD_ENCRYPTION_KEYS": settings.FIELD_ENCRYPTION_KEYS[0],
-        # never used (the scope is refused first), but never the developer's database either
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'unused.sqlite3'}",
-    }
-    result = subprocess.run(
-        [sys.executable, "manage.py", "create_api_key", "--name", "n", "--scopes", "nope:read"],
-        cwd=settings.BASE_DIR,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    # The scope is refused before the (throwaway) database is used.
+    result = create_api_key_process(tmp_path, "--name", "n", "--scopes", "nope:read")
     assert result.returncode != 0
     assert "Unknown scope(s): nope:read" in result.stderr
     assert "campaigns:read" in result.stderr

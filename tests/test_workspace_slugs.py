@@ -3,18 +3,15 @@ admin's workspace form accept only what Django's slug validator accepts (letters
 underscores, hyphens; at most 64 characters), so no slug carries a path or markup (issue 12,
 finding 9)."""
 
-import os
-import subprocess
-import sys
 from io import StringIO
 from pathlib import Path
 
 import pytest
-from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from apikeys.models import APIKey, Workspace
+from tests.builders import create_api_key_process
 
 BAD_SLUGS = ["../evil", "xss<b>ws</b>", "a b", "acme/../x", "ünï", "a" * 65, ""]
 
@@ -42,21 +39,8 @@ def test_create_api_key_accepts_a_valid_slug(slug):
 
 
 def test_a_bad_slug_exits_non_zero_in_a_real_process(tmp_path: Path):
-    env = {
-        "PATH": os.environ.get("PATH", ""),
-        "SECRET_KEY": "subprocess-test-secret",
-        "FIELD_ENCRYPTION_KEYS": settings.FIELD_ENCRYPTION_KEYS[0],
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'unused.sqlite3'}",
-    }
-    command = ["manage.py", "create_api_key", "--name", "n", "--scopes", "*"]
-    result = subprocess.run(
-        [sys.executable, *command, "--workspace", "../evil"],
-        cwd=settings.BASE_DIR,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
+    result = create_api_key_process(
+        tmp_path, "--name", "n", "--scopes", "*", "--workspace", "../evil"
     )
     assert result.returncode != 0
     assert "--workspace '../evil'" in result.stderr
