@@ -420,9 +420,52 @@ def _relaxed_commit() -> None:
             cursor.execute("SET LOCAL synchronous_commit TO OFF")
 
 
-def _gate(item: Claim, built: building.Built) -> str:
+class _Unrecorded:
+    """The record of the last SENT message (message, event, the lead's next step) not written
+    yet. On PostgreSQL it rides in the next gate's round trip, committed with it; `flush` writes
+    it on its own when no gate follows or before something reads it (bounce protection, the
+    end of an account's batch). Until then the message is SENDING: a worker killed in between
+    leaves it to recovery (FAILED "interrupted"), never to a second send."""
+
+    def __init__(self) -> None:
+        self.held: tuple[str, list, uuid.UUID] | None = None
+        self.ended: set[uuid.UUID] = set()  # campaigns where a recorded lead had nothing left
+
+    def hold(self, sql: str, params: list, campaign_id: uuid.UUID) -> None:
+        self.flush()
+        self.held = (sql, params, campaign_id)
+
+    def take(self) -> tuple[str, list, uuid.UUID] | None:
+        held, self.held = self.held, None
+        return held
+
+    def read(self, cursor: object, held: tuple[str, list, uuid.UUID]) -> None:
+        """After `held`'s statements ran: past their results (the message, the event) to the
+        lead's new next_send_at; none means its sequence ended."""
+        for _ in range(2):
+            cursor.nextset()
+        row = cursor.fetchone()
+        if row is None or row[0] is None:
+            self.ended.add(held[2])
+
+    def flush(self) -> None:
+        held = self.take()
+        if held is None:
+            return
+        try:
+            with transaction.atomic(), connection.cursor() as cursor:
+                _relaxed_commit()
+                cursor.execute(held[0], held[1])
+                self.read(cursor, held)
+        except BaseException:
+            self.held = held
+            raise
+
+
+def _gate(item: Claim, built: building.Built, held: tuple | None, unrecorded: _Unrecorded) -> str:
     """Inside the gate's transaction: "open" once the campaign row is held FOR SHARE, seen
-    ACTIVE, and the message marked SENDING; "paused" or "lost" otherwise."""
+    ACTIVE, and the message marked SENDING; "paused" or "lost" otherwise. `held`, the previous
+    message's record, runs in the same round trip (PostgreSQL)."""
     values = {
         "status": Status.SENDING,
         "attempts": item.attempts + 1,
@@ -430,26 +473,32 @@ def _gate(item: Claim, built: building.Built) -> str:
         "message_id": built.message_id,
         "subject": built.subject,
     }
-    mine = Message.objects.filter(
-        pk=item.message_id, status=Status.CLAIMED, claimed_at=item.claimed_at
-    )
     if not settings.SEND_GATE_DURABLE:
         _relaxed_commit()
     if connection.vendor != "postgresql":  # the IMMEDIATE transaction holds the write lock
         if _campaign_status_for_share(item.campaign_id) != Campaign.Status.ACTIVE:
             return "paused"
+        mine = Message.objects.filter(
+            pk=item.message_id, status=Status.CLAIMED, claimed_at=item.claimed_at
+        )
         return "open" if mine.update(**values) else "lost"
     # One round trip: the campaign row is locked FOR SHARE by the EXISTS.
     message_table, campaign_table = Message._meta.db_table, Campaign._meta.db_table
+    sql = (
+        f"UPDATE {message_table} SET status = %s, attempts = %s, attempted_at = %s,"  # noqa: S608
+        " message_id = %s, subject = %s WHERE id = %s AND status = %s AND claimed_at = %s"
+        f" AND EXISTS (SELECT 1 FROM {campaign_table} WHERE id = %s AND status = %s"
+        " FOR SHARE)"
+    )
+    params = [*values.values(), item.message_id, Status.CLAIMED, item.claimed_at,
+              item.campaign_id, Campaign.Status.ACTIVE]  # fmt: skip
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {message_table} SET status = %s, attempts = %s, attempted_at = %s,"  # noqa: S608
-            " message_id = %s, subject = %s WHERE id = %s AND status = %s AND claimed_at = %s"
-            f" AND EXISTS (SELECT 1 FROM {campaign_table} WHERE id = %s AND status = %s"
-            " FOR SHARE)",
-            [*values.values(), item.message_id, Status.CLAIMED, item.claimed_at,
-             item.campaign_id, Campaign.Status.ACTIVE],
-        )  # fmt: skip
+        if held is None:
+            cursor.execute(sql, params)
+        else:
+            cursor.execute(f"{held[0]};\n{sql}", [*held[1], *params])
+            unrecorded.read(cursor, held)
+            cursor.nextset()
         if cursor.rowcount:
             return "open"
     if _campaign_status_for_share(item.campaign_id) != Campaign.Status.ACTIVE:
@@ -457,8 +506,15 @@ def _gate(item: Claim, built: building.Built) -> str:
     return "lost"
 
 
-def send_one(session: Session, account: SenderAccount, item: Claim, context: _Context) -> str:
-    """Gate, send and record one claimed message; returns what happened."""
+def send_one(
+    session: Session,
+    account: SenderAccount,
+    item: Claim,
+    context: _Context,
+    unrecorded: _Unrecorded,
+) -> str:
+    """Gate, send and record one claimed message; returns what happened. The record of a SENT
+    message on PostgreSQL is left in `unrecorded` for the next gate to carry."""
     lead, campaign, steps = context.lead, context.campaign, context.steps
     if item.step > len(steps):
         release([item])
@@ -479,41 +535,56 @@ def send_one(session: Session, account: SenderAccount, item: Claim, context: _Co
         tracking=campaign.tracking,
     )
     failure: Exception | None = None
-    with transaction.atomic():
-        gated = _gate(item, built)
-        if gated == "paused":
-            message = (
-                Message.objects.select_for_update()
-                .filter(pk=item.message_id, status=Status.CLAIMED, claimed_at=item.claimed_at)
-                .first()
-            )
-            if message is None:
-                return "lost"
-            _release(message, None)
-            return "paused"
-        if gated == "lost":
-            return "lost"  # handed back after the lease: another worker owns it now
-        try:
-            session.begin(account.email)
-        except TemporaryFailure as exc:
-            failure = exc
+    held = unrecorded.take()
+    try:
+        with transaction.atomic():
+            gated = _gate(item, built, held, unrecorded)
+            if gated != "open":
+                return _closed(item, gated)
+            try:
+                session.begin(account.email)
+            except TemporaryFailure as exc:
+                failure = exc
+    except BaseException:
+        unrecorded.held = unrecorded.held or held  # rolled back with the gate: written later
+        raise
     if failure is None:
         try:
             session.finish(lead.email, built.message)
         except (Bounce, TemporaryFailure) as exc:
             failure = exc
+    if failure is None and connection.vendor == "postgresql":
+        sql, params = _sent_record(item, context, step, account.next_available_at)
+        unrecorded.hold(sql, params, item.campaign_id)
+        return Status.SENT
     return record(item, context, step, failure, account.next_available_at)
+
+
+def _closed(item: Claim, gated: str) -> str:
+    """Inside the gate's transaction, when it did not open: a paused campaign gets the message
+    back untouched; a message handed back after the lease belongs to another worker now."""
+    if gated == "paused":
+        message = (
+            Message.objects.select_for_update()
+            .filter(pk=item.message_id, status=Status.CLAIMED, claimed_at=item.claimed_at)
+            .first()
+        )
+        if message is not None:
+            _release(message, None)
+            return "paused"
+    return "lost"
 
 
 def _retry_delay(attempts: int) -> timedelta:
     return timedelta(seconds=settings.SEND_RETRY_BACKOFF_SECONDS * 2 ** max(0, attempts - 1))
 
 
-def _record_sent_postgresql(
+def _sent_record(
     item: Claim, context: _Context, step: CampaignStep, account_free_at: datetime | None
-) -> str:
-    """The common case in one round trip: message SENT, event SENT, the lead's next step (its
-    current status decides, read by the UPDATE itself)."""
+) -> tuple[str, list]:
+    """The common case as one batch of statements (PostgreSQL): message SENT, event SENT, the
+    lead's next step (its current status decides, read by the UPDATE itself), returning the
+    lead's next_send_at."""
     campaign, steps = context.campaign, context.steps
     now = clock.now()
     last = item.step >= len(steps)
@@ -526,8 +597,7 @@ def _record_sent_postgresql(
     going_on = continuing_statuses(campaign)
     lead_table, message_table = Lead._meta.db_table, Message._meta.db_table
     campaign_table = Campaign._meta.db_table
-    sql = f"""SET LOCAL synchronous_commit TO OFF;
-        UPDATE {message_table} SET status = %s, sent_at = %s, error = '' WHERE id = %s;
+    sql = f"""UPDATE {message_table} SET status = %s, sent_at = %s, error = '' WHERE id = %s;
         {EVENT_INSERT_SQL};
         UPDATE {lead_table} SET current_step = %s, last_sent_at = %s,
             status = CASE WHEN status = %s THEN %s WHEN status = %s AND %s THEN %s
@@ -548,13 +618,7 @@ def _record_sent_postgresql(
         not last, list(going_on), campaign.pk, Campaign.Status.ACTIVE, when,
         item.lead_id,
     ]  # fmt: skip
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        for _ in range(3):  # the results of SET, the message and the event come first
-            cursor.nextset()
-        row = cursor.fetchone()
-    ended = row is None or row[0] is None
-    return f"{Status.SENT}:ended" if ended else Status.SENT
+    return sql, params
 
 
 def record(
@@ -568,8 +632,6 @@ def record(
     campaign, steps = context.campaign, context.steps
     window = Window.of(campaign.schedule)
     attempts = item.attempts + 1
-    if failure is None and connection.vendor == "postgresql":
-        return _record_sent_postgresql(item, context, step, account_free_at)
     with transaction.atomic():
         _relaxed_commit()
         now = clock.now()
@@ -672,6 +734,7 @@ def deliver(claims: list[Claim], stop: threading.Event | None = None) -> dict[st
     # Bounce protection reads the counters after each message only for campaigns with bounces.
     watched = {c: bool(event_totals(c).get(Event.BOUNCED)) for c in {i.campaign_id for i in claims}}
     ended: set[uuid.UUID] = set()
+    unrecorded = _Unrecorded()
     for account_id, items in by_account.items():
         account = SenderAccount.objects.filter(pk=account_id).first()
         if account is None or (stop is not None and stop.is_set()):
@@ -693,18 +756,23 @@ def deliver(claims: list[Claim], stop: threading.Event | None = None) -> dict[st
                 context = contexts.get(item.message_id)
                 if context is None:
                     continue
-                outcome = send_one(session, account, item, context)
+                outcome = send_one(session, account, item, context, unrecorded)
                 outcome, _, end = outcome.partition(":")
                 outcomes[outcome] += 1
                 if end:
                     ended.add(item.campaign_id)
                 if outcome == Status.BOUNCED:
                     watched[item.campaign_id] = True
-                if watched[item.campaign_id] and protect_from_bounces(item.campaign_id):
-                    watched[item.campaign_id] = False
+                if watched[item.campaign_id]:
+                    unrecorded.flush()  # the counters it reads include this message
+                    if protect_from_bounces(item.campaign_id):
+                        watched[item.campaign_id] = False
         finally:
-            session.close()
-    for campaign_id in ended:
+            try:
+                unrecorded.flush()
+            finally:
+                session.close()
+    for campaign_id in ended | unrecorded.ended:
         complete_if_done(campaign_id)
     return dict(outcomes)
 
