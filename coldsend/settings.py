@@ -296,6 +296,9 @@ IMAP_TLS_CA_FILE = env.str("IMAP_TLS_CA_FILE", default="")
 TRACKING_FLUSH_SECONDS = env.float("TRACKING_FLUSH_SECONDS", default=1.0)
 # Messages one worker claims per round.
 SEND_BATCH_SIZE = env.int("SEND_BATCH_SIZE", default=50)
+# Sender accounts one worker sends for at once, each over its own SMTP and database connection
+# (PostgreSQL; on SQLite a worker sends for one account at a time).
+SEND_CONNECTIONS = env.int("SEND_CONNECTIONS", default=4)
 # A claimed message not started within this is handed back; one started (SENDING) and not
 # finished within it is FAILED "interrupted", never sent again.
 SEND_CLAIM_LEASE_SECONDS = env.float("SEND_CLAIM_LEASE_SECONDS", default=300.0)

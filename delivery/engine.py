@@ -7,6 +7,8 @@
    MAIL FROM accepted, commit. Once `pause` has answered no gate can pass.
 3. send RCPT and DATA on the account's connection, reused for the batch.
 4. record (one transaction): the message, the event, the lead's next step or end.
+A worker sends for several accounts at once (lanes, SEND_CONNECTIONS on PostgreSQL), each over
+its own SMTP and database connection; one account's messages go one after the other.
 A CLAIMED row never gated is handed back after the lease; a SENDING row is never sent again
 (FAILED "interrupted"): at most once."""
 
@@ -14,12 +16,12 @@ import logging
 import random
 import threading
 import uuid
-from collections import defaultdict
+from collections import Counter, defaultdict, deque
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import connection, connections, transaction
 from django.db.models import Count, Min, Q, QuerySet
 
 from audit.services import ENGINE
@@ -420,52 +422,9 @@ def _relaxed_commit() -> None:
             cursor.execute("SET LOCAL synchronous_commit TO OFF")
 
 
-class _Unrecorded:
-    """The record of the last SENT message (message, event, the lead's next step) not written
-    yet. On PostgreSQL it rides in the next gate's round trip, committed with it; `flush` writes
-    it on its own when no gate follows or before something reads it (bounce protection, the
-    end of an account's batch). Until then the message is SENDING: a worker killed in between
-    leaves it to recovery (FAILED "interrupted"), never to a second send."""
-
-    def __init__(self) -> None:
-        self.held: tuple[str, list, uuid.UUID] | None = None
-        self.ended: set[uuid.UUID] = set()  # campaigns where a recorded lead had nothing left
-
-    def hold(self, sql: str, params: list, campaign_id: uuid.UUID) -> None:
-        self.flush()
-        self.held = (sql, params, campaign_id)
-
-    def take(self) -> tuple[str, list, uuid.UUID] | None:
-        held, self.held = self.held, None
-        return held
-
-    def read(self, cursor: object, held: tuple[str, list, uuid.UUID]) -> None:
-        """After `held`'s statements ran: past their results (the message, the event) to the
-        lead's new next_send_at; none means its sequence ended."""
-        for _ in range(2):
-            cursor.nextset()
-        row = cursor.fetchone()
-        if row is None or row[0] is None:
-            self.ended.add(held[2])
-
-    def flush(self) -> None:
-        held = self.take()
-        if held is None:
-            return
-        try:
-            with transaction.atomic(), connection.cursor() as cursor:
-                _relaxed_commit()
-                cursor.execute(held[0], held[1])
-                self.read(cursor, held)
-        except BaseException:
-            self.held = held
-            raise
-
-
-def _gate(item: Claim, built: building.Built, held: tuple | None, unrecorded: _Unrecorded) -> str:
+def _gate(item: Claim, built: building.Built) -> str:
     """Inside the gate's transaction: "open" once the campaign row is held FOR SHARE, seen
-    ACTIVE, and the message marked SENDING; "paused" or "lost" otherwise. `held`, the previous
-    message's record, runs in the same round trip (PostgreSQL)."""
+    ACTIVE, and the message marked SENDING; "paused" or "lost" otherwise."""
     values = {
         "status": Status.SENDING,
         "attempts": item.attempts + 1,
@@ -484,21 +443,15 @@ def _gate(item: Claim, built: building.Built, held: tuple | None, unrecorded: _U
         return "open" if mine.update(**values) else "lost"
     # One round trip: the campaign row is locked FOR SHARE by the EXISTS.
     message_table, campaign_table = Message._meta.db_table, Campaign._meta.db_table
-    sql = (
-        f"UPDATE {message_table} SET status = %s, attempts = %s, attempted_at = %s,"  # noqa: S608
-        " message_id = %s, subject = %s WHERE id = %s AND status = %s AND claimed_at = %s"
-        f" AND EXISTS (SELECT 1 FROM {campaign_table} WHERE id = %s AND status = %s"
-        " FOR SHARE)"
-    )
-    params = [*values.values(), item.message_id, Status.CLAIMED, item.claimed_at,
-              item.campaign_id, Campaign.Status.ACTIVE]  # fmt: skip
     with connection.cursor() as cursor:
-        if held is None:
-            cursor.execute(sql, params)
-        else:
-            cursor.execute(f"{held[0]};\n{sql}", [*held[1], *params])
-            unrecorded.read(cursor, held)
-            cursor.nextset()
+        cursor.execute(
+            f"UPDATE {message_table} SET status = %s, attempts = %s, attempted_at = %s,"  # noqa: S608
+            " message_id = %s, subject = %s WHERE id = %s AND status = %s AND claimed_at = %s"
+            f" AND EXISTS (SELECT 1 FROM {campaign_table} WHERE id = %s AND status = %s"
+            " FOR SHARE)",
+            [*values.values(), item.message_id, Status.CLAIMED, item.claimed_at,
+             item.campaign_id, Campaign.Status.ACTIVE],
+        )  # fmt: skip
         if cursor.rowcount:
             return "open"
     if _campaign_status_for_share(item.campaign_id) != Campaign.Status.ACTIVE:
@@ -506,15 +459,8 @@ def _gate(item: Claim, built: building.Built, held: tuple | None, unrecorded: _U
     return "lost"
 
 
-def send_one(
-    session: Session,
-    account: SenderAccount,
-    item: Claim,
-    context: _Context,
-    unrecorded: _Unrecorded,
-) -> str:
-    """Gate, send and record one claimed message; returns what happened. The record of a SENT
-    message on PostgreSQL is left in `unrecorded` for the next gate to carry."""
+def send_one(session: Session, account: SenderAccount, item: Claim, context: _Context) -> str:
+    """Gate, send and record one claimed message; returns what happened."""
     lead, campaign, steps = context.lead, context.campaign, context.steps
     if item.step > len(steps):
         release([item])
@@ -535,28 +481,19 @@ def send_one(
         tracking=campaign.tracking,
     )
     failure: Exception | None = None
-    held = unrecorded.take()
-    try:
-        with transaction.atomic():
-            gated = _gate(item, built, held, unrecorded)
-            if gated != "open":
-                return _closed(item, gated)
-            try:
-                session.begin(account.email)
-            except TemporaryFailure as exc:
-                failure = exc
-    except BaseException:
-        unrecorded.held = unrecorded.held or held  # rolled back with the gate: written later
-        raise
+    with transaction.atomic():
+        gated = _gate(item, built)
+        if gated != "open":
+            return _closed(item, gated)
+        try:
+            session.begin(account.email)
+        except TemporaryFailure as exc:
+            failure = exc
     if failure is None:
         try:
             session.finish(lead.email, built.message)
         except (Bounce, TemporaryFailure) as exc:
             failure = exc
-    if failure is None and connection.vendor == "postgresql":
-        sql, params = _sent_record(item, context, step, account.next_available_at)
-        unrecorded.hold(sql, params, item.campaign_id)
-        return Status.SENT
     return record(item, context, step, failure, account.next_available_at)
 
 
@@ -579,12 +516,12 @@ def _retry_delay(attempts: int) -> timedelta:
     return timedelta(seconds=settings.SEND_RETRY_BACKOFF_SECONDS * 2 ** max(0, attempts - 1))
 
 
-def _sent_record(
+def _record_sent_postgresql(
     item: Claim, context: _Context, step: CampaignStep, account_free_at: datetime | None
-) -> tuple[str, list]:
-    """The common case as one batch of statements (PostgreSQL): message SENT, event SENT, the
-    lead's next step (its current status decides, read by the UPDATE itself), returning the
-    lead's next_send_at."""
+) -> str:
+    """The common case in one round trip: message SENT, event SENT, the lead's next step (its
+    current status decides, read by the UPDATE itself). Several statements in one query run as
+    one transaction; it holds the counters' rows only while it runs."""
     campaign, steps = context.campaign, context.steps
     now = clock.now()
     last = item.step >= len(steps)
@@ -597,7 +534,8 @@ def _sent_record(
     going_on = continuing_statuses(campaign)
     lead_table, message_table = Lead._meta.db_table, Message._meta.db_table
     campaign_table = Campaign._meta.db_table
-    sql = f"""UPDATE {message_table} SET status = %s, sent_at = %s, error = '' WHERE id = %s;
+    sql = f"""SET LOCAL synchronous_commit TO OFF;
+        UPDATE {message_table} SET status = %s, sent_at = %s, error = '' WHERE id = %s;
         {EVENT_INSERT_SQL};
         UPDATE {lead_table} SET current_step = %s, last_sent_at = %s,
             status = CASE WHEN status = %s THEN %s WHEN status = %s AND %s THEN %s
@@ -618,7 +556,13 @@ def _sent_record(
         not last, list(going_on), campaign.pk, Campaign.Status.ACTIVE, when,
         item.lead_id,
     ]  # fmt: skip
-    return sql, params
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        for _ in range(3):  # the results of SET, the message and the event come first
+            cursor.nextset()
+        row = cursor.fetchone()
+    ended = row is None or row[0] is None
+    return f"{Status.SENT}:ended" if ended else Status.SENT
 
 
 def record(
@@ -632,6 +576,8 @@ def record(
     campaign, steps = context.campaign, context.steps
     window = Window.of(campaign.schedule)
     attempts = item.attempts + 1
+    if failure is None and connection.vendor == "postgresql":
+        return _record_sent_postgresql(item, context, step, account_free_at)
     with transaction.atomic():
         _relaxed_commit()
         now = clock.now()
@@ -724,55 +670,104 @@ def protect_from_bounces(campaign_id: uuid.UUID) -> bool:
     return True
 
 
+def _deliver_account(
+    account_id: uuid.UUID,
+    items: list[Claim],
+    contexts: dict[uuid.UUID, _Context],
+    stop: threading.Event | None,
+    watched: dict[uuid.UUID, bool],
+) -> tuple[Counter, set[uuid.UUID]]:
+    """Send one account's claims over one connection: the outcomes, and the campaigns where a
+    lead's sequence ended."""
+    outcomes: Counter = Counter()
+    ended: set[uuid.UUID] = set()
+    account = SenderAccount.objects.filter(pk=account_id).first()
+    if account is None or (stop is not None and stop.is_set()):
+        release(items)
+        return outcomes, ended
+    try:
+        session = open_session(account)
+    except AccountError as exc:
+        _account_failed(account, str(exc))
+        release(items, wait_for=account)
+        outcomes["account_error"] += len(items)
+        return outcomes, ended
+    try:
+        for index, item in enumerate(items):
+            if stop is not None and stop.is_set():
+                release(items[index:])
+                break
+            context = contexts.get(item.message_id)
+            if context is None:
+                continue
+            outcome = send_one(session, account, item, context)
+            outcome, _, end = outcome.partition(":")
+            outcomes[outcome] += 1
+            if end:
+                ended.add(item.campaign_id)
+            if outcome == Status.BOUNCED:
+                watched[item.campaign_id] = True
+            if watched[item.campaign_id] and protect_from_bounces(item.campaign_id):
+                watched[item.campaign_id] = False
+    finally:
+        session.close()
+    return outcomes, ended
+
+
+def _lanes(accounts: int) -> int:
+    """How many accounts one worker sends for at once, each over its own SMTP and database
+    connection: SEND_CONNECTIONS on PostgreSQL; one on SQLite, where a single writer at a time
+    holds the database and the lanes would only queue on it."""
+    if connection.vendor != "postgresql":
+        return 1
+    return max(1, min(settings.SEND_CONNECTIONS, accounts))
+
+
 def deliver(claims: list[Claim], stop: threading.Event | None = None) -> dict[str, int]:
-    """Send claimed messages, one connection per account; then complete the campaigns whose
-    leads all ended."""
-    outcomes: dict[str, int] = defaultdict(int)
+    """Send claimed messages, one connection per account, several accounts at once (lanes:
+    a slow mailbox does not hold the others up); then complete the campaigns whose leads all
+    ended."""
     by_account: dict[uuid.UUID, list[Claim]] = defaultdict(list)
     for item in claims:
         by_account[item.account_id].append(item)
     # Bounce protection reads the counters after each message only for campaigns with bounces.
     watched = {c: bool(event_totals(c).get(Event.BOUNCED)) for c in {i.campaign_id for i in claims}}
-    ended: set[uuid.UUID] = set()
-    unrecorded = _Unrecorded()
-    for account_id, items in by_account.items():
-        account = SenderAccount.objects.filter(pk=account_id).first()
-        if account is None or (stop is not None and stop.is_set()):
-            release(items)
-            continue
+    contexts = _contexts(claims)
+    work = deque(by_account.items())
+    results: list[tuple[Counter, set[uuid.UUID]]] = []
+    errors: list[BaseException] = []
+
+    def lane(own_connection: bool) -> None:
         try:
-            session = open_session(account)
-        except AccountError as exc:
-            _account_failed(account, str(exc))
-            release(items, wait_for=account)
-            outcomes["account_error"] += len(items)
-            continue
-        contexts = _contexts(items)
-        try:
-            for index, item in enumerate(items):
-                if stop is not None and stop.is_set():
-                    release(items[index:])
-                    break
-                context = contexts.get(item.message_id)
-                if context is None:
-                    continue
-                outcome = send_one(session, account, item, context, unrecorded)
-                outcome, _, end = outcome.partition(":")
-                outcomes[outcome] += 1
-                if end:
-                    ended.add(item.campaign_id)
-                if outcome == Status.BOUNCED:
-                    watched[item.campaign_id] = True
-                if watched[item.campaign_id]:
-                    unrecorded.flush()  # the counters it reads include this message
-                    if protect_from_bounces(item.campaign_id):
-                        watched[item.campaign_id] = False
+            while work:
+                try:
+                    account_id, items = work.popleft()
+                except IndexError:
+                    return
+                results.append(_deliver_account(account_id, items, contexts, stop, watched))
+        except BaseException as exc:  # raised again by the caller's thread
+            errors.append(exc)
         finally:
-            try:
-                unrecorded.flush()
-            finally:
-                session.close()
-    for campaign_id in ended | unrecorded.ended:
+            if own_connection:
+                connections.close_all()  # this thread's connections only
+
+    helpers = [
+        threading.Thread(target=lane, args=(True,), name=f"send-lane-{n}", daemon=True)
+        for n in range(1, _lanes(len(by_account)))
+    ]
+    for thread in helpers:
+        thread.start()
+    lane(own_connection=False)
+    for thread in helpers:
+        thread.join()
+    if errors:
+        raise errors[0]
+    outcomes: Counter = Counter()
+    ended: set[uuid.UUID] = set()
+    for counted, finished in results:
+        outcomes.update(counted)
+        ended |= finished
+    for campaign_id in ended:
         complete_if_done(campaign_id)
     return dict(outcomes)
 

@@ -154,6 +154,9 @@ def delivery_settings(settings):
     settings.TASKS = {"default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend"}}
     settings.SMTP_TIMEOUT_SECONDS = 5
     settings.SEND_BATCH_SIZE = 50
+    # In-process engine runs see the test's own transaction only from its connection: one lane.
+    # Several lanes (each with its own connection) are tested on committed data.
+    settings.SEND_CONNECTIONS = 1
     settings.SEND_RETRY_BACKOFF_SECONDS = 600
     settings.SEND_MAX_ATTEMPTS = 4
     settings.ACCOUNT_RECHECK_SECONDS = 300
