@@ -1,7 +1,8 @@
 """Sending throughput: 10,000 leads, one step, into an aiosmtpd sink on loopback, sent by 1 and
 then 2 `run_worker` processes on PostgreSQL; against the floor of a bare loop that builds the
 same messages with email.message.EmailMessage and sends them over one reused smtplib
-connection. Then the due-sends query over 1,000,000 leads in 100 campaigns (EXPLAIN ANALYZE).
+connection. Also one worker with one lane (SEND_CONNECTIONS=1) and one with a non-durable gate.
+Then the due-sends query over 1,000,000 leads in 100 campaigns (EXPLAIN ANALYZE).
 
     python -m bench.send_throughput          # DATABASE_URL, else a fresh cs_engine_bench
 """
@@ -199,6 +200,7 @@ def main() -> None:
         manage(env, "migrate", "--noinput")
         setup_django(env)
         floor = bare_loop(port, LEADS)
+        print(f"{LEADS} leads, {ACCOUNTS} sender accounts, SEND_CONNECTIONS default (4 lanes)")
         print(f"bare loop (EmailMessage + one smtplib connection): {floor:.0f} messages/s")
         results = {}
         for workers in (1, 2):
@@ -208,6 +210,13 @@ def main() -> None:
                 f"{workers} worker(s): {results[workers]:.0f} messages/s "
                 f"({results[workers] / floor:.2f}x the bare loop)"
             )
+        # One lane: the worker sends for one account at a time (SEND_CONNECTIONS=1).
+        prepare_campaign(port)
+        serial = run_workers({**env, "SEND_CONNECTIONS": "1"}, handler, 1)
+        print(
+            f"1 worker, SEND_CONNECTIONS=1: {serial:.0f} messages/s "
+            f"({serial / floor:.2f}x the bare loop)"
+        )
         # The same with the gate's commit not waiting for the disk (SEND_GATE_DURABLE=false).
         prepare_campaign(port)
         relaxed = run_workers({**env, "SEND_GATE_DURABLE": "false"}, handler, 1)

@@ -19,6 +19,8 @@ VERBATIM = frozenset({"list-unsubscribe", "list-unsubscribe-post", "in-reply-to"
 # Headers whose values this module generates (ASCII, one line): kept as given instead of being
 # parsed into header objects on the way in (read back, they are parsed then).
 AS_GIVEN = VERBATIM | {"date", "message-id"}
+# A recipient this plain (ASCII atoms @ an ASCII domain) is a valid To header as it is.
+PLAIN_ADDRESS = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@[A-Za-z0-9.-]+")
 
 
 class _FoldedOnce:
@@ -77,7 +79,10 @@ class _Policy(type(SMTP_POLICY)):
         return self.linesep.join(lines) + self.linesep
 
     def header_store_parse(self, name: str, value: object) -> tuple[str, object]:
-        if name.lower() in AS_GIVEN and isinstance(value, str):
+        key = name.lower()
+        if isinstance(value, str) and (
+            key in AS_GIVEN or (key == "to" and PLAIN_ADDRESS.fullmatch(value))
+        ):
             if len(value.splitlines()) > 1:
                 raise ValueError("Header values may not contain linefeed or carriage return")
             return name, value

@@ -27,6 +27,7 @@ from django.db.models import Count, Min, Q, QuerySet
 from audit.services import ENGINE
 from campaigns.models import Campaign, CampaignStep
 from coldsend import clock
+from coldsend.ids import uuid7
 from delivery import building, placeholders
 from delivery.models import Attempt, Message, Suppression
 from delivery.records import (
@@ -267,43 +268,102 @@ def _write_claims(campaign: Campaign, taken: list, now: datetime) -> list[Claim]
             lead_id__in=[lead.pk for lead, _ in taken], status=Status.RETRY
         )
     }
-    messages, again = [], []
+    claims, retried, new, again = [], [], [], []  # claims in the order taken (follow-ups first)
     for lead, state in taken:
         message = retrying.get(lead.pk)
-        if message is not None and message.step == lead.current_step + 1:
+        step, account_id = lead.current_step + 1, state.account.pk
+        if message is not None and message.step == step:  # a retry: the same row again
             message.status, message.claimed_at = Status.CLAIMED, now
-            message.sender_account_id = state.account.pk
+            message.sender_account_id = account_id
             again.append(message)
+            item = Claim(message.pk, lead.pk, campaign.pk, account_id, step, now, message.attempts)
+            retried.append(item)
         else:
-            message = Message(
-                lead_id=lead.pk,
-                campaign_id=campaign.pk,
-                step=lead.current_step + 1,
-                sender_account_id=state.account.pk,
-                claimed_at=now,
-            )
-            messages.append(message)
-    Message.objects.bulk_create(messages)
+            item = Claim(uuid7(), lead.pk, campaign.pk, account_id, step, now)
+            new.append(item)
+        claims.append(item)
+    _insert_claimed(new)
     Message.objects.bulk_update(again, ["status", "claimed_at", "sender_account_id"])
-    Attempt.objects.bulk_create(
-        Attempt(
-            message_id=m.pk, campaign_id=campaign.pk, sender_account_id=m.sender_account_id, at=now
-        )
-        for m in messages + again
-    )
-    by_account = defaultdict(list)
-    for lead, state in taken:
-        by_account[state.account.pk].append(lead.pk)
-    for account_id, ids in by_account.items():
-        Lead.objects.filter(pk__in=ids).update(next_send_at=None, sender_account_id=account_id)
+    _reserve_attempts(retried)
+    _pin_leads([(lead.pk, state.account.pk) for lead, state in taken])
     for state in {s.account.pk: s for _, s in taken}.values():
         SenderAccount.objects.filter(pk=state.account.pk).update(
             next_available_at=state.account.next_available_at
         )
-    return [
-        Claim(m.pk, m.lead_id, campaign.pk, m.sender_account_id, m.step, now, m.attempts)
-        for m in messages + again
-    ]
+    return claims
+
+
+def _reserve_attempts(claims: list[Claim]) -> None:
+    Attempt.objects.bulk_create(
+        Attempt(
+            message_id=c.message_id,
+            campaign_id=c.campaign_id,
+            sender_account_id=c.account_id,
+            at=c.claimed_at,
+        )
+        for c in claims
+    )
+
+
+def _insert_claimed(claims: list[Claim]) -> None:
+    """New CLAIMED messages and the attempts they reserve; on PostgreSQL one statement over
+    arrays (a claim of hundreds of rows spent most of its time building model instances)."""
+    if not claims:
+        return
+    if connection.vendor != "postgresql":
+        Message.objects.bulk_create(
+            Message(
+                id=c.message_id,
+                lead_id=c.lead_id,
+                campaign_id=c.campaign_id,
+                step=c.step,
+                sender_account_id=c.account_id,
+                claimed_at=c.claimed_at,
+            )
+            for c in claims
+        )
+        _reserve_attempts(claims)
+        return
+    message_table, attempt_table = Message._meta.db_table, Attempt._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""WITH claimed AS (
+                INSERT INTO {message_table} (id, lead_id, campaign_id, step, sender_account_id,
+                    status, attempts, message_id, subject, error, claimed_at)
+                SELECT id, lead_id, campaign_id, step, account_id, %s, 0, '', '', '', %s
+                FROM unnest(%s::uuid[], %s::uuid[], %s::uuid[], %s::int[], %s::uuid[])
+                    AS t(id, lead_id, campaign_id, step, account_id)
+                RETURNING id, campaign_id, sender_account_id, claimed_at)
+            INSERT INTO {attempt_table} (message_id, campaign_id, sender_account_id, at)
+            SELECT id, campaign_id, sender_account_id, claimed_at FROM claimed""",  # noqa: S608
+            [
+                Status.CLAIMED,
+                claims[0].claimed_at,
+                [c.message_id for c in claims],
+                [c.lead_id for c in claims],
+                [c.campaign_id for c in claims],
+                [c.step for c in claims],
+                [c.account_id for c in claims],
+            ],
+        )
+
+
+def _pin_leads(pairs: list[tuple[uuid.UUID, uuid.UUID]]) -> None:
+    """Claimed leads: nothing due any more, and the account that sends their thread."""
+    if connection.vendor != "postgresql":
+        by_account = defaultdict(list)
+        for lead_id, account_id in pairs:
+            by_account[account_id].append(lead_id)
+        for account_id, ids in by_account.items():
+            Lead.objects.filter(pk__in=ids).update(next_send_at=None, sender_account_id=account_id)
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {Lead._meta.db_table} AS l SET next_send_at = NULL,"  # noqa: S608
+            " sender_account_id = t.account_id FROM unnest(%s::uuid[], %s::uuid[])"
+            " AS t(id, account_id) WHERE l.id = t.id",
+            [[lead for lead, _ in pairs], [account for _, account in pairs]],
+        )
 
 
 def due_campaigns(now: datetime, limit: int = 50) -> list[uuid.UUID]:
