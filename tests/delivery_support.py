@@ -8,6 +8,7 @@ import email
 import email.policy
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -17,6 +18,8 @@ import pytest
 import time_machine
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
+from django.db import connections
+from rest_framework.test import APIClient
 
 from delivery import engine
 from sender_accounts.models import SenderAccount
@@ -275,3 +278,35 @@ def run_engine(rounds: int = 100) -> int:
             return total
         total += claimed
     return total
+
+
+class Pauser:
+    """Pauses a campaign through the API from another thread (another client, its own database
+    connection) once `start` is called; `answered` is when the answer came (monotonic ns)."""
+
+    def __init__(self, client, campaign_id: str) -> None:
+        self.raw_key = client._credentials["HTTP_X_API_KEY"]
+        self.campaign_id = campaign_id
+        self.answered: int | None = None
+        self.status: int | None = None
+        self.thread = threading.Thread(target=self._pause)
+
+    def _pause(self) -> None:
+        other = APIClient()
+        other.credentials(HTTP_X_API_KEY=self.raw_key)
+        try:
+            response = other.post(api_url(f"campaigns/{self.campaign_id}/pause"))
+            self.answered, self.status = time.monotonic_ns(), response.status_code
+        finally:
+            connections.close_all()  # this thread's connection
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def started(self) -> bool:
+        return self.thread.is_alive() or self.answered is not None
+
+    def join(self) -> bool:
+        """True once the pause has answered 200."""
+        self.thread.join(timeout=30)
+        return self.status == 200

@@ -7,15 +7,14 @@ import time
 from collections import Counter
 
 import pytest
-from django.db import connection, connections
-from rest_framework.test import APIClient
+from django.db import connection
 
 from delivery.models import Message
 from leads.models import Lead
 from tests.delivery_support import (
+    Pauser,
     activate,
     add_leads,
-    api_url,
     create_account,
     create_campaign,
     run_engine,
@@ -70,37 +69,25 @@ def test_pause_stops_every_lane(client_all, sink, settings):
     addresses = [f"l{i}@example.com" for i in range(30)]
     add_leads(client_all, campaign_id, [{"email": a} for a in addresses])
     activate(client_all, campaign_id)
-    raw_key = client_all._credentials["HTTP_X_API_KEY"]
-    events: list[tuple[str, int]] = []
-    paused = threading.Event()
-
-    def pause_now() -> None:
-        other = APIClient()
-        other.credentials(HTTP_X_API_KEY=raw_key)
-        try:
-            response = other.post(api_url(f"campaigns/{campaign_id}/pause"))
-            events.append(("pause answered", time.monotonic_ns()))
-            assert response.status_code == 200
-            paused.set()
-        finally:
-            connections.close_all()  # this thread's connection
-
-    pauser = threading.Thread(target=pause_now)
+    pauser = Pauser(client_all, campaign_id)
+    mail_from: list[int] = []
+    lock = threading.Lock()
 
     def on_mail(sender: str) -> None:
-        events.append(("MAIL FROM", time.monotonic_ns()))
-        if len(events) == 4:  # a few sends in, while other lanes are mid-way
-            pauser.start()
+        with lock:  # the server may run two of these at once
+            mail_from.append(time.monotonic_ns())
+            pause = len(mail_from) >= 4 and not pauser.started()  # a few sends in
+            if pause:
+                pauser.start()
+        if pause:
             time.sleep(0.2)  # the pause waits on the campaign's row while gates hold it
 
     sink.on_mail = on_mail
     sink.data_delay = 0.01
     run_engine()
-    pauser.join(timeout=30)
-    assert paused.is_set()
+    assert pauser.join()
 
-    answered = next(t for name, t in events if name == "pause answered")
-    assert [name for name, t in events if name == "MAIL FROM" and t > answered] == []
+    assert [t for t in mail_from if t > pauser.answered] == []
     assert 1 <= len(sink.received) < len(addresses)
     assert not Message.objects.filter(status__in=["CLAIMED", "SENDING"]).exists()
 

@@ -1,18 +1,17 @@
 """Pause is immediate: once `pause` has answered, no new SMTP transaction starts for the
 campaign; activating again resumes where it stopped, no step skipped or repeated."""
 
-import threading
 import time
 from datetime import timedelta
 
 import pytest
-from rest_framework.test import APIClient
 
 from coldsend.clock import now
 from delivery import engine
 from delivery.models import Message
 from leads.models import Lead
 from tests.delivery_support import (
+    Pauser,
     activate,
     add_leads,
     api_url,
@@ -49,25 +48,12 @@ def test_pause_from_another_thread_while_a_send_is_in_the_gate(client_all, sink,
     addresses = [f"l{i}@example.com" for i in range(6)]
     add_leads(client_all, campaign_id, [{"email": a} for a in addresses])
     activate(client_all, campaign_id)
-    raw_key = client_all._credentials["HTTP_X_API_KEY"]
-
-    events: list[tuple[str, int]] = []
-    paused = threading.Event()
-
-    def pause_now() -> None:
-        other = APIClient()
-        other.credentials(HTTP_X_API_KEY=raw_key)
-        events.append(("pause sent", time.monotonic_ns()))
-        response = other.post(api_url(f"campaigns/{campaign_id}/pause"))
-        events.append(("pause answered", time.monotonic_ns()))
-        assert response.status_code == 200
-        paused.set()
-
-    pauser = threading.Thread(target=pause_now)
+    pauser = Pauser(client_all, campaign_id)
+    mail_from: list[int] = []
 
     def on_mail(address: str) -> None:
-        events.append(("MAIL FROM", time.monotonic_ns()))
-        if not pauser.is_alive() and not paused.is_set():
+        mail_from.append(time.monotonic_ns())
+        if not pauser.started():
             pauser.start()
             time.sleep(0.2)  # let the pause reach the campaign's lock while the gate holds it
 
@@ -75,12 +61,9 @@ def test_pause_from_another_thread_while_a_send_is_in_the_gate(client_all, sink,
     # SQLite's lock waits are not queued: a slow DATA (outside the gate) lets the pause in.
     sink.data_delay = 0.05
     run_engine()
-    pauser.join(timeout=30)
-    assert paused.is_set()
+    assert pauser.join()
 
-    answered = next(t for name, t in events if name == "pause answered")
-    started_after = [name for name, t in events if name == "MAIL FROM" and t > answered]
-    assert started_after == []
+    assert [t for t in mail_from if t > pauser.answered] == []
     sent_before = len(sink.received)
     assert 1 <= sent_before < len(addresses)
     assert Lead.objects.filter(next_send_at__isnull=False).count() == 0
