@@ -31,9 +31,9 @@ from coldsend.ids import uuid7
 from delivery import building, placeholders
 from delivery.models import Attempt, Message, Suppression
 from delivery.records import (
-    EVENT_INSERT_SQL,
     Event,
     event_insert_params,
+    event_insert_sql,
     event_totals,
     record_event,
 )
@@ -594,34 +594,40 @@ def _record_sent_postgresql(
     going_on = continuing_statuses(campaign)
     lead_table, message_table = Lead._meta.db_table, Message._meta.db_table
     campaign_table = Campaign._meta.db_table
+    # The lead is updated (and so locked) first: a lead deleted meanwhile gets no event, and
+    # its message went with it.
     sql = f"""SET LOCAL synchronous_commit TO OFF;
-        UPDATE {message_table} SET status = %s, sent_at = %s, error = '' WHERE id = %s;
-        {EVENT_INSERT_SQL};
-        UPDATE {lead_table} SET current_step = %s, last_sent_at = %s,
-            status = CASE WHEN status = %s THEN %s WHEN status = %s AND %s THEN %s
-                ELSE status END,
-            next_send_at = CASE WHEN %s AND status = ANY(%s) AND (SELECT status FROM
-                {campaign_table} WHERE id = %s) = %s THEN %s::timestamptz END
-        WHERE id = %s RETURNING next_send_at"""  # noqa: S608 (names from the models)
+        WITH lead AS (
+            UPDATE {lead_table} SET current_step = %s, last_sent_at = %s,
+                status = CASE WHEN status = %s THEN %s WHEN status = %s AND %s THEN %s
+                    ELSE status END,
+                next_send_at = CASE WHEN %s AND status = ANY(%s) AND (SELECT status FROM
+                    {campaign_table} WHERE id = %s) = %s THEN %s::timestamptz END
+            WHERE id = %s RETURNING id, next_send_at),
+        message AS (
+            UPDATE {message_table} SET status = %s, sent_at = %s, error = '' WHERE id = %s),
+        event AS ({event_insert_sql("lead")})
+        SELECT next_send_at FROM lead"""  # noqa: S608 (names from the models)
     pending, contacted, completed = (
         Lead.Status.PENDING,
         Lead.Status.CONTACTED,
         Lead.Status.COMPLETED,
     )
     params = [
-        Status.SENT, now, item.message_id,
-        *event_insert_params(campaign.pk, item.lead_id, item.account_id, step.pk, Event.SENT, now),
         item.step, now,
         pending, completed if last else contacted, contacted, last, completed,
         not last, list(going_on), campaign.pk, Campaign.Status.ACTIVE, when,
         item.lead_id,
+        Status.SENT, now, item.message_id,
+        *event_insert_params(campaign.pk, item.account_id, step.pk, Event.SENT, now),
     ]  # fmt: skip
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        for _ in range(3):  # the results of SET, the message and the event come first
-            cursor.nextset()
+        cursor.nextset()  # past the SET
         row = cursor.fetchone()
-    ended = row is None or row[0] is None
+    if row is None:  # deleted while its message was on the wire: nothing to record
+        return "gone:ended"
+    ended = row[0] is None
     return f"{Status.SENT}:ended" if ended else Status.SENT
 
 
@@ -645,8 +651,11 @@ def record(
             Lead.objects.select_for_update(of=("self",))
             .select_related("campaign")
             .only("pk", "status", "current_step", "workspace_id", "email", "campaign__status")
-            .get(pk=item.lead_id)
+            .filter(pk=item.lead_id)
+            .first()
         )
+        if lead is None:  # deleted while its message was on the wire: nothing to record
+            return "gone:ended"
         active = lead.campaign.status == Campaign.Status.ACTIVE
         message = Message.objects.filter(pk=item.message_id)
         event = None

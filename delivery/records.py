@@ -35,22 +35,24 @@ def record_event(
     )
 
 
-EVENT_INSERT_SQL = (
-    f"INSERT INTO {EmailEvent._meta.db_table} (campaign_id, lead_id, sender_account_id, step_id,"  # noqa: S608
-    " type, occurred_at) VALUES (%s, %s, %s, %s, %s, %s)"
-)
+def event_insert_sql(leads: str) -> str:
+    """An INSERT of one event for each row of `leads` (a table expression with the lead's `id`):
+    none for a lead that is gone. Its parameters: event_insert_params."""
+    return (
+        f"INSERT INTO {EmailEvent._meta.db_table} (campaign_id, lead_id, sender_account_id,"  # noqa: S608
+        f" step_id, type, occurred_at) SELECT %s, id, %s, %s, %s, %s FROM {leads}"
+    )
 
 
 def event_insert_params(
     campaign_id: uuid.UUID,
-    lead_id: uuid.UUID,
     sender_account_id: uuid.UUID | None,
     step_id: int | None,
     type: str,
     at: datetime,
 ) -> list:
-    """The parameters of EVENT_INSERT_SQL (for the engine's one-round-trip record)."""
-    return [campaign_id, lead_id, sender_account_id, step_id, type, at]
+    """The parameters of event_insert_sql (for the engine's one-round-trip record)."""
+    return [campaign_id, sender_account_id, step_id, type, at]
 
 
 def event_totals(campaign_id: uuid.UUID) -> dict[str, int]:

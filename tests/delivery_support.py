@@ -62,8 +62,9 @@ class Handler:
     data_delay: float = 0.0  # seconds the server takes to answer DATA, as real servers do
     login_attempts: int = 0
     greetings: int = 0  # EHLOs: a client that never got this far never connected
-    # Called (in the server's thread) when MAIL FROM arrives, before the answer.
+    # Called (in the server's thread) when MAIL FROM / RCPT TO arrives, before the answer.
     on_mail: Any = None
+    on_rcpt: Any = None
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     async def handle_EHLO(self, server, session, envelope, hostname, responses):
@@ -79,6 +80,8 @@ class Handler:
         return "250 OK"
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if self.on_rcpt is not None:
+            await asyncio.get_running_loop().run_in_executor(None, self.on_rcpt, address)
         if address in self.reject:
             return f"550 5.1.1 <{address}>: Recipient address rejected"
         if address in self.defer:
