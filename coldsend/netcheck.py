@@ -51,6 +51,25 @@ def resolve(host: str, port: int) -> list[tuple]:
     return infos
 
 
+def connect(host: str, port: int, timeout: float, checked: bool = True) -> socket.socket:
+    """A socket connected to `host` at an address the rule allows: resolved and checked once,
+    and the checked address is the one connected to (a second lookup could answer otherwise:
+    DNS rebinding). `checked` is off for the operator's own relay (EMAIL_URL)."""
+    if not checked:
+        return socket.create_connection((host, port), timeout)
+    error: OSError | None = None
+    for family, kind, proto, _, sockaddr in resolve(host, port):
+        sock = socket.socket(family, kind, proto)
+        try:
+            sock.settimeout(timeout)
+            sock.connect(sockaddr)
+            return sock
+        except OSError as exc:
+            sock.close()
+            error = exc
+    raise error or OSError("no address")
+
+
 def check_host(host: str, port: int = 25) -> None:
     """For creation-time validation: HostRefused unless `host` may be connected to."""
     resolve(host, port)

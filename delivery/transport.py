@@ -14,7 +14,8 @@ from email.message import EmailMessage
 from django.conf import settings
 from django.core import mail
 
-from coldsend.netcheck import HostRefused, resolve
+from coldsend import netcheck
+from coldsend.netcheck import HostRefused
 from sender_accounts.models import SenderAccount
 
 
@@ -43,36 +44,18 @@ def _reply(code: int, text: bytes | str) -> str:
     return f"{code} {' '.join(text.split())}"[:250]
 
 
-def _connect_checked(host: str, port: int, timeout: float, checked: bool) -> socket.socket:
-    """Connect to `host` only at an address the SSRF rule allows (checked after resolution,
-    and the checked address is the one used). `checked` is off for the operator's own relay."""
-    if not checked:
-        return socket.create_connection((host, port), timeout)
-    error: OSError | None = None
-    for family, kind, proto, _, sockaddr in resolve(host, port):
-        sock = socket.socket(family, kind, proto)
-        try:
-            sock.settimeout(timeout)
-            sock.connect(sockaddr)
-            return sock
-        except OSError as exc:
-            sock.close()
-            error = exc
-    raise error or OSError("no address")
-
-
 class _SMTP(smtplib.SMTP):
     checked = True
 
     def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:
-        return _connect_checked(host, port, timeout, self.checked)
+        return netcheck.connect(host, port, timeout, self.checked)
 
 
 class _SMTP_SSL(smtplib.SMTP_SSL):
     checked = True
 
     def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:
-        sock = _connect_checked(host, port, timeout, self.checked)
+        sock = netcheck.connect(host, port, timeout, self.checked)
         return self.context.wrap_socket(sock, server_hostname=self._host)
 
 

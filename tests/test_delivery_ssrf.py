@@ -1,6 +1,7 @@
 """SSRF: the engine connects only to public addresses, checked after DNS resolution at connect
 time, unless SMTP_ALLOW_PRIVATE_HOSTS (development and tests) says otherwise."""
 
+import itertools
 import socket
 from datetime import timedelta
 
@@ -104,3 +105,32 @@ def test_the_engine_refuses_a_private_host_at_connect_time(client_all, sink, clo
     assert SenderAccount.objects.get(pk=account).status == "ACTIVE"
     assert sink.greetings == 2  # the re-check, then the send
     assert [r.rcpt_tos for r in sink.received] == [["ann@example.com"]]
+
+
+def test_the_engine_connects_only_to_the_address_it_checked(
+    client_all, sink, clock, settings, monkeypatch
+):
+    """DNS rebinding: the host name answers a public address to the SSRF check and loopback
+    (where the SMTP server is) to the next lookup. The connection goes to the checked address
+    (unreachable here): the local server never hears from the engine."""
+    account = create_account(client_all, sink)
+    SenderAccount.objects.filter(pk=account).update(smtp_host="rebind.example")
+    campaign_id = create_campaign(client_all, [account])
+    add_lead(client_all, campaign_id, "ann@example.com")
+    activate(client_all, campaign_id)
+    settings.SMTP_ALLOW_PRIVATE_HOSTS = False
+    answers = itertools.cycle(["93.184.215.14", "127.0.0.1"])  # public, then this machine
+    lookup = socket.getaddrinfo
+
+    def rebinding_dns(host, *args, **kwargs):
+        return lookup(next(answers) if host == "rebind.example" else host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", rebinding_dns)
+    run_engine()
+    monkeypatch.undo()
+
+    assert sink.greetings == 0
+    assert sink.received == []
+    stored = SenderAccount.objects.get(pk=account)
+    assert stored.status == "ERROR"
+    assert "Cannot connect to rebind.example" in stored.last_error

@@ -4,6 +4,8 @@ answer is AUTO_REPLIED only; mail naming nothing of ours, or a message of anothe
 counts nowhere; the inbox is never changed, and an IMAP failure changes nothing but
 `last_error`."""
 
+import itertools
+import socket
 from datetime import timedelta
 
 import pytest
@@ -228,3 +230,27 @@ def test_a_uidvalidity_change_reads_the_inbox_again_without_counting_twice(
 
     assert stats_of(client_all, campaign_id)["replied"] == 1
     assert events_of(campaign_id, "AUTO_REPLIED") == 1  # the new message counts
+
+
+def test_the_inbox_is_reached_only_at_the_address_that_was_checked(
+    client_all, sink, dovecot, clock, sent, settings, monkeypatch
+):
+    """DNS rebinding: the inbox's host name answers a public address to the SSRF check and
+    loopback (where the IMAP server is) to the next lookup. The connection goes to the checked
+    address (unreachable here), so the reply waiting in the loopback inbox is never read."""
+    campaign_id, account_id, user, values = sent
+    dovecot.deliver(user, mail("reply", **values))
+    SenderAccount.objects.filter(pk=account_id).update(imap_host="rebind.example")
+    settings.SMTP_ALLOW_PRIVATE_HOSTS = False
+    answers = itertools.cycle(["93.184.215.14", "127.0.0.1"])  # public, then this machine
+    lookup = socket.getaddrinfo
+
+    def rebinding_dns(host, *args, **kwargs):
+        return lookup(next(answers) if host == "rebind.example" else host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", rebinding_dns)
+    run_engine()
+    monkeypatch.undo()
+
+    assert lead_of(client_all, campaign_id, LEAD)["status"] == "CONTACTED"  # the reply unread
+    assert "unreachable" in SenderAccount.objects.get(pk=account_id).last_error

@@ -10,6 +10,7 @@ import contextlib
 import hashlib
 import imaplib
 import logging
+import socket
 import ssl
 from collections.abc import Iterator
 from datetime import timedelta
@@ -20,10 +21,12 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError, LoginError
+from imapclient.imap4 import IMAP4WithTimeout
+from imapclient.tls import IMAP4_TLS, wrap_socket
 
 from campaigns.models import Campaign
-from coldsend import clock
-from coldsend.netcheck import HostRefused, resolve
+from coldsend import clock, netcheck
+from coldsend.netcheck import HostRefused
 from delivery.models import Message
 from sender_accounts.models import SenderAccount
 from tracking import classify, services
@@ -51,14 +54,35 @@ def tls_context() -> ssl.SSLContext:
     return context
 
 
+class _CheckedIMAP4(IMAP4WithTimeout):
+    def _create_socket(self, timeout: float | None = None) -> socket.socket:
+        return netcheck.connect(self.host, self.port, self._timeout if timeout is None else timeout)
+
+
+class _CheckedIMAP4TLS(IMAP4_TLS):
+    def _create_socket(self, timeout: float | None = None) -> socket.socket:
+        sock = netcheck.connect(self.host, self.port, self._timeout if timeout is None else timeout)
+        return wrap_socket(sock, self.ssl_context, self.host)  # the name: SNI, certificate
+
+
+class _CheckedIMAPClient(IMAPClient):
+    """IMAPClient connecting only to an address the SSRF rule allows, checked after resolution
+    and the one connected to (coldsend.netcheck.connect)."""
+
+    def _create_IMAP4(self) -> imaplib.IMAP4:
+        timeout = getattr(self._timeout, "connect", None)
+        if self.ssl:
+            return _CheckedIMAP4TLS(self.host, self.port, self.ssl_context, timeout)
+        return _CheckedIMAP4(self.host, self.port, timeout)
+
+
 def connect(account: SenderAccount) -> IMAPClient:
-    """A logged-in client, after the SSRF rule is checked on the resolved addresses."""
+    """A logged-in client, at an address the SSRF rule allows."""
     host, port = account.imap_host, account.imap_port or 993
     security = account.imap_security or SenderAccount.Security.SSL
     try:
-        resolve(host, port)
         implicit = security == SenderAccount.Security.SSL
-        client = IMAPClient(
+        client = _CheckedIMAPClient(
             host,
             port=port,
             ssl=implicit,
