@@ -174,7 +174,7 @@ class LeadMessageSerializer(serializers.Serializer):
         help_text="The `Message-ID` header, with its angle brackets, e.g. `<0192…@sender.example>`."
     )
     status = MessageStatusField(
-        source="api_status",
+        source="public_status",
         help_text="SENT: accepted by the server. BOUNCED: refused for good (5xx); the address "
         "is then suppressed. FAILED: not delivered; a temporary failure (4xx, dropped "
         "connection) is tried again while the lead's `next_send_at` is set, and the message "
@@ -188,7 +188,6 @@ class LeadMessageSerializer(serializers.Serializer):
     sent_at = serializers.DateTimeField(allow_null=True, help_text="When it was accepted.")
 
     def to_representation(self, message: Message) -> dict:
-        message.api_status = message.status if message.status in MessageStatus.values else "FAILED"
         data = super().to_representation(message)
         data["error"] = data["error"] or None
         return data
