@@ -77,7 +77,10 @@ LEAD_ROW_SCHEMA = {
             "object, a value that is not a string, a field not listed, a name over "
             f"{NAME_MAX_LENGTH} characters, `custom_fields` that POST leads would refuse, a "
             "missing or malformed email) is an invalid row, counted and listed in `errors`, not "
-            "a 400.",
+            "a 400. One limit is the body's: no value in it may hold an array or object more "
+            "than one level below a lead (deeper, e.g. an object inside `custom_fields` or "
+            "inside another of a lead's values, makes the whole body a 400: the JSON is read as "
+            "it streams in, and depth is what could make reading it costly).",
         },
     }
 )

@@ -74,6 +74,10 @@ def _shown(text: str) -> str:
 # A lead is an object whose values are strings, or one object of strings (custom_fields): in the
 # body that is the top object, `leads`, the lead, and one level below it. Deeper is refused.
 MAX_DEPTH = 4
+TOO_DEEP = (
+    "The JSON is nested too deeply for leads: a lead's values are strings, or one object of "
+    "strings (custom_fields)."
+)
 # Values a lead may hold in all (its fields, custom fields, list items): far more than a valid
 # lead has (4 fields and 50 custom fields), few enough that building one lead costs little.
 MAX_VALUES_PER_LEAD = 1000
@@ -135,10 +139,7 @@ def read_json_import(raw: bytes) -> Any:
             if opens:
                 depth += 1
                 if depth > MAX_DEPTH:
-                    raise JSONBodyError(
-                        "The JSON is nested too deeply for leads: a lead's values are strings, "
-                        "or one object of strings (custom_fields)."
-                    )
+                    raise JSONBodyError(TOO_DEEP)
             level = depth - 1 if opens else depth  # the level this value sits at
             if level == 0:
                 body = ({} if event == "start_map" else []) if opens else value
