@@ -111,6 +111,19 @@ def domain_of(address: str) -> str:
     return address.rpartition("@")[2] or "localhost"
 
 
+def ascii_address(address: str) -> str:
+    """The address as SMTP and headers carry it without SMTPUTF8: an internationalised domain
+    in its IDNA (punycode) form. Local parts are ASCII already (the API's email validation);
+    an address that cannot be written so is returned as it is, for the server to refuse."""
+    local, at, domain = address.rpartition("@")
+    if not at or domain.isascii():
+        return address
+    try:
+        return f"{local}@{domain.encode('idna').decode('ascii')}"
+    except UnicodeError:
+        return address
+
+
 @dataclass(frozen=True)
 class Built:
     message: EmailMessage

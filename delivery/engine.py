@@ -526,11 +526,12 @@ def send_one(session: Session, account: SenderAccount, item: Claim, context: _Co
         release([item])
         return "released"
     step = steps[item.step - 1]
+    sender, recipient = building.ascii_address(account.email), building.ascii_address(lead.email)
     built = building.build(
         message_pk=item.message_id,
-        sender_email=account.email,
+        sender_email=sender,
         sender_name=account.display_name,
-        recipient=lead.email,
+        recipient=recipient,
         values=placeholders.lead_values(lead),
         subject_template=step.subject,
         body_template=step.body,
@@ -546,12 +547,12 @@ def send_one(session: Session, account: SenderAccount, item: Claim, context: _Co
         if gated != "open":
             return _closed(item, gated)
         try:
-            session.begin(account.email)
+            session.begin(sender)
         except TemporaryFailure as exc:
             failure = exc
     if failure is None:
         try:
-            session.finish(lead.email, built.message)
+            session.finish(recipient, built.message)
         except (Bounce, TemporaryFailure) as exc:
             failure = exc
     return record(item, context, step, failure, account.next_available_at)

@@ -171,6 +171,9 @@ class SMTPSession(Session):
             self.reset()
             kind = Bounce if 500 <= exc.smtp_code < 600 else TemporaryFailure
             raise kind(_reply(exc.smtp_code, exc.smtp_error)) from None
+        except UnicodeEncodeError:  # an address SMTP cannot carry without SMTPUTF8
+            self.reset()
+            raise Bounce("The recipient's address cannot be written in ASCII.") from None
         except (smtplib.SMTPServerDisconnected, smtplib.SMTPResponseException, OSError) as exc:
             self._drop()
             raise TemporaryFailure(f"Connection lost ({type(exc).__name__}).") from None
