@@ -743,7 +743,6 @@ def protect_from_bounces(campaign_id: uuid.UUID) -> bool:
 def _deliver_account(
     account_id: uuid.UUID,
     items: list[Claim],
-    contexts: dict[uuid.UUID, _Context],
     stop: threading.Event | None,
     watched: dict[uuid.UUID, bool],
 ) -> tuple[Counter, set[uuid.UUID]]:
@@ -762,6 +761,7 @@ def _deliver_account(
         release(items, wait_for=account)
         outcomes["account_error"] += len(items)
         return outcomes, ended
+    contexts = _contexts(items)  # read just before this account's sends: current steps and leads
     try:
         for index, item in enumerate(items):
             if stop is not None and stop.is_set():
@@ -802,24 +802,25 @@ def deliver(claims: list[Claim], stop: threading.Event | None = None) -> dict[st
         by_account[item.account_id].append(item)
     # Bounce protection reads the counters after each message only for campaigns with bounces.
     watched = {c: bool(event_totals(c).get(Event.BOUNCED)) for c in {i.campaign_id for i in claims}}
-    contexts = _contexts(claims)
     work = deque(by_account.items())
     results: list[tuple[Counter, set[uuid.UUID]]] = []
     errors: list[BaseException] = []
 
     def lane(own_connection: bool) -> None:
-        try:
-            while work:
-                try:
-                    account_id, items = work.popleft()
-                except IndexError:
-                    return
-                results.append(_deliver_account(account_id, items, contexts, stop, watched))
-        except BaseException as exc:  # raised again by the caller's thread
-            errors.append(exc)
-        finally:
-            if own_connection:
+        while True:
+            try:
+                account_id, items = work.popleft()
+            except IndexError:
+                break
+            try:
+                results.append(_deliver_account(account_id, items, stop, watched))
+            except Exception as exc:  # the other accounts go on; raised again below
+                errors.append(exc)
+        if own_connection:
+            try:
                 connections.close_all()  # this thread's connections only
+            except Exception:
+                logger.exception("send lane: closing its database connection failed")
 
     helpers = [
         threading.Thread(target=lane, args=(True,), name=f"send-lane-{n}", daemon=True)
@@ -830,8 +831,6 @@ def deliver(claims: list[Claim], stop: threading.Event | None = None) -> dict[st
     lane(own_connection=False)
     for thread in helpers:
         thread.join()
-    if errors:
-        raise errors[0]
     outcomes: Counter = Counter()
     ended: set[uuid.UUID] = set()
     for counted, finished in results:
@@ -839,6 +838,10 @@ def deliver(claims: list[Claim], stop: threading.Event | None = None) -> dict[st
         ended |= finished
     for campaign_id in ended:
         complete_if_done(campaign_id)
+    if errors:  # the first for the caller (the worker logs it), any other logged here
+        for extra in errors[1:]:
+            logger.error("send lane failed", exc_info=extra)
+        raise errors[0]
     return dict(outcomes)
 
 
