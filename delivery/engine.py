@@ -38,7 +38,13 @@ from delivery.records import (
     record_event,
 )
 from delivery.schedule import Window
-from delivery.services import complete_if_done, continuing_statuses, suppress, unschedule_campaign
+from delivery.services import (
+    complete_if_done,
+    continuing_statuses,
+    retry_delay,
+    suppress,
+    unschedule_campaign,
+)
 from delivery.transport import AccountError, Bounce, Session, TemporaryFailure, open_session
 from leads.models import Lead
 from sender_accounts.models import SenderAccount
@@ -573,10 +579,6 @@ def _closed(item: Claim, gated: str) -> str:
     return "lost"
 
 
-def _retry_delay(attempts: int) -> timedelta:
-    return timedelta(seconds=settings.SEND_RETRY_BACKOFF_SECONDS * 2 ** max(0, attempts - 1))
-
-
 def _record_sent_postgresql(
     item: Claim, context: _Context, step: CampaignStep, account_free_at: datetime | None
 ) -> str:
@@ -682,7 +684,7 @@ def record(
         elif attempts < settings.SEND_MAX_ATTEMPTS:
             outcome = Status.RETRY
             message.update(status=Status.RETRY, error=str(failure))
-            retry_at = window.next_open(now + _retry_delay(attempts))
+            retry_at = window.next_open(now + retry_delay(attempts))
             changes["next_send_at"] = retry_at if active else None
         else:
             outcome = Status.FAILED

@@ -4,9 +4,11 @@ campaign is activated, paused or gets leads, suppressions, and the messages of a
 Each is a handful of set-based UPDATEs, cheap for 100,000 leads."""
 
 import uuid
+from collections import defaultdict
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Exists, F, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce, Greatest
@@ -35,6 +37,28 @@ def continuing_statuses(campaign: Campaign) -> list[str]:
     if not campaign.stop_on_reply:
         statuses.append(Lead.Status.REPLIED)
     return statuses
+
+
+def retry_delay(attempts: int) -> timedelta:
+    """How long after its `attempts`-th try a temporary failure is tried again: the base, then
+    doubling each time (SEND_RETRY_BACKOFF_SECONDS, then twice that, four times …)."""
+    return timedelta(seconds=settings.SEND_RETRY_BACKOFF_SECONDS * 2 ** max(0, attempts - 1))
+
+
+def _keep_retry_backoff(campaign: Campaign, window: Window, first: datetime) -> None:
+    """Leads waiting to try a step again are not due before their backoff ends, whatever
+    rescheduled them (activation, a new schedule): the tries stay spread out."""
+    retries = Message.objects.filter(
+        campaign_id=campaign.pk,
+        status=Message.Status.RETRY,
+        lead__status__in=continuing_statuses(campaign),
+    ).values_list("lead_id", "attempted_at", "attempts")
+    due: dict[datetime, list] = defaultdict(list)
+    for lead_id, attempted_at, attempts in retries:
+        backoff_end = (attempted_at or first) + retry_delay(attempts)
+        due[window.next_open(max(first, backoff_end))].append(lead_id)
+    for when, ids in due.items():
+        Lead.objects.filter(pk__in=ids).update(next_send_at=when)
 
 
 def _not_in_flight(leads: QuerySet) -> QuerySet:
@@ -99,6 +123,7 @@ def schedule_campaign(campaign: Campaign) -> bool:
                 )
             )
         align_to_window(current, leads.filter(current_step__gt=0), first)
+        _keep_retry_backoff(current, Window.of(current.schedule), first)
     return complete_if_done(current.pk)
 
 
@@ -119,7 +144,9 @@ def schedule_leads(campaign: Campaign, lead_ids: Iterable[uuid.UUID] | None = No
         )
         if lead_ids is not None:
             new = new.filter(pk__in=list(lead_ids))
-        new = _not_in_flight(new)
+        new = _not_in_flight(new).exclude(
+            Exists(Message.objects.filter(lead=OuterRef("pk"), status=Message.Status.RETRY))
+        )
         if current.status == Campaign.Status.COMPLETED and new.exists():
             current.status = Campaign.Status.ACTIVE
             current.save(update_fields=["status", "updated_at"])

@@ -145,6 +145,35 @@ def test_retries_give_up_after_the_last_attempt_over_at_least_30_minutes(
     assert campaign(client_all, campaign_id)["status"] == "COMPLETED"
 
 
+def test_pause_resume_and_edits_keep_a_retry_waiting_for_its_backoff(client_all, sink, clock):
+    """A lead waiting to retry is not due again sooner because the campaign was paused and
+    activated or its schedule edited: the tries stay spread over at least 30 minutes."""
+    campaign_id = create_campaign(client_all, [create_account(client_all, sink)])
+    add_lead(client_all, campaign_id, "slow@example.com")
+    sink.defer.add("slow@example.com")
+    activate(client_all, campaign_id)
+    run_engine()
+    due = now() + timedelta(seconds=600)
+    assert Lead.objects.get().next_send_at == due
+
+    clock.shift(timedelta(seconds=60))
+    pause(client_all, campaign_id)
+    activate(client_all, campaign_id)
+    assert Lead.objects.get().next_send_at == due
+    schedule = {**campaign(client_all, campaign_id)["schedule"], "end_time": "23:30"}
+    response = client_all.patch(
+        api_url(f"campaigns/{campaign_id}"), {"schedule": schedule}, format="json"
+    )
+    assert response.status_code == 200, response.content
+    assert Lead.objects.get().next_send_at == due
+    run_engine()
+    assert Message.objects.get().attempts == 1  # not tried again before its time
+
+    clock.move_to(due)
+    run_engine()
+    assert Message.objects.get().attempts == 2
+
+
 def test_a_dropped_connection_is_retried_and_the_batch_goes_on(client_all, sink, clock):
     campaign_id = create_campaign(client_all, [create_account(client_all, sink)])
     add_leads(client_all, campaign_id, [{"email": f"l{i}@example.com"} for i in range(4)])
