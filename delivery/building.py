@@ -9,8 +9,8 @@ from email.policy import SMTP as SMTP_POLICY
 from email.utils import format_datetime, formataddr, make_msgid
 
 from delivery import placeholders
+from delivery.html import tracked_parts
 from delivery.tokens import unsubscribe_url
-from tracking.html import tracked_parts
 
 CONTROL = re.compile(r"[\x00-\x1f\x7f\u0085\u2028\u2029]")
 # Written as given, folded only at spaces: a URL or message ids must never become RFC 2047

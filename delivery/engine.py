@@ -918,16 +918,15 @@ def recheck_account(account_id: uuid.UUID) -> bool:
 
 
 def run_once(stop: threading.Event | None = None) -> int:
-    """One round: recover stale claims, start due re-checks, claim a batch, send it. Returns
-    the number of messages claimed."""
+    """One sending round: recover stale claims, start due re-checks, claim a batch, send it.
+    Returns the number of messages claimed. (A worker reads the inboxes before each round:
+    run_worker's worker_round.)"""
     from delivery.tasks import enqueue_recheck
-    from tracking.inbox import poll_due_accounts
 
     now = clock.now()
     recover(now)
     for account_id in due_rechecks(now):
         enqueue_recheck(account_id)
-    poll_due_accounts()
     claims = claim(now, settings.SEND_BATCH_SIZE)
     if claims:
         deliver(claims, stop)

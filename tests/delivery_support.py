@@ -21,7 +21,7 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 from django.db import connections
 from rest_framework.test import APIClient
 
-from delivery import engine
+from delivery.management.commands.run_worker import worker_round
 from sender_accounts.models import SenderAccount
 from tests.builders import api_url
 
@@ -276,7 +276,7 @@ def run_engine(rounds: int = 100) -> int:
     """Run the engine in-process until a round claims nothing; the number claimed."""
     total = 0
     for _ in range(rounds):
-        claimed = engine.run_once()
+        claimed = worker_round()
         if not claimed:
             return total
         total += claimed

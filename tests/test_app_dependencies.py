@@ -1,6 +1,7 @@
-"""Arrows between apps point one way (leads → campaigns → sender_accounts → apikeys, and
-engagement → all of them), so a rule has one home and no cycle can come back. Views,
-serializers, admins, URLs and commands (the top floor) may read any app."""
+"""Arrows between apps point one way (tracking → delivery → engagement → leads → campaigns →
+sender_accounts → apikeys), so a rule has one home and no cycle can come back. Views,
+serializers, admins, URLs and commands (the top floor) may read any app. `audit` is not ranked:
+every floor writes its rows (apikeys' key changes too) and it reads only the Workspace."""
 
 import ast
 from pathlib import Path
@@ -15,6 +16,8 @@ ALLOWED = {
     "campaigns": {"sender_accounts", "apikeys"},
     "leads": {"campaigns", "sender_accounts", "apikeys"},
     "engagement": {"leads", "campaigns", "sender_accounts", "apikeys"},
+    "delivery": {"engagement", "leads", "campaigns", "sender_accounts", "apikeys"},
+    "tracking": {"delivery", "engagement", "leads", "campaigns", "sender_accounts", "apikeys"},
 }
 TOP_FLOOR = {"views.py", "import_views.py", "serializers.py", "admin.py", "urls.py", "filters.py"}
 

@@ -11,15 +11,15 @@ from campaigns.models import Campaign, CampaignStep
 from coldsend import clock
 from delivery import placeholders
 from delivery.engine import protect_from_bounces
+from delivery.html import links
 from delivery.models import Message, Suppression
 from delivery.records import record_event
 from delivery.services import complete_if_done, suppress
+from delivery.tokens import link_digest
 from leads.models import Lead
 from tracking.dedupe import first_in_window
 from tracking.events import Event, insert_hit, message_step_id
 from tracking.hits import note_open
-from tracking.html import links
-from tracking.tokens import link_digest
 
 logger = logging.getLogger("tracking")
 

@@ -1,9 +1,10 @@
 """`python manage.py run_worker`: one sending worker (run any number, on any machines).
 
-The send loop claims due sends, sends and records them, and sleeps until the earliest
-next_send_at (at most WORKER_MAX_SLEEP_SECONDS). Beside it runs the configured task backend's
-worker: django-tasks-db's in a thread, or an RQ worker with its scheduler in a child process
-(TASKS_BACKEND=rq). SIGTERM or SIGINT: the current message is finished, then it exits."""
+The send loop reads the inboxes that are due, claims due sends, sends and records them, and
+sleeps until the earliest next_send_at (at most WORKER_MAX_SLEEP_SECONDS). Beside it runs the
+configured task backend's worker: django-tasks-db's in a thread, or an RQ worker with its
+scheduler in a child process (TASKS_BACKEND=rq). SIGTERM or SIGINT: the current message is
+finished, then it exits."""
 
 import logging
 import signal
@@ -19,8 +20,17 @@ from django.db import DatabaseError, close_old_connections
 
 from coldsend import clock
 from delivery import engine
+from tracking.inbox import poll_due_accounts
 
 logger = logging.getLogger("delivery.worker")
+
+
+def worker_round(stop: threading.Event | None = None) -> int:
+    """One round of a worker: the inboxes that are due are read first (a reply or a bounce stops
+    a sequence before its next send), then the engine's sending round. Returns the number of
+    messages claimed."""
+    poll_due_accounts()
+    return engine.run_once(stop)
 
 
 def _db_task_worker() -> tuple[threading.Thread, object]:
@@ -102,7 +112,7 @@ class Command(BaseCommand):
         while not stop.is_set():
             try:
                 close_old_connections()
-                claimed = engine.run_once(stop)
+                claimed = worker_round(stop)
                 if claimed:
                     continue
                 wait = engine.seconds_until_due(clock.now(), cap)

@@ -6,7 +6,7 @@ import re
 import uuid
 from collections.abc import Callable, Mapping
 
-from tracking.tokens import click_url, open_url
+from delivery.tokens import click_url, open_url
 
 URL = re.compile(r"\bhttps?://[^\s<>\"']+", re.IGNORECASE)
 # Sentence punctuation after a URL is not part of it.
