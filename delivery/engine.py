@@ -797,8 +797,8 @@ def _lanes(accounts: int) -> int:
 
 def deliver(claims: list[Claim], stop: threading.Event | None = None) -> dict[str, int]:
     """Send claimed messages, one connection per account, several accounts at once (lanes:
-    a slow mailbox does not hold the others up); then complete the campaigns whose leads all
-    ended."""
+    while one mail server is slow the others go on); then complete the campaigns whose leads
+    all ended. An error in a lane is raised once every lane has finished and been counted."""
     by_account: dict[uuid.UUID, list[Claim]] = defaultdict(list)
     for item in claims:
         by_account[item.account_id].append(item)
@@ -838,11 +838,11 @@ def deliver(claims: list[Claim], stop: threading.Event | None = None) -> dict[st
     for counted, finished in results:
         outcomes.update(counted)
         ended |= finished
+    for extra in errors[1:]:  # the first is raised below, for the caller (the worker) to log
+        logger.error("send lane failed", exc_info=extra)
     for campaign_id in ended:
         complete_if_done(campaign_id)
-    if errors:  # the first for the caller (the worker logs it), any other logged here
-        for extra in errors[1:]:
-            logger.error("send lane failed", exc_info=extra)
+    if errors:
         raise errors[0]
     return dict(outcomes)
 
