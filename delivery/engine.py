@@ -597,9 +597,11 @@ def _record_sent_postgresql(
     going_on = continuing_statuses(campaign)
     lead_table, message_table = Lead._meta.db_table, Message._meta.db_table
     campaign_table = Campaign._meta.db_table
-    # The lead is updated (and so locked) first: a lead deleted meanwhile gets no event, and
+    # The locks in record()'s order: the campaign row, then the lead (updated first, with its
+    # counters), its message, the event's counters. A lead deleted meanwhile gets no event, and
     # its message went with it.
     sql = f"""SET LOCAL synchronous_commit TO OFF;
+        SELECT 1 FROM {campaign_table} WHERE id = %s FOR SHARE;
         WITH lead AS (
             UPDATE {lead_table} SET current_step = %s, last_sent_at = %s,
                 status = CASE WHEN status = %s THEN %s WHEN status = %s AND %s THEN %s
@@ -617,6 +619,7 @@ def _record_sent_postgresql(
         Lead.Status.COMPLETED,
     )
     params = [
+        campaign.pk,
         item.step, now,
         pending, completed if last else contacted, contacted, last, completed,
         not last, list(going_on), campaign.pk, Campaign.Status.ACTIVE, when,
@@ -626,7 +629,8 @@ def _record_sent_postgresql(
     ]  # fmt: skip
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        cursor.nextset()  # past the SET
+        for _ in range(2):  # past the SET and the campaign's lock
+            cursor.nextset()
         row = cursor.fetchone()
     if row is None:  # deleted while its message was on the wire: nothing to record
         return "gone:ended"
@@ -641,7 +645,11 @@ def record(
     failure: Exception | None,
     account_free_at: datetime | None,
 ) -> str:
-    """One transaction: the message's outcome, its event, the lead's next step or end."""
+    """One transaction: the message's outcome, its event, the lead's next step or end.
+
+    Every writer takes its locks in one order, so no two deadlock: the campaign row (FOR
+    SHARE: a campaign delete, which holds it FOR UPDATE, is waited for or waits), the lead, its
+    message, the lead's counters, then the event's."""
     campaign, steps = context.campaign, context.steps
     window = Window.of(campaign.schedule)
     attempts = item.attempts + 1
@@ -650,6 +658,7 @@ def record(
     with transaction.atomic():
         _relaxed_commit()
         now = clock.now()
+        _campaign_status_for_share(campaign.pk)
         lead = (
             Lead.objects.select_for_update(of=("self",))
             .select_related("campaign")
@@ -690,6 +699,7 @@ def record(
             outcome = Status.FAILED
             message.update(status=Status.FAILED, error=str(failure))
             changes["status"] = Lead.Status.FAILED
+        Lead.objects.filter(pk=lead.pk).update(**changes)
         if event is not None:
             record_event(
                 campaign_id=campaign.pk,
@@ -699,7 +709,6 @@ def record(
                 type=event,
                 at=now,
             )
-        Lead.objects.filter(pk=lead.pk).update(**changes)
     return outcome if changes["next_send_at"] is not None else f"{outcome}:ended"
 
 
@@ -747,24 +756,24 @@ def _deliver_account(
     items: list[Claim],
     stop: threading.Event | None,
     watched: dict[uuid.UUID, bool],
-) -> tuple[Counter, set[uuid.UUID]]:
-    """Send one account's claims over one connection: the outcomes, and the campaigns where a
-    lead's sequence ended."""
-    outcomes: Counter = Counter()
-    ended: set[uuid.UUID] = set()
+    outcomes: Counter,
+    ended: set[uuid.UUID],
+) -> None:
+    """Send one account's claims over one connection, counting the outcomes and noting the
+    campaigns where a lead's sequence ended (kept even when a later message raises)."""
     account = SenderAccount.objects.filter(pk=account_id).first()
     if account is None or (stop is not None and stop.is_set()):
         release(items)
-        return outcomes, ended
+        return
     try:
         session = open_session(account)
     except AccountError as exc:
         _account_failed(account, str(exc))
         release(items, wait_for=account)
         outcomes["account_error"] += len(items)
-        return outcomes, ended
-    contexts = _contexts(items)  # read just before this account's sends: current steps and leads
+        return
     try:
+        contexts = _contexts(items)  # read just before this account's sends: steps and leads
         for index, item in enumerate(items):
             if stop is not None and stop.is_set():
                 release(items[index:])
@@ -783,7 +792,6 @@ def _deliver_account(
                 watched[item.campaign_id] = False
     finally:
         session.close()
-    return outcomes, ended
 
 
 def _lanes(accounts: int) -> int:
@@ -814,8 +822,10 @@ def deliver(claims: list[Claim], stop: threading.Event | None = None) -> dict[st
                 account_id, items = work.popleft()
             except IndexError:
                 break
+            outcomes, ended = Counter(), set()
+            results.append((outcomes, ended))
             try:
-                results.append(_deliver_account(account_id, items, stop, watched))
+                _deliver_account(account_id, items, stop, watched, outcomes, ended)
             except Exception as exc:  # the other accounts go on; raised again below
                 errors.append(exc)
         if own_connection:
@@ -840,10 +850,12 @@ def deliver(claims: list[Claim], stop: threading.Event | None = None) -> dict[st
         ended |= finished
     for extra in errors[1:]:  # the first is raised below, for the caller (the worker) to log
         logger.error("send lane failed", exc_info=extra)
-    for campaign_id in ended:
-        complete_if_done(campaign_id)
-    if errors:
-        raise errors[0]
+    try:
+        for campaign_id in ended:
+            complete_if_done(campaign_id)
+    finally:
+        if errors:
+            raise errors[0]
     return dict(outcomes)
 
 

@@ -162,10 +162,12 @@ def record_bounce(message: Sent, status: str) -> bool:
             status=Message.Status.BOUNCED, error=f"bounced: {status}"[:300]
         ):
             return False
-        _event(message, Event.BOUNCED)
-        suppress(lead.workspace_id, lead.email, Suppression.Reason.BOUNCED)
+        # The lead's change before the event, as every writer does (the counters' rows are
+        # then always locked in one order).
         if lead.status != Status.UNSUBSCRIBED:
             Lead.objects.filter(pk=lead.pk).update(status=Status.BOUNCED, next_send_at=None)
+        _event(message, Event.BOUNCED)
+        suppress(lead.workspace_id, lead.email, Suppression.Reason.BOUNCED)
     protect_from_bounces(message.campaign_id)
     complete_if_done(message.campaign_id)
     return True
