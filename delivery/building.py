@@ -8,9 +8,12 @@ from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
 from email.utils import format_datetime, formataddr, make_msgid
 
+from django.core.exceptions import ValidationError
+
 from delivery import placeholders
 from delivery.html import tracked_parts
 from delivery.tokens import unsubscribe_url
+from leads.emails import ascii_domain
 
 CONTROL = re.compile(r"[\x00-\x1f\x7f\u0085\u2028\u2029]")
 # Written as given, folded only at spaces: a URL or message ids must never become RFC 2047
@@ -119,8 +122,8 @@ def ascii_address(address: str) -> str:
     if not at or domain.isascii():
         return address
     try:
-        return f"{local}@{domain.encode('idna').decode('ascii')}"
-    except UnicodeError:
+        return f"{local}@{ascii_domain(domain)}"  # IDNA 2008, as the address was validated
+    except ValidationError:
         return address
 
 

@@ -149,6 +149,8 @@ class SMTPSession(Session):
         smtp = self._live()
         try:
             code, text = smtp.mail(sender)
+        except UnicodeEncodeError:
+            raise TemporaryFailure("The sender's address cannot be written in ASCII.") from None
         except (smtplib.SMTPException, OSError) as exc:
             self._drop()
             raise TemporaryFailure(f"Connection lost ({type(exc).__name__}).") from None
@@ -159,7 +161,11 @@ class SMTPSession(Session):
     def finish(self, recipient: str, message: EmailMessage) -> None:
         smtp = self.smtp
         try:
-            code, text = smtp.rcpt(recipient)
+            try:
+                code, text = smtp.rcpt(recipient)
+            except UnicodeEncodeError:  # an address SMTP cannot carry without SMTPUTF8
+                self.reset()
+                raise Bounce("The recipient's address cannot be written in ASCII.") from None
             if code not in (250, 251):
                 self.reset()
                 raise (Bounce if 500 <= code < 600 else TemporaryFailure)(_reply(code, text))
@@ -171,9 +177,6 @@ class SMTPSession(Session):
             self.reset()
             kind = Bounce if 500 <= exc.smtp_code < 600 else TemporaryFailure
             raise kind(_reply(exc.smtp_code, exc.smtp_error)) from None
-        except UnicodeEncodeError:  # an address SMTP cannot carry without SMTPUTF8
-            self.reset()
-            raise Bounce("The recipient's address cannot be written in ASCII.") from None
         except (smtplib.SMTPServerDisconnected, smtplib.SMTPResponseException, OSError) as exc:
             self._drop()
             raise TemporaryFailure(f"Connection lost ({type(exc).__name__}).") from None

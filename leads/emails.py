@@ -55,13 +55,13 @@ def normalize_email(value: str) -> str:
     if len(local) > MAX_LOCAL_LENGTH:
         raise ValidationError(LOCAL_TOO_LONG, code="invalid")
     if not domain.startswith("["):  # an address literal, checked by validate_email
-        encoded = _ascii_domain(domain)
+        encoded = ascii_domain(domain)
         if len(local) + 1 + len(encoded) > MAX_LENGTH:
             raise ValidationError(TOO_LONG, code="invalid")
     return email
 
 
-def _ascii_domain(domain: str) -> str:
+def ascii_domain(domain: str) -> str:
     """The domain as sent over SMTP; ValidationError if a label cannot be (IDNA 2008)."""
     labels = []
     for label in domain.split("."):

@@ -157,19 +157,20 @@ def test_header_values_lose_their_control_characters(client_all, sink, clock):
 
 def test_internationalised_domains_go_out_in_their_ascii_form(client_all, sink, clock):
     """An address on an internationalised domain (the API accepts them) is carried in its IDNA
-    form, in the envelope and the headers alike, as SMTP without SMTPUTF8 requires."""
+    2008 form (as it was validated: straße stays ß, xn--strae-oqa, not strasse), in the
+    envelope and the headers alike, as SMTP without SMTPUTF8 requires."""
     account = create_account(client_all, sink, email="alice@absender-ä.example")
     campaign_id = create_campaign(client_all, [account], STEPS[:1])
-    add_lead(client_all, campaign_id, "bob@bücher.example", first_name="Bob")
+    add_lead(client_all, campaign_id, "bob@straße.example", first_name="Bob")
     activate(client_all, campaign_id)
 
     run_engine()
 
     (received,) = sink.received
     assert received.mail_from == "alice@xn--absender--32a.example"
-    assert received.rcpt_tos == ["bob@xn--bcher-kva.example"]
+    assert received.rcpt_tos == ["bob@xn--strae-oqa.example"]
     headers = raw_headers(received.data).decode("ascii")
-    assert "\r\nTo: bob@xn--bcher-kva.example\r\n" in headers
+    assert "\r\nTo: bob@xn--strae-oqa.example\r\n" in headers
     assert "<alice@xn--absender--32a.example>" in headers  # From
-    assert re.search(r"\r\nMessage-ID: <[^<>@\s]+@xn--absender--32a\.example>\r\n", headers)
+    assert re.fullmatch(r"<[^<>@\s]+@xn--absender--32a\.example>", received.message["Message-ID"])
     assert Message.objects.get().status == "SENT"
