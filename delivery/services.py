@@ -4,13 +4,22 @@ campaign is activated, paused or gets leads, suppressions, and the messages of a
 Each is a handful of set-based UPDATEs, cheap for 100,000 leads."""
 
 import uuid
-from collections import defaultdict
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Exists, F, OuterRef, Q, QuerySet, Subquery
+from django.db.models import (
+    Case,
+    DateTimeField,
+    Exists,
+    F,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    When,
+)
 from django.db.models.functions import Coalesce, Greatest
 
 from apikeys.models import Workspace
@@ -45,20 +54,22 @@ def retry_delay(attempts: int) -> timedelta:
     return timedelta(seconds=settings.SEND_RETRY_BACKOFF_SECONDS * 2 ** max(0, attempts - 1))
 
 
-def _keep_retry_backoff(campaign: Campaign, window: Window, first: datetime) -> None:
-    """Leads waiting to try a step again are not due before their backoff ends, whatever
-    rescheduled them (activation, a new schedule): the tries stay spread out."""
-    retries = Message.objects.filter(
-        campaign_id=campaign.pk,
-        status=Message.Status.RETRY,
-        lead__status__in=continuing_statuses(campaign),
-    ).values_list("lead_id", "attempted_at", "attempts")
-    due: dict[datetime, list] = defaultdict(list)
-    for lead_id, attempted_at, attempts in retries:
-        backoff_end = (attempted_at or first) + retry_delay(attempts)
-        due[window.next_open(max(first, backoff_end))].append(lead_id)
-    for when, ids in due.items():
-        Lead.objects.filter(pk__in=ids).update(next_send_at=when)
+def _keep_retry_backoff(campaign: Campaign, first: datetime) -> None:
+    """A lead waiting to try a step again is not due before its backoff ends, whatever
+    rescheduled it (activation, a new schedule); a later time (a longer step delay) stands.
+    One UPDATE, then the window."""
+    retry = Message.objects.filter(lead=OuterRef("pk"), status=Message.Status.RETRY)
+    last = settings.SEND_MAX_ATTEMPTS
+    backoff_end = Case(
+        *(When(attempts=n, then=F("attempted_at") + retry_delay(n)) for n in range(1, last)),
+        default=F("attempted_at") + retry_delay(last),
+        output_field=DateTimeField(),
+    )
+    end = Subquery(retry.annotate(end=backoff_end).values("end")[:1])
+    leads = Lead.objects.filter(campaign_id=campaign.pk, next_send_at__isnull=False)
+    leads = leads.filter(Exists(retry))
+    leads.filter(next_send_at__lt=end).update(next_send_at=end)
+    align_to_window(campaign, leads, first)
 
 
 def _not_in_flight(leads: QuerySet) -> QuerySet:
@@ -123,7 +134,7 @@ def schedule_campaign(campaign: Campaign) -> bool:
                 )
             )
         align_to_window(current, leads.filter(current_step__gt=0), first)
-        _keep_retry_backoff(current, Window.of(current.schedule), first)
+        _keep_retry_backoff(current, first)
     return complete_if_done(current.pk)
 
 

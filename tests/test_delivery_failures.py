@@ -174,6 +174,33 @@ def test_pause_resume_and_edits_keep_a_retry_waiting_for_its_backoff(client_all,
     assert Message.objects.get().attempts == 2
 
 
+def test_a_longer_step_delay_still_holds_for_a_lead_waiting_to_retry(client_all, sink, clock):
+    """Rescheduling keeps a retry's backoff but never brings a step forward: a follow-up whose
+    delay was made longer while it waited to retry goes at the new delay."""
+    steps = [
+        {"subject": "One", "body": "1", "delay_days": 0},
+        {"subject": "", "body": "2", "delay_days": 1},
+    ]
+    campaign_id = create_campaign(client_all, [create_account(client_all, sink)], steps)
+    add_lead(client_all, campaign_id, "slow@example.com")
+    activate(client_all, campaign_id)
+    run_engine()
+    first_sent = now()
+    clock.shift(timedelta(days=1))
+    sink.defer.add("slow@example.com")
+    run_engine()
+    assert Message.objects.get(step=2).status == "RETRY"
+
+    pause(client_all, campaign_id)
+    steps[1]["delay_days"] = 5
+    response = client_all.patch(
+        api_url(f"campaigns/{campaign_id}"), {"steps": steps}, format="json"
+    )
+    assert response.status_code == 200, response.content
+    activate(client_all, campaign_id)
+    assert Lead.objects.get().next_send_at == first_sent + timedelta(days=5)
+
+
 def test_a_dropped_connection_is_retried_and_the_batch_goes_on(client_all, sink, clock):
     campaign_id = create_campaign(client_all, [create_account(client_all, sink)])
     add_leads(client_all, campaign_id, [{"email": f"l{i}@example.com"} for i in range(4)])
