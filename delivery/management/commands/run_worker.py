@@ -1,9 +1,9 @@
 """`python manage.py run_worker`: one sending worker (run any number, on any machines).
 
-The send loop reads the inboxes that are due, claims due sends, sends and records them, and
-sleeps until the earliest next_send_at (at most WORKER_MAX_SLEEP_SECONDS). Beside it runs the
-configured task backend's worker: django-tasks-db's in a thread, or an RQ worker with its
-scheduler in a child process (TASKS_BACKEND=rq). SIGTERM or SIGINT: the current message is
+The send loop queues the reads of the inboxes that are due, claims due sends, sends and records
+them, and sleeps until the earliest next_send_at (at most WORKER_MAX_SLEEP_SECONDS). Beside it
+runs the configured task backend's worker: django-tasks-db's in a thread, or an RQ worker with
+its scheduler in a child process (TASKS_BACKEND=rq). SIGTERM or SIGINT: the current message is
 finished, then it exits."""
 
 import logging
@@ -26,10 +26,14 @@ logger = logging.getLogger("delivery.worker")
 
 
 def worker_round(stop: threading.Event | None = None) -> int:
-    """One round of a worker: the inboxes that are due are read first (a reply or a bounce stops
-    a sequence before its next send), then the engine's sending round. Returns the number of
+    """One round of a worker: a read of each inbox that is due is queued (a background task,
+    run by the task backend's worker), then the engine's sending round. A failure to queue
+    (the queue's Redis down) is logged and does not stop the sending. Returns the number of
     messages claimed."""
-    poll_due_accounts()
+    try:
+        poll_due_accounts()
+    except Exception:
+        logger.exception("worker: queueing the inbox reads failed; sending goes on")
     return engine.run_once(stop)
 
 
