@@ -155,15 +155,15 @@ def schedule_leads(campaign: Campaign, lead_ids: Iterable[uuid.UUID] | None = No
         )
         if lead_ids is not None:
             new = new.filter(pk__in=list(lead_ids))
-        new = _not_in_flight(new).exclude(
-            Exists(Message.objects.filter(lead=OuterRef("pk"), status=Message.Status.RETRY))
-        )
+        new = _not_in_flight(new)
         if current.status == Campaign.Status.COMPLETED and new.exists():
             current.status = Campaign.Status.ACTIVE
             current.save(update_fields=["status", "updated_at"])
             audit(current, Action.CAMPAIGN_REACTIVATED, "leads were added to a completed campaign")
         if current.status == Campaign.Status.ACTIVE:
-            new.update(next_send_at=Window.of(current.schedule).next_open(clock.now()))
+            first = Window.of(current.schedule).next_open(clock.now())
+            new.update(next_send_at=first)
+            _keep_retry_backoff(current, first)  # one waiting to retry step 1 is not new
 
 
 def remove_lead(lead: Lead, *, actor: Actor) -> None:
