@@ -17,11 +17,14 @@ from leads.emails import ascii_domain
 
 CONTROL = re.compile(r"[\x00-\x1f\x7f\u0085\u2028\u2029]")
 # Written as given, folded only at spaces: a URL or message ids must never become RFC 2047
-# encoded-words (mail clients would not recognise them).
-VERBATIM = frozenset({"list-unsubscribe", "list-unsubscribe-post", "in-reply-to", "references"})
+# encoded-words or be folded inside (mail clients would not recognise them; a Message-ID on a
+# long domain stays on its line).
+VERBATIM = frozenset(
+    {"list-unsubscribe", "list-unsubscribe-post", "message-id", "in-reply-to", "references"}
+)
 # Headers whose values this module generates (ASCII, one line): kept as given instead of being
 # parsed into header objects on the way in (read back, they are parsed then).
-AS_GIVEN = VERBATIM | {"date", "message-id"}
+AS_GIVEN = VERBATIM | {"date"}
 # A recipient this plain (ASCII atoms @ an ASCII domain) is a valid To header as it is.
 PLAIN_ADDRESS = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@[A-Za-z0-9.-]+")
 

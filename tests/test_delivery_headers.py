@@ -172,5 +172,6 @@ def test_internationalised_domains_go_out_in_their_ascii_form(client_all, sink, 
     headers = raw_headers(received.data).decode("ascii")
     assert "\r\nTo: bob@xn--strae-oqa.example\r\n" in headers
     assert "<alice@xn--absender--32a.example>" in headers  # From
-    assert re.fullmatch(r"<[^<>@\s]+@xn--absender--32a\.example>", received.message["Message-ID"])
+    # On one line however long (a folded Message-ID is not recognised by every client).
+    assert re.search(r"\r\nMessage-ID: <[^<>@\s]+@xn--absender--32a\.example>\r\n", headers)
     assert Message.objects.get().status == "SENT"
