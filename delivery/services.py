@@ -124,6 +124,10 @@ def schedule_campaign(campaign: Campaign) -> bool:
         leads.filter(status=Lead.Status.CONTACTED, current_step__gte=len(delays)).update(
             status=Lead.Status.COMPLETED, next_send_at=None
         )
+        # A step removed while waiting to be retried is not tried again: it stays not delivered.
+        Message.objects.filter(
+            campaign_id=current.pk, status=Message.Status.RETRY, step__gt=len(delays)
+        ).update(status=Message.Status.FAILED)
         apply_suppressions(current)
         waiting = _not_in_flight(leads.filter(status__in=going_on))
         waiting.filter(current_step=0).update(next_send_at=first)

@@ -201,6 +201,34 @@ def test_a_longer_step_delay_still_holds_for_a_lead_waiting_to_retry(client_all,
     assert Lead.objects.get().next_send_at == first_sent + timedelta(days=5)
 
 
+def test_a_step_removed_while_waiting_to_retry_lets_the_campaign_complete(client_all, sink, clock):
+    steps = [
+        {"subject": "One", "body": "1", "delay_days": 0},
+        {"subject": "", "body": "2", "delay_days": 1},
+    ]
+    campaign_id = create_campaign(client_all, [create_account(client_all, sink)], steps)
+    add_lead(client_all, campaign_id, "slow@example.com")
+    activate(client_all, campaign_id)
+    run_engine()
+    clock.shift(timedelta(days=1))
+    sink.defer.add("slow@example.com")
+    run_engine()
+    assert Message.objects.get(step=2).status == "RETRY"
+
+    pause(client_all, campaign_id)
+    response = client_all.patch(
+        api_url(f"campaigns/{campaign_id}"), {"steps": steps[:1]}, format="json"
+    )
+    assert response.status_code == 200, response.content
+    activate(client_all, campaign_id)
+
+    assert campaign(client_all, campaign_id)["status"] == "COMPLETED"
+    assert leads_of(client_all, campaign_id)["slow@example.com"]["status"] == "COMPLETED"
+    step2 = Message.objects.get(step=2)
+    assert (step2.status, step2.attempts) == ("FAILED", 1)  # not tried again
+    assert step2.error.startswith("451")
+
+
 def test_a_dropped_connection_is_retried_and_the_batch_goes_on(client_all, sink, clock):
     campaign_id = create_campaign(client_all, [create_account(client_all, sink)])
     add_leads(client_all, campaign_id, [{"email": f"l{i}@example.com"} for i in range(4)])
