@@ -6,6 +6,7 @@ the HTTP API and drive the engine in-process."""
 import asyncio
 import email
 import email.policy
+import itertools
 import socket
 import threading
 import time
@@ -313,3 +314,19 @@ class Pauser:
         """True once the pause has answered 200."""
         self.thread.join(timeout=30)
         return self.status == 200
+
+
+REBINDING_HOST = "rebind.example"
+
+
+def rebind_dns(monkeypatch: pytest.MonkeyPatch) -> None:
+    """DNS rebinding for REBINDING_HOST: its lookups answer a public address, then loopback
+    (where the test servers listen), in turn, so the SSRF check sees a public address and a
+    second lookup would lead to this machine. Other names resolve as usual."""
+    answers = itertools.cycle(["93.184.215.14", "127.0.0.1"])
+    lookup = socket.getaddrinfo
+
+    def rebinding(host: str, *args: Any, **kwargs: Any) -> list:
+        return lookup(next(answers) if host == REBINDING_HOST else host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", rebinding)

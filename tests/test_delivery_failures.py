@@ -174,9 +174,9 @@ def test_pause_resume_and_edits_keep_a_retry_waiting_for_its_backoff(client_all,
     assert Message.objects.get().attempts == 2
 
 
-def test_a_longer_step_delay_still_holds_for_a_lead_waiting_to_retry(client_all, sink, clock):
-    """Rescheduling keeps a retry's backoff but never brings a step forward: a follow-up whose
-    delay was made longer while it waited to retry goes at the new delay."""
+def follow_up_waiting_to_retry(client_all, sink, clock) -> tuple[str, list[dict]]:
+    """A paused two-step campaign whose one lead got step 1 a day ago and a 451 for step 2:
+    (campaign id, its steps)."""
     steps = [
         {"subject": "One", "body": "1", "delay_days": 0},
         {"subject": "", "body": "2", "delay_days": 1},
@@ -185,13 +185,19 @@ def test_a_longer_step_delay_still_holds_for_a_lead_waiting_to_retry(client_all,
     add_lead(client_all, campaign_id, "slow@example.com")
     activate(client_all, campaign_id)
     run_engine()
-    first_sent = now()
     clock.shift(timedelta(days=1))
     sink.defer.add("slow@example.com")
     run_engine()
     assert Message.objects.get(step=2).status == "RETRY"
-
     pause(client_all, campaign_id)
+    return campaign_id, steps
+
+
+def test_a_longer_step_delay_still_holds_for_a_lead_waiting_to_retry(client_all, sink, clock):
+    """Rescheduling keeps a retry's backoff but never brings a step forward: a follow-up whose
+    delay was made longer while it waited to retry goes at the new delay."""
+    campaign_id, steps = follow_up_waiting_to_retry(client_all, sink, clock)
+    first_sent = now() - timedelta(days=1)  # the helper sent step 1 a day ago
     steps[1]["delay_days"] = 5
     response = client_all.patch(
         api_url(f"campaigns/{campaign_id}"), {"steps": steps}, format="json"
@@ -202,20 +208,7 @@ def test_a_longer_step_delay_still_holds_for_a_lead_waiting_to_retry(client_all,
 
 
 def test_a_step_removed_while_waiting_to_retry_lets_the_campaign_complete(client_all, sink, clock):
-    steps = [
-        {"subject": "One", "body": "1", "delay_days": 0},
-        {"subject": "", "body": "2", "delay_days": 1},
-    ]
-    campaign_id = create_campaign(client_all, [create_account(client_all, sink)], steps)
-    add_lead(client_all, campaign_id, "slow@example.com")
-    activate(client_all, campaign_id)
-    run_engine()
-    clock.shift(timedelta(days=1))
-    sink.defer.add("slow@example.com")
-    run_engine()
-    assert Message.objects.get(step=2).status == "RETRY"
-
-    pause(client_all, campaign_id)
+    campaign_id, steps = follow_up_waiting_to_retry(client_all, sink, clock)
     response = client_all.patch(
         api_url(f"campaigns/{campaign_id}"), {"steps": steps[:1]}, format="json"
     )

@@ -1,7 +1,6 @@
 """SSRF: the engine connects only to public addresses, checked after DNS resolution at connect
 time, unless SMTP_ALLOW_PRIVATE_HOSTS (development and tests) says otherwise."""
 
-import itertools
 import socket
 from datetime import timedelta
 
@@ -11,7 +10,15 @@ from coldsend.netcheck import HostRefused, check_host, is_public
 from delivery.models import Message
 from leads.models import Lead
 from sender_accounts.models import SenderAccount
-from tests.delivery_support import activate, add_lead, create_account, create_campaign, run_engine
+from tests.delivery_support import (
+    REBINDING_HOST,
+    activate,
+    add_lead,
+    create_account,
+    create_campaign,
+    rebind_dns,
+    run_engine,
+)
 
 pytestmark = pytest.mark.usefixtures("delivery_settings")
 
@@ -114,18 +121,12 @@ def test_the_engine_connects_only_to_the_address_it_checked(
     (where the SMTP server is) to the next lookup. The connection goes to the checked address
     (unreachable here): the local server never hears from the engine."""
     account = create_account(client_all, sink)
-    SenderAccount.objects.filter(pk=account).update(smtp_host="rebind.example")
+    SenderAccount.objects.filter(pk=account).update(smtp_host=REBINDING_HOST)
     campaign_id = create_campaign(client_all, [account])
     add_lead(client_all, campaign_id, "ann@example.com")
     activate(client_all, campaign_id)
     settings.SMTP_ALLOW_PRIVATE_HOSTS = False
-    answers = itertools.cycle(["93.184.215.14", "127.0.0.1"])  # public, then this machine
-    lookup = socket.getaddrinfo
-
-    def rebinding_dns(host, *args, **kwargs):
-        return lookup(next(answers) if host == "rebind.example" else host, *args, **kwargs)
-
-    monkeypatch.setattr(socket, "getaddrinfo", rebinding_dns)
+    rebind_dns(monkeypatch)
     run_engine()
     monkeypatch.undo()
 

@@ -4,15 +4,13 @@ answer is AUTO_REPLIED only; mail naming nothing of ours, or a message of anothe
 counts nowhere; the inbox is never changed, and an IMAP failure changes nothing but
 `last_error`."""
 
-import itertools
-import socket
 from datetime import timedelta
 
 import pytest
 
 from leads.models import Lead
 from sender_accounts.models import SenderAccount
-from tests.delivery_support import run_engine
+from tests.delivery_support import REBINDING_HOST, rebind_dns, run_engine
 from tests.imap_support import create_inbox_account, mail, sent_id
 from tests.tracking_support import events_of, lead_of, send_campaign, stats_of
 
@@ -240,15 +238,9 @@ def test_the_inbox_is_reached_only_at_the_address_that_was_checked(
     address (unreachable here), so the reply waiting in the loopback inbox is never read."""
     campaign_id, account_id, user, values = sent
     dovecot.deliver(user, mail("reply", **values))
-    SenderAccount.objects.filter(pk=account_id).update(imap_host="rebind.example")
+    SenderAccount.objects.filter(pk=account_id).update(imap_host=REBINDING_HOST)
     settings.SMTP_ALLOW_PRIVATE_HOSTS = False
-    answers = itertools.cycle(["93.184.215.14", "127.0.0.1"])  # public, then this machine
-    lookup = socket.getaddrinfo
-
-    def rebinding_dns(host, *args, **kwargs):
-        return lookup(next(answers) if host == "rebind.example" else host, *args, **kwargs)
-
-    monkeypatch.setattr(socket, "getaddrinfo", rebinding_dns)
+    rebind_dns(monkeypatch)
     run_engine()
     monkeypatch.undo()
 
