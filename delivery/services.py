@@ -66,8 +66,10 @@ def _keep_retry_backoff(campaign: Campaign, first: datetime) -> None:
         output_field=DateTimeField(),
     )
     end = Subquery(retry.annotate(end=backoff_end).values("end")[:1])
-    leads = Lead.objects.filter(campaign_id=campaign.pk, next_send_at__isnull=False)
-    leads = leads.filter(Exists(retry))
+    # Found from the campaign's RETRY messages (index message_campaign_status), not by testing
+    # each of its leads: this also runs when a single lead is added.
+    waiting = Message.objects.filter(campaign_id=campaign.pk, status=Message.Status.RETRY)
+    leads = Lead.objects.filter(pk__in=waiting.values("lead_id"), next_send_at__isnull=False)
     leads.filter(next_send_at__lt=end).update(next_send_at=end)
     align_to_window(campaign, leads, first)
 
