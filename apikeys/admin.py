@@ -13,7 +13,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html_join
 
-from apikeys.models import APIKey, Workspace
+from apikeys.models import APIKey
 from apikeys.scopes import KNOWN_SCOPES, parse_scopes
 from apikeys.services import issue_api_key, revoke_api_key
 from audit.services import Actor
@@ -24,13 +24,6 @@ FORM_TOKEN_SECONDS = 24 * 3600
 SHOW_KEY_SECONDS = 600
 LIST_SCOPES_SHOWN = 2
 DAMAGED_FORM = "This form is damaged: reload the page."
-
-
-@admin.register(Workspace)
-class WorkspaceAdmin(admin.ModelAdmin):
-    list_display = ["slug", "name", "created_at"]
-    search_fields = ["slug", "name"]
-    prepopulated_fields = {"slug": ["name"]}
 
 
 class APIKeyForm(forms.ModelForm):

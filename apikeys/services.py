@@ -5,9 +5,10 @@ from datetime import datetime
 
 from django.db import transaction
 
-from apikeys.models import APIKey, Workspace
+from apikeys.models import APIKey
 from apikeys.scopes import parse_scopes
 from audit.services import Action, Actor, record
+from workspaces.models import Workspace
 
 
 def issue_api_key(key: APIKey, *, actor: Actor) -> str:

@@ -2,7 +2,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.utils import timezone
 
-from apikeys.models import Workspace
+from workspaces.models import Workspace
 
 
 class AuditEvent(models.Model):
@@ -16,12 +16,16 @@ class AuditEvent(models.Model):
         ENGINE = "engine", "sending engine"
 
     class Action(models.TextChoices):
+        CAMPAIGN_CREATED = "campaign.created"
+        CAMPAIGN_UPDATED = "campaign.updated"
         CAMPAIGN_ACTIVATED = "campaign.activated"
         CAMPAIGN_PAUSED = "campaign.paused"
         CAMPAIGN_COMPLETED = "campaign.completed"
         CAMPAIGN_REACTIVATED = "campaign.reactivated"
         CAMPAIGN_DELETED = "campaign.deleted"
+        SENDER_ACCOUNT_CREATED = "sender_account.created"
         SENDER_ACCOUNT_DELETED = "sender_account.deleted"
+        LEAD_CREATED = "lead.created"
         LEAD_DELETED = "lead.deleted"
         LEADS_IMPORTED = "leads.imported"
         API_KEY_CREATED = "api_key.created"

@@ -96,7 +96,7 @@ def main() -> None:
     manage(env, "migrate", "--noinput")
     key = create_key(env, workspace=WORKSPACE)
     setup_django(env)
-    from apikeys.models import Workspace
+    from workspaces.models import Workspace
 
     workspace = Workspace.objects.get(slug=WORKSPACE)
     print(f"campaign delete (PostgreSQL), {args.leads:,} leads, {args.events:,} events:")

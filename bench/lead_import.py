@@ -119,7 +119,7 @@ def reset_peak(pid: int) -> None:
 def setup_campaigns(env: dict[str, str], count: int) -> tuple[str, list[str]]:
     key = create_key(env, "leads:create", workspace="bench")
     code = (
-        "from apikeys.models import Workspace\n"
+        "from workspaces.models import Workspace\n"
         "from campaigns.models import Campaign\n"
         "ws = Workspace.objects.get(slug='bench')\n"
         f"for i in range({count}):\n"
@@ -189,7 +189,7 @@ def copy_into_leads(database_url: str, env: dict[str, str], data: bytes) -> floa
     keys), committed: no validation, no duplicate handling. What the table itself costs."""
     import psycopg
 
-    from coldsend.ids import uuid7
+    from coldsend.core.ids import uuid7
 
     _, [campaign_id] = setup_campaigns(env, 1)
     reader = csv.reader(io.StringIO(data.decode()))

@@ -27,7 +27,7 @@ DEPTH = 50
 LIMIT = 100
 
 # Ids are built like UUIDv7: 48-bit milliseconds, version 7, then a counter, variant 0b10,
-# so they sort by time as coldsend.ids.uuid7 does. `step` spreads each campaign's leads over
+# so they sort by time as coldsend.core.ids.uuid7 does. `step` spreads each campaign's leads over
 # time so the two campaigns' ids interleave, as they would in production.
 INSERT_LEADS = """
 INSERT INTO leads_lead (id, workspace_id, campaign_id, email, first_name, last_name, company,
@@ -47,8 +47,8 @@ def load(large: int, small: int) -> dict[str, str]:
     """Two campaigns in the key's workspace; return {label: campaign id}."""
     from django.db import connection
 
-    from apikeys.models import Workspace
     from campaigns.models import Campaign
+    from workspaces.models import Workspace
 
     workspace = Workspace.objects.get(slug="default")
     span_ms = 3 * large  # about 50 minutes of history for a million leads

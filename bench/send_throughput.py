@@ -59,12 +59,12 @@ def bare_loop(port: int, n: int) -> float:
 
 
 def prepare_campaign(port: int) -> str:
-    from apikeys.models import Workspace
     from campaigns.models import Campaign, CampaignStep
     from delivery.models import Message
-    from delivery.services import schedule_campaign
+    from delivery.rescheduling import schedule_campaign
     from leads.models import Lead
     from sender_accounts.models import SenderAccount
+    from workspaces.models import Workspace
 
     Message.objects.all().delete()
     Campaign.objects.all().delete()
@@ -139,8 +139,8 @@ def due_query_plan() -> None:
     """1,000,000 leads over 100 campaigns, 1 % of them due: the engine's due queries."""
     from django.db import connection, transaction
 
-    from apikeys.models import Workspace
     from campaigns.models import Campaign
+    from workspaces.models import Workspace
 
     workspace = Workspace.objects.get(slug="bench")
     Campaign.objects.filter(name__startswith="Due ").delete()

@@ -158,8 +158,8 @@ def load_campaign(key: str, body: dict, sql: list[str], params: dict, analyze: l
     from django.db import connection
     from django.test import Client
 
-    from apikeys.models import Workspace
     from sender_accounts.models import SenderAccount
+    from workspaces.models import Workspace
 
     client = Client(HTTP_HOST="localhost", HTTP_X_API_KEY=key)
     response = client.get("/api/public/v1/me")

@@ -48,11 +48,11 @@ def load(messages: int) -> list[str]:
     from django.db import connection
     from django.utils import timezone
 
-    from apikeys.models import Workspace
     from campaigns.models import Campaign, CampaignStep
     from delivery.models import Message
     from delivery.tokens import open_url
     from sender_accounts.models import SenderAccount
+    from workspaces.models import Workspace
 
     workspace = Workspace.objects.create(slug="bench-tracking", name="Bench")
     sender = SenderAccount.objects.create(workspace=workspace, type="NATIVE", email="b@example.com")

@@ -5,9 +5,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apikeys.models import Workspace
 from coldsend.urls import urlpatterns as app_urlpatterns
-from tracking.views import pixel_response
+from inbound.views import pixel_response
+from workspaces.models import Workspace
 
 
 class BaselineView(APIView):

@@ -9,12 +9,13 @@ from django.db import models
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.utils.html import format_html, format_html_join
 
-from campaigns import services, transitions
+from audit.services import Actor
+from campaigns import transitions
 from campaigns.models import Campaign, CampaignStep, default_schedule
 from campaigns.serializers import ScheduleSerializer, known_timezones
 from coldsend.admin import DeleteThroughServiceMixin, RefusalAnswerMixin
-from coldsend.errors import Conflict
-from delivery import services as delivery
+from coldsend.core.errors import Conflict
+from delivery import actions
 from delivery.api_selectors import campaign_progress
 from sender_accounts.models import SenderAccount
 
@@ -88,11 +89,6 @@ def _flat(errors: Any) -> list[str]:
     return [str(errors)]
 
 
-class SequenceLocked(Exception):
-    """Steps or sender accounts edited while the campaign sends. Raised inside the admin's
-    transaction, so the whole edit is rolled back."""
-
-
 class CampaignAdminForm(forms.ModelForm):
     """Offers only the campaign's workspace's sender accounts (on add, where the workspace is
     not chosen yet, every account labelled with its workspace) and refuses any other."""
@@ -142,6 +138,26 @@ class CampaignAdminForm(forms.ModelForm):
         return cleaned
 
 
+# What the admin form edits besides the steps and sender accounts (the rest goes through the API).
+ADMIN_SETTINGS = ["name", "daily_limit", "schedule", "stop_on_reply"]
+
+
+def _steps(formsets: Any) -> list[dict[str, Any]]:
+    """The steps inline as the action takes them: by position, without the deleted rows."""
+    rows = [
+        inline.cleaned_data
+        for formset in formsets
+        if formset.model is CampaignStep
+        for inline in formset.forms
+        if inline.cleaned_data and not inline.cleaned_data.get("DELETE")
+    ]
+    rows.sort(key=lambda row: row.get("position") or 0)
+    return [
+        {"subject": row["subject"], "body": row["body"], "delay_days": row["delay_days"]}
+        for row in rows
+    ]
+
+
 class CampaignStepInline(admin.TabularInline):
     model = CampaignStep
     extra = 0
@@ -156,7 +172,7 @@ class CampaignStepInline(admin.TabularInline):
 @admin.register(Campaign)
 class CampaignAdmin(RefusalAnswerMixin, DeleteThroughServiceMixin, admin.ModelAdmin):
     form = CampaignAdminForm
-    delete_service = transitions.delete
+    delete_service = actions.do_delete_campaign
     list_display = ["name", "workspace", "status", "daily_limit", "created_at"]
     list_filter = ["status", "workspace"]
     search_fields = ["name"]
@@ -207,38 +223,32 @@ class CampaignAdmin(RefusalAnswerMixin, DeleteThroughServiceMixin, admin.ModelAd
         # Leads carry their campaign's workspace; moving the campaign would leave them behind.
         return [*self.readonly_fields, "workspace"]
 
-    refusals = (SequenceLocked, Conflict)  # raised in the admin's transaction: the edit is undone
+    refusals = (Conflict,)  # raised in the admin's transaction: the edit is undone
 
     def answer_refusal(self, request: HttpRequest, refusal: Exception) -> HttpResponse:
         messages.error(request, getattr(refusal, "detail", str(refusal)))
         return HttpResponseRedirect(request.get_full_path())
 
     def save_model(self, request: HttpRequest, obj: Campaign, form: Any, change: bool) -> None:
-        if change:
-            # Locked until the admin's transaction ends, so the status save_related checks is
-            # the one activate and pause see, and the row is saved with that status.
-            current = transitions.locked(obj)
-            obj.status = current.status
-            obj._sequence_before = services.sequence_of(obj)
-            obj._timing_before = (current.schedule, current.daily_limit)
-        super().save_model(request, obj, form, change)
+        """Nothing is written here: save_related hands the form and its steps to the same action
+        the API calls (do_create_campaign / do_update_campaign), once the inlines are valid."""
 
     def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
-        super().save_related(request, form, formsets, change)
+        data = {field: form.cleaned_data[field] for field in ADMIN_SETTINGS}
+        data["sender_account_ids"] = [
+            account.pk for account in form.cleaned_data["sender_accounts"]
+        ]
+        data["steps"] = _steps(formsets)
+        actor = Actor.for_user(request.user)
         campaign = form.instance
-        before = getattr(campaign, "_sequence_before", None)
-        if (
-            before is not None
-            and campaign.status not in services.SEQUENCE_EDITABLE
-            and services.sequence_of(campaign) != before
-        ):
-            raise SequenceLocked(
-                "Steps and sender accounts change only while a campaign is DRAFT or PAUSED; "
-                f"this one is {campaign.status}: pause it first."
-            )
-        timing_before = getattr(campaign, "_timing_before", None)
-        if timing_before is not None and timing_before != (campaign.schedule, campaign.daily_limit):
-            delivery.schedule_campaign(campaign)  # as the API does: next sends follow at once
+        if change:
+            saved = actions.do_update_campaign(campaign, data, actor=actor)
+        else:
+            saved = actions.do_create_campaign(form.cleaned_data["workspace"], data, actor=actor)
+            campaign.pk, campaign._state.adding = saved.pk, False
+        campaign.status = saved.status
+        for formset in formsets:  # what the admin's history message reads; the action saved them
+            formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
 
     def delete_refusals(self, campaign: Campaign) -> list[str]:
         allowed = transitions.allowed_states("delete")

@@ -1,8 +1,8 @@
 from django.db import models
 
-from apikeys.models import Workspace, WorkspaceQuerySet
-from coldsend.ids import uuid7
+from coldsend.core.ids import uuid7
 from sender_accounts.models import SenderAccount
+from workspaces.models import Workspace, WorkspaceQuerySet
 
 
 def default_schedule() -> dict:

@@ -13,7 +13,7 @@ from rest_framework.fields import empty
 from campaigns.models import Campaign, CampaignStep, default_schedule, default_tracking
 from coldsend.api.fields import SingleLineCharField, conflict_body, named_choice_field
 from coldsend.api.strict import StrictFieldsMixin
-from coldsend.errors import ErrorCode
+from coldsend.core.errors import ErrorCode
 from engagement.selectors import EVENT_COUNTERS, campaign_stats, campaign_timezone
 from leads.models import Lead
 from sender_accounts.models import SenderAccount

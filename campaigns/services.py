@@ -9,12 +9,12 @@ from typing import Any
 
 from django.db import transaction
 
-from apikeys.models import Workspace
 from audit.services import Action, Actor, record
 from campaigns.models import Campaign, CampaignStep
 from campaigns.transitions import locked
-from coldsend.errors import Conflict, ErrorCode, Invalid, NotFound
+from coldsend.core.errors import Conflict, ErrorCode, Invalid, NotFound
 from sender_accounts.models import SenderAccount
+from workspaces.models import Workspace
 
 logger = logging.getLogger("sender_accounts")
 

@@ -1,6 +1,7 @@
 """The campaign state machine, in one place (API.md §5).
 
-`TRANSITIONS` is the whole rule set as data; `activate`, `pause` and `delete` apply it. Each locks
+`TRANSITIONS` is the whole rule set as data; `activate`, `pause`, `delete`, `complete` and
+`reopen` apply it. Each locks
 the campaign row (`select_for_update` inside `transaction.atomic()`; on SQLite the IMMEDIATE
 transaction takes the database write lock) so that two racing requests never both win."""
 
@@ -11,7 +12,7 @@ from django.db import models, transaction
 
 from audit.services import Action, Actor, record
 from campaigns.models import Campaign
-from coldsend.errors import Conflict, ErrorCode, NotFound
+from coldsend.core.errors import Conflict, ErrorCode, NotFound
 from sender_accounts.models import SenderAccount
 
 logger = logging.getLogger("campaigns.transitions")
@@ -28,6 +29,9 @@ TRANSITIONS: dict[str, Transition] = {
     "activate": Transition(frozenset({Status.DRAFT, Status.PAUSED}), Status.ACTIVE),
     "pause": Transition(frozenset({Status.ACTIVE}), Status.PAUSED),
     "delete": Transition(frozenset({Status.DRAFT, Status.PAUSED}), None),
+    # The engine's: every lead finished; leads to send to added to a finished campaign.
+    "complete": Transition(frozenset({Status.ACTIVE}), Status.COMPLETED),
+    "reopen": Transition(frozenset({Status.COMPLETED}), Status.ACTIVE),
 }
 
 
@@ -80,14 +84,25 @@ AUDIT_ACTIONS = {
     "activate": Action.CAMPAIGN_ACTIVATED,
     "pause": Action.CAMPAIGN_PAUSED,
     "delete": Action.CAMPAIGN_DELETED,
+    "complete": Action.CAMPAIGN_COMPLETED,
+    "reopen": Action.CAMPAIGN_REACTIVATED,
 }
 
 
-def _move(campaign: Campaign, action: str, actor: Actor, paused_reason: str | None = None) -> None:
+def _move(
+    campaign: Campaign,
+    action: str,
+    actor: Actor,
+    paused_reason: str | None = None,
+    detail: str | None = None,
+) -> None:
     previous, campaign.status = campaign.status, TRANSITIONS[action].result
     campaign.paused_reason = paused_reason
     campaign.save(update_fields=["status", "paused_reason", "updated_at"])
-    record(actor, AUDIT_ACTIONS[action], campaign, extra={"from": previous, "to": campaign.status})
+    extra = {"from": previous, "to": campaign.status}
+    if detail:
+        extra["detail"] = detail
+    record(actor, AUDIT_ACTIONS[action], campaign, extra=extra)
     logger.info("campaign %s %s: %s -> %s", campaign.pk, action, previous, campaign.status)
 
 
@@ -128,6 +143,29 @@ def pause(
         if _must_change("pause", current):
             _move(current, "pause", actor, paused_reason=reason)
         return current
+
+
+def complete(campaign: Campaign, *, actor: Actor, detail: str) -> bool:
+    """ACTIVE → COMPLETED (the caller has found that no lead has anything left to send). False,
+    and nothing changes, when the campaign is no longer ACTIVE."""
+    with transaction.atomic():
+        current = locked(campaign)
+        if current.status not in TRANSITIONS["complete"].allowed_from:
+            return False
+        _move(current, "complete", actor, detail=detail)
+    campaign.status = current.status
+    return True
+
+
+def reopen(campaign: Campaign, *, actor: Actor, detail: str) -> bool:
+    """COMPLETED → ACTIVE (leads to send to were added). False when it is not COMPLETED."""
+    with transaction.atomic():
+        current = locked(campaign)
+        if current.status not in TRANSITIONS["reopen"].allowed_from:
+            return False
+        _move(current, "reopen", actor, detail=detail)
+    campaign.status = current.status
+    return True
 
 
 def delete(campaign: Campaign, *, actor: Actor) -> None:

@@ -7,7 +7,6 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.serializers import BaseSerializer
 
-from campaigns import services, transitions
 from campaigns.models import Campaign
 from campaigns.serializers import (
     AnalyticsQuerySerializer,
@@ -19,7 +18,7 @@ from campaigns.serializers import (
 )
 from coldsend.api.parsers import StrictJSONParser
 from coldsend.api.viewsets import WorkspaceScopedViewSet
-from delivery import services as delivery
+from delivery import actions
 from engagement.selectors import campaign_analytics
 from sender_accounts.models import SenderAccount
 
@@ -86,7 +85,7 @@ class CampaignViewSet(
     filterset_class = CampaignFilter
     # JSON only: a form would flatten `schedule` and `steps`, which were then silently dropped.
     parser_classes = [StrictJSONParser]
-    create_service = services.create_campaign
+    create_service = actions.do_create_campaign
 
     def get_queryset(self) -> QuerySet:
         queryset = super().get_queryset()
@@ -100,16 +99,12 @@ class CampaignViewSet(
         return CampaignListItemSerializer if self.action == "list" else CampaignSerializer
 
     def perform_update(self, serializer: BaseSerializer) -> None:
-        before = (serializer.instance.schedule, serializer.instance.daily_limit)
-        campaign = services.update_campaign(serializer.instance, serializer.validated_data)
-        if campaign.status == Campaign.Status.ACTIVE and (
-            (campaign.schedule, campaign.daily_limit) != before
-        ):
-            delivery.schedule_campaign(campaign)  # next sends follow the new window and limit
-        serializer.instance = campaign
+        serializer.instance = actions.do_update_campaign(
+            serializer.instance, serializer.validated_data, actor=self.actor
+        )
 
     def perform_destroy(self, instance: Campaign) -> None:
-        transitions.delete(instance, actor=self.actor)
+        actions.do_delete_campaign(instance, actor=self.actor)
 
     @extend_schema(
         summary="Pause a campaign",
@@ -124,8 +119,7 @@ class CampaignViewSet(
     )
     @action(detail=True, methods=["post"], scope_action="pause")
     def pause(self, request: Request, pk: str | None = None) -> Response:
-        campaign = transitions.pause(self.get_object(), actor=self.actor)
-        delivery.unschedule_campaign(campaign)
+        campaign = actions.do_pause_campaign(self.get_object(), actor=self.actor)
         return Response(self.get_serializer(campaign).data)
 
     @extend_schema(
@@ -141,13 +135,7 @@ class CampaignViewSet(
     )
     @action(detail=True, methods=["post"], scope_action="activate")
     def activate(self, request: Request, pk: str | None = None) -> Response:
-        campaign = self.get_object()
-        was = campaign.status
-        campaign = transitions.activate(campaign, actor=self.actor)
-        # Re-read only when scheduling completed it (every lead was finished): a pause racing
-        # in after this activation is not this request's answer.
-        if was != campaign.status and delivery.schedule_campaign(campaign):
-            campaign.refresh_from_db()
+        campaign = actions.do_activate_campaign(self.get_object(), actor=self.actor)
         return Response(self.get_serializer(campaign).data)
 
     @extend_schema(

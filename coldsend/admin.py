@@ -8,7 +8,7 @@ from django.db.models import Model, QuerySet
 from django.http import HttpRequest, HttpResponse
 
 from audit.services import Actor
-from coldsend.errors import Conflict, NotFound
+from coldsend.core.errors import Conflict, NotFound
 
 
 class DeleteThroughServiceMixin:

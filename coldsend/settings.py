@@ -60,6 +60,8 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI and Redoc served from our static files, no CDN
     "axes",
+    "coldsend",
+    "workspaces",
     "apikeys",
     "campaigns",
     "sender_accounts",
@@ -67,7 +69,7 @@ INSTALLED_APPS = [
     "engagement",
     "audit",
     "delivery",
-    "tracking",
+    "inbound",
     "django_tasks",
     "django_tasks_db",
 ]

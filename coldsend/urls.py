@@ -31,7 +31,7 @@ admin.site.site_url = "/api/public/v1/docs"
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/public/v1/", include(public_v1)),
-    path("", include("tracking.urls")),
+    path("", include("inbound.urls")),
 ]
 
 handler400 = errors.bad_request

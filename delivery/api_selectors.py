@@ -4,10 +4,10 @@ this, only their views and admin do."""
 
 from datetime import timedelta
 
-from django.db.models import Count, Q
+from django.db.models import Count, Q, QuerySet
 
 from campaigns.models import Campaign
-from coldsend import clock
+from coldsend.core import clock
 from delivery.models import Attempt, Message
 from engagement.models import EmailEvent
 from leads.models import Lead
@@ -49,3 +49,8 @@ def campaign_progress(campaign: Campaign, next_sends: int = 10) -> dict:
             campaign_id=campaign.pk, status__in=[Message.Status.CLAIMED, Message.Status.SENDING]
         ).count(),
     }
+
+
+def lead_messages(lead: Lead) -> QuerySet[Message]:
+    """The messages sent or attempted for the lead, oldest first (`GET leads/{id}/messages`)."""
+    return Message.objects.filter(lead=lead, attempts__gt=0).order_by("step")

@@ -22,14 +22,16 @@ from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.db import connection, connections, transaction
-from django.db.models import Count, Min, Q, QuerySet
+from django.db.models import Count, Min, QuerySet
 
-from audit.services import ENGINE
 from campaigns.models import Campaign, CampaignStep
-from coldsend import clock
-from coldsend.ids import uuid7
+from coldsend.core import clock
+from coldsend.core.ids import uuid7
 from delivery import building, placeholders
-from delivery.models import Attempt, Message, Suppression
+from delivery.actions import do_suppress
+from delivery.completion import complete_if_done
+from delivery.models import Attempt, Message
+from delivery.protection import protect_from_bounces
 from delivery.records import (
     Event,
     event_insert_params,
@@ -37,15 +39,10 @@ from delivery.records import (
     event_totals,
     record_event,
 )
-from delivery.schedule import Window
-from delivery.services import (
-    complete_if_done,
-    continuing_statuses,
-    retry_delay,
-    suppress,
-    unschedule_campaign,
-)
+from delivery.schedule import Window, next_step_at, retry_at
 from delivery.transport import AccountError, Bounce, Session, TemporaryFailure, open_session
+from engagement.models import Suppression
+from leads import transitions
 from leads.models import Lead
 from sender_accounts.models import SenderAccount
 
@@ -53,7 +50,6 @@ logger = logging.getLogger("delivery")
 
 DAY = timedelta(hours=24)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-BOUNCE_MIN_ATTEMPTED = 20
 PUSH_MAX = 1000  # leads moved per statement when a campaign or account is blocked
 Status = Message.Status
 
@@ -170,7 +166,7 @@ def claim_campaign(campaign_id: uuid.UUID, now: datetime, room: int) -> list[Cla
             return []
         room = min(room, campaign.daily_limit - used)
         steps = CampaignStep.objects.filter(campaign=campaign).count()
-        going_on = set(continuing_statuses(campaign))
+        going_on = set(transitions.continuing(stop_on_reply=campaign.stop_on_reply))
         account_ids, states = _accounts(campaign, now)
         pushes: dict[datetime, list] = defaultdict(list)
         taken: list[tuple[Lead, _Account]] = []
@@ -197,8 +193,7 @@ def claim_campaign(campaign_id: uuid.UUID, now: datetime, room: int) -> list[Cla
             if len(taken) >= room:
                 break
             if lead.current_step >= steps or lead.status not in going_on:
-                status = Lead.Status.COMPLETED if lead.status == Lead.Status.CONTACTED else None
-                finished[status].append(lead.pk)
+                finished[transitions.COMPLETED].append(lead.pk)  # when it may become it
                 continue
             pinned = lead.sender_account_id
             if pinned in account_ids:
@@ -255,10 +250,9 @@ def claim_campaign(campaign_id: uuid.UUID, now: datetime, room: int) -> list[Cla
         for when, ids in pushes.items():
             Lead.objects.filter(pk__in=ids).update(next_send_at=window.next_open(when))
         for status, ids in finished.items():
-            changes = {"next_send_at": None}
-            if status:
-                changes["status"] = status
-            Lead.objects.filter(pk__in=ids).update(**changes)
+            leads = Lead.objects.filter(pk__in=ids)
+            leads.update(next_send_at=None)
+            transitions.move(leads, status)
 
         if taken:
             claims = _write_claims(campaign, taken, now)
@@ -590,11 +584,14 @@ def _record_sent_postgresql(
     last = item.step >= len(steps)
     when = None
     if not last:
-        when = now + timedelta(days=steps[item.step].delay_days)
-        if account_free_at is not None:
-            when = max(when, account_free_at)
-        when = Window.of(campaign.schedule).next_open(when)
-    going_on = continuing_statuses(campaign)
+        when = next_step_at(
+            Window.of(campaign.schedule),
+            sent_at=now,
+            delay_days=steps[item.step].delay_days,
+            account_free_at=account_free_at,
+        )
+    going_on = transitions.continuing(stop_on_reply=campaign.stop_on_reply)
+    status_after, status_params = transitions.after_send_sql("status", last=last)
     lead_table, message_table = Lead._meta.db_table, Message._meta.db_table
     campaign_table = Campaign._meta.db_table
     # The locks in record()'s order: the campaign row, then the lead (updated first, with its
@@ -604,8 +601,7 @@ def _record_sent_postgresql(
         SELECT 1 FROM {campaign_table} WHERE id = %s FOR SHARE;
         WITH lead AS (
             UPDATE {lead_table} SET current_step = %s, last_sent_at = %s,
-                status = CASE WHEN status = %s THEN %s WHEN status = %s AND %s THEN %s
-                    ELSE status END,
+                status = {status_after},
                 next_send_at = CASE WHEN %s AND status = ANY(%s) AND (SELECT status FROM
                     {campaign_table} WHERE id = %s) = %s THEN %s::timestamptz END
             WHERE id = %s RETURNING id, next_send_at),
@@ -613,15 +609,10 @@ def _record_sent_postgresql(
             UPDATE {message_table} SET status = %s, sent_at = %s, error = '' WHERE id = %s),
         event AS ({event_insert_sql("lead")})
         SELECT next_send_at FROM lead"""  # noqa: S608 (names from the models)
-    pending, contacted, completed = (
-        Lead.Status.PENDING,
-        Lead.Status.CONTACTED,
-        Lead.Status.COMPLETED,
-    )
     params = [
         campaign.pk,
         item.step, now,
-        pending, completed if last else contacted, contacted, last, completed,
+        *status_params,
         not last, list(going_on), campaign.pk, Campaign.Status.ACTIVE, when,
         item.lead_id,
         Status.SENT, now, item.message_id,
@@ -670,36 +661,38 @@ def record(
             return "gone:ended"
         active = lead.campaign.status == Campaign.Status.ACTIVE
         message = Message.objects.filter(pk=item.message_id)
-        event = None
+        event, to = None, None
         changes: dict = {"next_send_at": None}
         if failure is None:
             outcome, event = Status.SENT, Event.SENT
             message.update(status=Status.SENT, sent_at=now, error="")
             changes.update(current_step=item.step, last_sent_at=now)
-            status = Lead.Status.CONTACTED if lead.status == Lead.Status.PENDING else lead.status
-            if status in continuing_statuses(campaign) and item.step < len(steps):
-                when = now + timedelta(days=steps[item.step].delay_days)
-                if account_free_at is not None:
-                    when = max(when, account_free_at)
-                changes["next_send_at"] = window.next_open(when) if active else None
-            elif status == Lead.Status.CONTACTED:
-                status = Lead.Status.COMPLETED
-            changes["status"] = status
+            last = item.step >= len(steps)
+            to = transitions.after_send(lead.status, last=last)
+            going_on = transitions.continuing(stop_on_reply=campaign.stop_on_reply)
+            if not last and to in going_on and active:
+                changes["next_send_at"] = next_step_at(
+                    window,
+                    sent_at=now,
+                    delay_days=steps[item.step].delay_days,
+                    account_free_at=account_free_at,
+                )
         elif isinstance(failure, Bounce):
-            outcome, event = Status.BOUNCED, Event.BOUNCED
+            outcome, event, to = Status.BOUNCED, Event.BOUNCED, transitions.BOUNCED
             message.update(status=Status.BOUNCED, error=str(failure))
-            suppress(lead.workspace_id, lead.email, Suppression.Reason.BOUNCED)
-            changes["status"] = Lead.Status.BOUNCED
+            do_suppress(lead.workspace_id, lead.email, Suppression.Reason.BOUNCED)
         elif attempts < settings.SEND_MAX_ATTEMPTS:
             outcome = Status.RETRY
             message.update(status=Status.RETRY, error=str(failure))
-            retry_at = window.next_open(now + retry_delay(attempts))
-            changes["next_send_at"] = retry_at if active else None
+            changes["next_send_at"] = retry_at(window, now, attempts) if active else None
         else:
-            outcome = Status.FAILED
+            outcome, to = Status.FAILED, transitions.FAILED
             message.update(status=Status.FAILED, error=str(failure))
-            changes["status"] = Lead.Status.FAILED
-        Lead.objects.filter(pk=lead.pk).update(**changes)
+        leads = Lead.objects.filter(pk=lead.pk)
+        if to is None:
+            leads.update(**changes)
+        else:  # a lead whose status is final (UNSUBSCRIBED) keeps it
+            transitions.move(leads, to, **changes)
         if event is not None:
             record_event(
                 campaign_id=campaign.pk,
@@ -710,45 +703,6 @@ def record(
                 at=now,
             )
     return outcome if changes["next_send_at"] is not None else f"{outcome}:ended"
-
-
-def protect_from_bounces(campaign_id: uuid.UUID) -> bool:
-    """Pause a campaign whose hard-bounce rate went over its max_bounce_rate, once it has at
-    least 20 attempted messages. Cheap when it has no bounce (one counter row)."""
-    totals = event_totals(campaign_id)
-    bounced = totals.get(Event.BOUNCED, 0)
-    if not bounced:
-        return False
-    # A bounce reported later by the inbox (a DSN) is about a message already counted as SENT.
-    counts = Message.objects.filter(
-        campaign_id=campaign_id, status__in=[Status.FAILED, Status.RETRY, Status.BOUNCED]
-    ).aggregate(
-        unsent=Count("pk", filter=Q(status__in=[Status.FAILED, Status.RETRY])),
-        reported_later=Count("pk", filter=Q(status=Status.BOUNCED, sent_at__isnull=False)),
-    )
-    attempted = totals.get(Event.SENT, 0) + bounced - counts["reported_later"] + counts["unsent"]
-    campaign = Campaign.objects.filter(pk=campaign_id).only("max_bounce_rate").first()
-    if campaign is None or attempted < BOUNCE_MIN_ATTEMPTED:
-        return False
-    if bounced / attempted <= campaign.max_bounce_rate:
-        return False
-    from campaigns.transitions import pause
-
-    with transaction.atomic():
-        current = Campaign.objects.select_for_update().filter(pk=campaign_id).first()
-        if current is None or current.status != Campaign.Status.ACTIVE:
-            return False
-        # pause() writes the audit row (actor: the engine); the detail goes to the log.
-        pause(current, actor=ENGINE, reason=Campaign.PausedReason.BOUNCE_RATE)
-        unschedule_campaign(current)
-    logger.info(
-        "campaign %s paused: bounce rate %s/%s > %s",
-        campaign_id,
-        bounced,
-        attempted,
-        campaign.max_bounce_rate,
-    )
-    return True
 
 
 def _deliver_account(
@@ -887,9 +841,9 @@ def recover(now: datetime) -> None:
                 status=Status.FAILED, error="interrupted"
             ):
                 continue
-            Lead.objects.filter(pk=message.lead_id).update(
-                status=Lead.Status.FAILED, next_send_at=None
-            )
+            leads = Lead.objects.filter(pk=message.lead_id)
+            leads.update(next_send_at=None)
+            transitions.move(leads, transitions.FAILED)
         complete_if_done(message.campaign_id)
 
 

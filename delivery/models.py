@@ -1,11 +1,10 @@
 """What the sending engine records: one Message per lead and step, the attempts that count
-towards the rolling daily limits, and the workspace's suppressed addresses."""
+towards the rolling daily limits."""
 
 from django.db import models
 
-from apikeys.models import Workspace
 from campaigns.models import Campaign
-from coldsend.ids import uuid7
+from coldsend.core.ids import uuid7
 from leads.models import Lead
 from sender_accounts.models import SenderAccount
 
@@ -88,27 +87,3 @@ class Attempt(models.Model):
 
     def __str__(self) -> str:
         return f"attempt {self.message_id} at {self.at:%Y-%m-%d %H:%M:%S}"
-
-
-class Suppression(models.Model):
-    """An address no campaign of the workspace ever sends to again."""
-
-    class Reason(models.TextChoices):
-        UNSUBSCRIBED = "UNSUBSCRIBED"
-        BOUNCED = "BOUNCED"
-
-    id = models.BigAutoField(primary_key=True)
-    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
-    email = models.EmailField(max_length=254)
-    reason = models.CharField(max_length=12, choices=Reason.choices)
-    created_at = models.DateTimeField()
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(
-                fields=["workspace", "email"], name="suppression_unique_per_workspace"
-            )
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.email} ({self.reason})"

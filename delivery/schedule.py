@@ -1,10 +1,13 @@
-"""A campaign's sending window: its days, from start_time (inclusive) to end_time (exclusive),
-in its IANA time zone, DST-correct. A skipped local time (spring forward) means the first
-valid instant after it; a repeated one (fall back) its first occurrence."""
+"""When a lead is due: a campaign's sending window (its days, from start_time inclusive to
+end_time exclusive, in its IANA time zone, DST-correct: a skipped local time means the first
+valid instant after it, a repeated one its first occurrence) and the one next_send_at rule
+(first send, next step, retry)."""
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
+
+from django.conf import settings
 
 
 def _wall(instant: datetime, zone: ZoneInfo) -> datetime:
@@ -77,3 +80,34 @@ class Window:
             if cursor <= opening:  # cannot happen with start < end; guards the loop
                 break
         return spans
+
+
+# The one next_send_at rule. Every due time the engine and the scheduler write comes from here
+# (the set-based rescheduling applies the same rule as UPDATEs: rescheduling.py).
+
+
+def retry_delay(attempts: int) -> timedelta:
+    """How long after its `attempts`-th try a temporary failure is tried again: the base, then
+    doubling each time (SEND_RETRY_BACKOFF_SECONDS, then twice that, four times …)."""
+    return timedelta(seconds=settings.SEND_RETRY_BACKOFF_SECONDS * 2 ** max(0, attempts - 1))
+
+
+def first_send_at(window: Window, now: datetime) -> datetime:
+    """A lead's first step: as soon as the window is open."""
+    return window.next_open(now)
+
+
+def next_step_at(
+    window: Window, *, sent_at: datetime, delay_days: int, account_free_at: datetime | None
+) -> datetime:
+    """The step after one sent at `sent_at`: its delay later, not before the account's next
+    free instant, in the window."""
+    when = sent_at + timedelta(days=delay_days)
+    if account_free_at is not None:
+        when = max(when, account_free_at)
+    return window.next_open(when)
+
+
+def retry_at(window: Window, now: datetime, attempts: int) -> datetime:
+    """A step that failed for the `attempts`-th time, temporarily: after the backoff."""
+    return window.next_open(now + retry_delay(attempts))

@@ -14,8 +14,8 @@ from email.message import EmailMessage
 from django.conf import settings
 from django.core import mail
 
-from coldsend import netcheck
-from coldsend.netcheck import HostRefused
+from coldsend.core import netcheck
+from coldsend.core.netcheck import HostRefused
 from sender_accounts.models import SenderAccount
 
 

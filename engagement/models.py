@@ -1,4 +1,5 @@
-"""What happened to each message (events) and the running totals kept over them.
+"""What happened to each message (events), the running totals kept over them, and the
+addresses a workspace never sends to again (suppressions).
 
 The tables keep the names they had in `campaigns` (db_table): the counter triggers name them as
 text (engagement/sql/)."""
@@ -8,6 +9,7 @@ from django.db import models
 from campaigns.models import Campaign, CampaignStep
 from leads.models import Lead
 from sender_accounts.models import SenderAccount
+from workspaces.models import Workspace
 
 
 class EmailEvent(models.Model):
@@ -120,3 +122,28 @@ class LeadFirstEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.lead_id} first {self.type}"
+
+
+class Suppression(models.Model):
+    """An address no campaign of the workspace ever sends to again."""
+
+    class Reason(models.TextChoices):
+        UNSUBSCRIBED = "UNSUBSCRIBED"
+        BOUNCED = "BOUNCED"
+
+    id = models.BigAutoField(primary_key=True)
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    email = models.EmailField(max_length=254)
+    reason = models.CharField(max_length=12, choices=Reason.choices)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        db_table = "delivery_suppression"  # kept from when delivery held it
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workspace", "email"], name="suppression_unique_per_workspace"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.email} ({self.reason})"

@@ -6,13 +6,14 @@ from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from audit.services import Actor
 from coldsend.admin import DeleteThroughServiceMixin
+from delivery import actions
 from delivery.models import Message
-from delivery.services import remove_lead, schedule_leads
 from leads.emails import normalize_email
 from leads.models import Lead
 from leads.serializers import custom_fields_problems
-from leads.services import DELETABLE_STATUSES
+from leads.transitions import DELETABLE
 
 
 class LeadAdminForm(forms.ModelForm):
@@ -60,7 +61,7 @@ class MessageInline(admin.TabularInline):
 @admin.register(Lead)
 class LeadAdmin(DeleteThroughServiceMixin, admin.ModelAdmin):
     form = LeadAdminForm
-    delete_service = remove_lead
+    delete_service = actions.do_remove_lead
     inlines = [MessageInline]
     list_display = ["email", "campaign", "status", "current_step", "next_send_at", "created_at"]
     list_filter = ["status", "campaign", "workspace"]
@@ -93,11 +94,16 @@ class LeadAdmin(DeleteThroughServiceMixin, admin.ModelAdmin):
 
     def save_model(self, request: HttpRequest, obj: Lead, form: Any, change: bool) -> None:
         obj.workspace_id = obj.campaign.workspace_id  # a lead lives in its campaign's workspace
-        super().save_model(request, obj, form, change)
-        if not change:  # as the API does: suppression applied, scheduled if the campaign sends
-            schedule_leads(obj.campaign, [obj.pk])
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        # Added as the API adds one: suppression applied, scheduled if the campaign sends.
+        data = {field: form.cleaned_data[field] for field in LeadAdminForm.Meta.fields}
+        lead = actions.do_add_lead(obj.campaign.workspace, data, actor=Actor.for_user(request.user))
+        obj.pk, obj._state.adding = lead.pk, False
+        obj.status, obj.next_send_at = lead.status, lead.next_send_at
 
     def delete_refusals(self, lead: Lead) -> list[str]:
-        if lead.status in DELETABLE_STATUSES:
+        if lead.status in DELETABLE:
             return []
         return [f"{lead}: is {lead.status}: only PENDING leads can be deleted"]

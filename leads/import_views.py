@@ -20,8 +20,8 @@ from audit.services import Actor
 from campaigns.models import Campaign
 from coldsend.api.schema import ERROR
 from coldsend.api.strict import StrictFieldsMixin
-from coldsend.errors import NotFound, TooLarge
-from delivery.services import schedule_leads
+from coldsend.core.errors import NotFound, TooLarge
+from delivery.actions import do_import_leads
 from leads import importing
 from leads.importing import HEADER_ALIASES, MAX_ERRORS, NAME_MAX_LENGTH
 from leads.importing.parse_json import MAX_VALUES_PER_LEAD
@@ -221,19 +221,16 @@ class LeadImportView(APIView):
     )
     def post(self, request: Request) -> Response:
         campaign = self.campaign(request.data)
+        actor = Actor.for_key(request.auth)
         try:
             if request.content_type.startswith("multipart/form-data"):
-                report = importing.import_csv(
-                    campaign, self.uploaded_file(request), actor=Actor.for_key(request.auth)
+                report = do_import_leads(
+                    campaign, csv_file=self.uploaded_file(request), actor=actor
                 )
             else:
-                report = importing.import_json(
-                    campaign, self.json_leads(request), actor=Actor.for_key(request.auth)
-                )
+                report = do_import_leads(campaign, json_leads=self.json_leads(request), actor=actor)
         except Campaign.DoesNotExist:  # deleted while the file was being read
             raise NotFound from None
-        if report.created:
-            schedule_leads(campaign)
         return Response(report.as_dict(), status=status.HTTP_201_CREATED)
 
     def campaign(self, data: Any) -> Campaign:

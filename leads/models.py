@@ -1,9 +1,9 @@
 from django.db import models
 
-from apikeys.models import Workspace, WorkspaceQuerySet
 from campaigns.models import Campaign
-from coldsend.ids import uuid7
+from coldsend.core.ids import uuid7
 from sender_accounts.models import SenderAccount
+from workspaces.models import Workspace, WorkspaceQuerySet
 
 
 class Lead(models.Model):

@@ -5,14 +5,14 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 
-from apikeys.models import Workspace
 from audit.services import Action, Actor, record
 from campaigns.models import Campaign
-from coldsend.errors import Conflict, ErrorCode, Invalid, NotFound
+from coldsend.core.errors import Conflict, ErrorCode, Invalid, NotFound
 from leads.models import Lead
+from leads.transitions import DELETABLE
+from workspaces.models import Workspace
 
 CAMPAIGN_NOT_FOUND = "No campaign with this id in your workspace."
-DELETABLE_STATUSES = (Lead.Status.PENDING,)
 
 
 def create_lead(workspace: Workspace, data: Mapping[str, Any]) -> Lead:
@@ -54,7 +54,7 @@ def delete_lead(lead: Lead, *, actor: Actor) -> None:
         )
         if current is None:
             raise NotFound
-        deleted, _ = Lead.objects.filter(pk=lead.pk, status__in=DELETABLE_STATUSES).delete()
+        deleted, _ = Lead.objects.filter(pk=lead.pk, status__in=DELETABLE).delete()
         if deleted:
             extra = {"campaign_id": str(lead.campaign_id)}
             record(actor, Action.LEAD_DELETED, lead, object_id=lead.pk, extra=extra)
@@ -63,5 +63,5 @@ def delete_lead(lead: Lead, *, actor: Actor) -> None:
             f"Only a PENDING lead can be deleted; this lead is {current}.",
             ErrorCode.INVALID_STATE,
             status=current,
-            allowed=list(DELETABLE_STATUSES),
+            allowed=list(DELETABLE),
         )

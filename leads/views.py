@@ -1,5 +1,3 @@
-import contextlib
-
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import status
 from rest_framework.decorators import action
@@ -9,7 +7,8 @@ from rest_framework.response import Response
 from coldsend.api.pagination import OldestFirstCursorPagination
 from coldsend.api.parsers import StrictJSONParser
 from coldsend.api.viewsets import WorkspaceScopedViewSet
-from delivery.services import lead_messages, remove_lead, schedule_leads
+from delivery import actions
+from delivery.api_selectors import lead_messages
 from engagement.selectors import attach_engagement
 from leads.filters import LeadFilter
 from leads.models import Lead
@@ -19,7 +18,6 @@ from leads.serializers import (
     LeadSerializer,
     LeadStateConflictSerializer,
 )
-from leads.services import create_lead
 
 
 @extend_schema_view(
@@ -61,7 +59,7 @@ class LeadViewSet(WorkspaceScopedViewSet):
     filterset_class = LeadFilter
     # JSON only: a form cannot carry the `custom_fields` object (CSV files go to leads/import).
     parser_classes = [StrictJSONParser]
-    create_service = create_lead
+    create_service = actions.do_add_lead
 
     def list(self, request: Request) -> Response:
         page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
@@ -72,13 +70,9 @@ class LeadViewSet(WorkspaceScopedViewSet):
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         self.perform_create(serializer)
-        lead = serializer.instance
-        schedule_leads(lead.campaign, [lead.pk])
-        # Suppression may have changed its status, an ACTIVE campaign scheduled it. Deleted in
-        # between (with its campaign, or by a DELETE): the answer is what was created.
-        with contextlib.suppress(Lead.DoesNotExist):
-            lead.refresh_from_db(fields=["status", "next_send_at"])
-        return Response(self.get_serializer(lead).data, status=status.HTTP_201_CREATED)
+        return Response(
+            self.get_serializer(serializer.instance).data, status=status.HTTP_201_CREATED
+        )
 
     def retrieve(self, request: Request, pk: str | None = None) -> Response:
         lead = self.get_object()
@@ -86,7 +80,7 @@ class LeadViewSet(WorkspaceScopedViewSet):
         return Response(self.get_serializer(lead).data)
 
     def destroy(self, request: Request, pk: str | None = None) -> Response:
-        remove_lead(self.get_object(), actor=self.actor)
+        actions.do_remove_lead(self.get_object(), actor=self.actor)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(

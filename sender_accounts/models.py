@@ -2,9 +2,9 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
-from apikeys.models import Workspace, WorkspaceQuerySet
-from coldsend.ids import uuid7
+from coldsend.core.ids import uuid7
 from sender_accounts.fields import EncryptedTextField
+from workspaces.models import Workspace, WorkspaceQuerySet
 
 DAILY_LIMIT_MAX = 10_000
 INTERVAL_MAX = 86_400

@@ -9,7 +9,6 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema_field
 from rest_framework import serializers
 
-from coldsend import netcheck
 from coldsend.api.fields import (
     CONTROL_CHARACTER_MESSAGE,
     CONTROL_CHARACTERS,
@@ -17,7 +16,8 @@ from coldsend.api.fields import (
     named_choice_field,
 )
 from coldsend.api.strict import StrictFieldsMixin
-from coldsend.netcheck import HostRefused, check_host
+from coldsend.core import netcheck
+from coldsend.core.netcheck import HostRefused, check_host
 from leads.emails import MAX_LENGTH as MAX_EMAIL_LENGTH
 from leads.emails import SHAPE_DESCRIPTION as EMAIL_SHAPE
 from leads.emails import normalize_email

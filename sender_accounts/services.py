@@ -5,10 +5,18 @@ delivery.api_selectors.sender_account_stats)."""
 from collections.abc import Mapping
 from typing import Any
 
-from apikeys.models import Workspace
+from django.db import transaction
+
+from audit.services import Action, Actor, record
 from sender_accounts.models import SenderAccount
+from workspaces.models import Workspace
 
 
-def create_sender_account(workspace: Workspace, data: Mapping[str, Any]) -> SenderAccount:
+def create_sender_account(
+    workspace: Workspace, data: Mapping[str, Any], *, actor: Actor
+) -> SenderAccount:
     """A new sender account from validated fields (the SMTP password is encrypted on save)."""
-    return SenderAccount.objects.create(workspace=workspace, **data)
+    with transaction.atomic():
+        account = SenderAccount.objects.create(workspace=workspace, **data)
+        record(actor, Action.SENDER_ACCOUNT_CREATED, account, extra={"email": account.email})
+    return account

@@ -20,11 +20,11 @@ from django.test import Client
 from drf_spectacular.generators import SchemaGenerator
 from rest_framework.test import APIClient
 
-from apikeys.models import Workspace
 from campaigns.models import Campaign, CampaignStep
 from engagement.models import EmailEvent
 from leads.models import Lead
 from sender_accounts.models import SenderAccount
+from workspaces.models import Workspace
 
 API = "/api/public/v1"
 IMPORT = f"{API}/leads/import"

@@ -9,11 +9,12 @@ from django.core.cache import cache
 from django.test import Client
 from rest_framework.test import APIClient
 
-from apikeys.models import APIKey, Workspace
+from apikeys.models import APIKey
 from campaigns.models import Campaign
 from tests.delivery_support import clock, delivery_settings, sink  # noqa: F401 (fixtures)
 from tests.imap_support import dovecot  # noqa: F401 (fixture)
 from tests.tracking_support import opens_written_at_once  # noqa: F401 (autouse fixture)
+from workspaces.models import Workspace
 
 
 def pytest_configure(config: pytest.Config) -> None:

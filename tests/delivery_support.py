@@ -22,7 +22,7 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 from django.db import connections
 from rest_framework.test import APIClient
 
-from delivery.management.commands.run_worker import worker_round
+from coldsend.management.commands.run_worker import worker_round
 from sender_accounts.models import SenderAccount
 from tests.builders import api_url
 

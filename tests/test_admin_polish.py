@@ -76,7 +76,7 @@ def test_the_revoked_filter_offers_yes_and_no(admin_client, make_key):
     ("url", "expected"),
     [
         (KEYS, "Home > Access > API keys"),
-        ("/admin/apikeys/workspace/", "Home > Access > Workspaces"),
+        ("/admin/workspaces/workspace/", "Home > Organisation > Workspaces"),
     ],
 )
 def test_breadcrumbs_do_not_repeat_the_app_as_the_model(admin_client, url, expected):

@@ -11,9 +11,10 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from apikeys import keys
-from apikeys.models import APIKey, Workspace
+from apikeys.models import APIKey
 from apikeys.scopes import KNOWN_SCOPES
 from tests.builders import api_url, create_api_key_process
+from workspaces.models import Workspace
 
 ME = api_url("me")
 

@@ -186,7 +186,7 @@ def test_no_row_holds_a_secret(key_client, workspace):
     )  # fmt: skip
     assert created.status_code == 201
     assert client.delete(api_url(f"sender_accounts/{created.json()['id']}")).status_code == 204
-    assert AuditEvent.objects.count() == 1
+    assert AuditEvent.objects.count() == 2  # created, deleted
     assert_no_secret(SMTP_PASSWORD, key.key_hash)
 
 

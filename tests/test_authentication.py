@@ -10,8 +10,9 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from apikeys import keys
-from apikeys.models import APIKey, Workspace
+from apikeys.models import APIKey
 from tests.builders import api_url
+from workspaces.models import Workspace
 
 ME = api_url("me")
 KEY_REQUIRED = "API key required. Include your API key in X-API-Key header."

@@ -7,9 +7,10 @@ from datetime import timedelta
 import pytest
 
 from campaigns.models import Campaign
-from coldsend.clock import now
+from coldsend.core.clock import now
 from delivery import engine
-from delivery.models import Message, Suppression
+from delivery.models import Message
+from engagement.models import Suppression
 from leads.models import Lead
 from sender_accounts.models import SenderAccount
 from tests.delivery_support import (
@@ -78,7 +79,7 @@ def test_a_rejected_recipient_bounces_and_is_suppressed_in_the_workspace(
 
 
 def test_an_unsubscribed_address_is_never_contacted(client_all, workspace, sink, clock):
-    from delivery.services import suppress
+    from delivery.actions import do_suppress as suppress
 
     suppress(workspace, "Left@Example.com", Suppression.Reason.UNSUBSCRIBED)
     campaign_id = create_campaign(client_all, [create_account(client_all, sink)])

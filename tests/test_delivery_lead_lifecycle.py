@@ -9,7 +9,7 @@ from django.db import connections
 from rest_framework.test import APIClient
 
 from campaigns.models import Campaign
-from delivery import services
+from delivery import rescheduling
 from delivery.models import Message
 from leads.models import Lead
 from tests.builders import api_url
@@ -71,7 +71,7 @@ def test_a_late_unschedule_does_not_undo_a_new_activation(client_all, sink, cloc
     activate(client_all, campaign_id)
 
     # The first pause's unscheduling, arriving only now (it runs after pause has answered).
-    services.unschedule_campaign(Campaign.objects.get(pk=campaign_id))
+    rescheduling.unschedule_campaign(Campaign.objects.get(pk=campaign_id))
 
     lead = client_all.get(api_url(f"leads?campaign_id={campaign_id}")).json()["results"][0]
     assert lead["next_send_at"] is not None

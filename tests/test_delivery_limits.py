@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 
 from campaigns.models import Campaign
-from coldsend.clock import now
+from coldsend.core.clock import now
 from leads.models import Lead
 from sender_accounts.models import SenderAccount
 from tests.delivery_support import (

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from coldsend.clock import now
+from coldsend.core.clock import now
 from delivery import engine
 from delivery.models import Message
 from leads.models import Lead

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from coldsend.netcheck import HostRefused, check_host, is_public
+from coldsend.core.netcheck import HostRefused, check_host, is_public
 from delivery.models import Message
 from leads.models import Lead
 from sender_accounts.models import SenderAccount

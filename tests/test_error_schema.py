@@ -12,7 +12,7 @@ from django.test import RequestFactory
 from rest_framework.test import APIClient
 
 from coldsend.api.idempotency import _fingerprint
-from coldsend.errors import Conflict, ErrorCode, Unprocessable
+from coldsend.core.errors import Conflict, ErrorCode, Unprocessable
 from leads.models import Lead
 from tests.builders import API, api_url
 

@@ -7,9 +7,9 @@ from django.test import Client
 from django.utils import timezone
 
 from audit.models import AuditEvent
-from delivery.models import Suppression
+from engagement.models import Suppression
 
-CHANGELIST = "/admin/delivery/suppression/"
+CHANGELIST = "/admin/engagement/suppression/"
 
 
 @pytest.fixture

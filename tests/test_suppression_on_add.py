@@ -5,8 +5,8 @@ and new leads of an ACTIVE campaign are scheduled at once."""
 
 import pytest
 
-from delivery.models import Suppression
-from delivery.services import suppress
+from delivery.actions import do_suppress as suppress
+from engagement.models import Suppression
 from tests.builders import api_url
 from tests.delivery_support import (
     activate,

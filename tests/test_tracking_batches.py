@@ -6,8 +6,8 @@ from datetime import timedelta
 
 import pytest
 
+from inbound import hits
 from tests.tracking_support import links_in, parts, send_campaign, stats_of
-from tracking import hits
 
 pytestmark = pytest.mark.usefixtures("delivery_settings")
 

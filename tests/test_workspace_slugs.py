@@ -10,8 +10,9 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from apikeys.models import APIKey, Workspace
+from apikeys.models import APIKey
 from tests.builders import create_api_key_process
+from workspaces.models import Workspace
 
 BAD_SLUGS = ["../evil", "xss<b>ws</b>", "a b", "acme/../x", "ünï", "a" * 65, ""]
 
@@ -51,7 +52,7 @@ def test_a_bad_slug_exits_non_zero_in_a_real_process(tmp_path: Path):
 @pytest.mark.parametrize("slug", BAD_SLUGS)
 def test_the_admin_workspace_form_refuses_the_same_slugs(superuser_client, slug):
     response = superuser_client.post(
-        "/admin/apikeys/workspace/add/", {"slug": slug, "name": "Evil", "_save": "Save"}
+        "/admin/workspaces/workspace/add/", {"slug": slug, "name": "Evil", "_save": "Save"}
     )
     assert response.status_code == 200  # the form again, with its errors
     assert response.context["adminform"].form.errors["slug"]
@@ -60,7 +61,7 @@ def test_the_admin_workspace_form_refuses_the_same_slugs(superuser_client, slug)
 
 def test_the_admin_workspace_form_accepts_a_valid_slug(superuser_client):
     response = superuser_client.post(
-        "/admin/apikeys/workspace/add/", {"slug": "acme-eu", "name": "Acme EU", "_save": "Save"}
+        "/admin/workspaces/workspace/add/", {"slug": "acme-eu", "name": "Acme EU", "_save": "Save"}
     )
     assert response.status_code == 302
     assert Workspace.objects.get().slug == "acme-eu"

@@ -80,6 +80,6 @@ def stats_of(client, campaign_id: str) -> dict:
 
 
 def events_of(campaign_id: str, type_: str) -> int:
-    from tracking.events import EmailEvent
+    from inbound.events import EmailEvent
 
     return EmailEvent.objects.filter(campaign_id=campaign_id, type=type_).count()

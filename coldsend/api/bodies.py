@@ -5,7 +5,7 @@ from typing import Any
 
 from django.http import JsonResponse
 
-from coldsend import errors
+from coldsend.core import errors
 
 STATUS_BY_ERROR: dict[type[errors.DomainError], int] = {
     errors.Invalid: 400,

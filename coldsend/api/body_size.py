@@ -3,9 +3,9 @@
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
-from coldsend import errors
 from coldsend.api.bodies import error_response
 from coldsend.api.routing import GetResponse, is_api_path, view_class
+from coldsend.core import errors
 
 
 class BodySizeLimitMiddleware:

@@ -12,10 +12,10 @@ from rest_framework.views import exception_handler, set_rollback
 
 from apikeys.models import APIKey
 from apikeys.permissions import MissingScopes
-from coldsend import errors
 from coldsend.api import bodies, throttling
 from coldsend.api.cache_outage import CACHE_ERRORS, cache_unavailable
 from coldsend.api.idempotency import StoredAnswer
+from coldsend.core import errors
 
 
 def _as_domain_error(exc: Exception) -> Exception:

@@ -19,10 +19,10 @@ from rest_framework.permissions import BasePermission
 from rest_framework.throttling import BaseThrottle
 
 from apikeys.authentication import request_key
-from coldsend import errors
 from coldsend.api.bodies import error_response
 from coldsend.api.cache_outage import CACHE_ERRORS, cache_lost, cache_unavailable
 from coldsend.api.routing import GetResponse, is_api_path, view_class
+from coldsend.core import errors
 
 if TYPE_CHECKING:
     from rest_framework.request import Request

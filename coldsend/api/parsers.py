@@ -13,7 +13,7 @@ from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser
 from rest_framework.utils import json as drf_json
 
-from coldsend.errors import LONE_SURROGATE
+from coldsend.core.errors import LONE_SURROGATE
 
 # A surrogate escape anywhere in the text: only then is the parsed value searched.
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")

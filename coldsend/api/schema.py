@@ -21,7 +21,7 @@ from rest_framework import serializers
 
 from apikeys.permissions import required_scopes
 from coldsend.api.idempotency import IDEMPOTENCY_KEY_PATTERN
-from coldsend.errors import Conflict, ErrorCode
+from coldsend.core.errors import Conflict, ErrorCode
 
 ERROR = inline_serializer("Error", {"detail": serializers.CharField()})
 MISSING_SCOPES = inline_serializer(

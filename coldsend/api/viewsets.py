@@ -1,12 +1,11 @@
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Callable
 
 from django.db.models import Model, QuerySet
 from rest_framework import viewsets
 from rest_framework.serializers import BaseSerializer
 
-from apikeys.models import Workspace
 from audit.services import Actor
+from workspaces.models import Workspace
 
 
 class WorkspaceScopedViewSet(viewsets.GenericViewSet):
@@ -14,12 +13,12 @@ class WorkspaceScopedViewSet(viewsets.GenericViewSet):
     a 404 on every method, and new objects are created in the key's workspace.
 
     Subclasses set `scope_resource` (a resource of apikeys.scopes.RESOURCES) and `queryset`, and
-    `create_service`, the service that creates one object from validated data (every write goes
+    `create_service`, the action that creates one object from validated data (every write goes
     through a service; reads of computed fields through selectors)."""
 
     scope_resource: str | None = None
     scope_action: str | None = None
-    create_service: Callable[[Workspace, Mapping[str, Any]], Model]
+    create_service: Callable[..., Model]  # (workspace, validated data, *, actor)
     lookup_value_regex = "[^/]+"
     http_method_names = ["get", "post", "put", "patch", "delete", "head"]
 
@@ -46,4 +45,6 @@ class WorkspaceScopedViewSet(viewsets.GenericViewSet):
         return context
 
     def perform_create(self, serializer: BaseSerializer) -> None:
-        serializer.instance = type(self).create_service(self.workspace, serializer.validated_data)
+        serializer.instance = type(self).create_service(
+            self.workspace, serializer.validated_data, actor=self.actor
+        )

@@ -8,7 +8,7 @@ from typing import Any
 
 import ijson
 
-from coldsend.errors import LONE_SURROGATE
+from coldsend.core.errors import LONE_SURROGATE
 from leads.importing.rows import (
     LEAD_FIELDS,
     NAME_FIELDS,

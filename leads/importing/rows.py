@@ -6,7 +6,7 @@ from typing import Any, NamedTuple
 
 from django.conf import settings
 
-from coldsend import errors
+from coldsend.core import errors
 from leads.models import Lead
 from leads.values import custom_fields_problems
 

@@ -5,7 +5,7 @@ from collections.abc import Iterable, Iterator
 
 from django.core.exceptions import ValidationError
 
-from coldsend.ids import uuid7_text
+from coldsend.core.ids import uuid7_text
 from leads.emails import normalize_email
 from leads.importing.rows import NAME_FIELDS, NAME_MAX_LENGTH, ImportReport, NewLead, ParsedRow
 

@@ -5,10 +5,10 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
-from apikeys.models import Workspace
 from apikeys.scopes import UnknownScopeError, parse_scopes
 from apikeys.services import create_api_key
 from audit.services import Actor
+from workspaces.models import Workspace
 
 
 class Command(BaseCommand):

@@ -10,12 +10,14 @@ from tqdm import tqdm
 
 from audit.services import Actor
 from campaigns.models import Campaign
+from delivery.actions import do_import_leads
 from leads import importing
 
 
 class Command(BaseCommand):
     help = (
-        "Import leads from a CSV file into a campaign, exactly as POST leads/import does; "
+        "Import leads from a CSV file into a campaign through the one import action that "
+        "POST leads/import calls (suppressed addresses marked, new leads scheduled); "
         "prints the report as JSON on stdout (progress goes to stderr)."
     )
 
@@ -38,9 +40,9 @@ class Command(BaseCommand):
                 total=size, unit="B", unit_scale=True, file=sys.stderr, desc=path.name
             ) as bar:
                 try:
-                    report = importing.import_csv(
+                    report = do_import_leads(
                         campaign,
-                        file,
+                        csv_file=file,
                         actor=Actor.command("import_leads"),
                         progress=lambda done: bar.update(done - bar.n),
                     )

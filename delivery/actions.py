@@ -1,0 +1,171 @@
+"""The one door of every change (Zulip's `do_*`): each function writes the change, its audit row
+and its scheduling together (in one transaction, but for added leads: see `_schedule_added`).
+API views, admin pages and actions, management commands and the engine call these and nothing
+below them, so a rule is applied once for all doors.
+
+Domain errors (coldsend.core.errors) come out unchanged; each door turns them into its answer
+(the API's 409 body, an admin message, a command error)."""
+
+import contextlib
+import uuid
+from collections.abc import Callable, Mapping
+from typing import IO, Any
+
+from django.db import transaction
+
+from audit.services import Action, Actor, record
+from campaigns import services as campaign_services
+from campaigns import transitions as campaign_transitions
+from campaigns.models import Campaign
+from delivery import rescheduling
+from delivery.completion import complete_if_done
+from engagement import suppressions
+from engagement.models import Suppression
+from leads import importing
+from leads import services as lead_services
+from leads.models import Lead
+from workspaces.models import Workspace
+
+# Campaign fields whose change moves the next sends at once.
+TIMING_FIELDS = ("schedule", "daily_limit")
+EDITABLE_FIELDS = [
+    field
+    for field in Campaign._meta.concrete_fields
+    if field.editable and not field.primary_key and field.name not in ("workspace", "status")
+]
+
+
+def do_create_campaign(workspace: Workspace, data: Mapping[str, Any], *, actor: Actor) -> Campaign:
+    """A DRAFT campaign with its steps and sender accounts."""
+    with transaction.atomic():
+        campaign = campaign_services.create_campaign(workspace, dict(data))
+        record(actor, Action.CAMPAIGN_CREATED, campaign, extra={"name": campaign.name})
+    return campaign
+
+
+def do_update_campaign(campaign: Campaign, data: Mapping[str, Any], *, actor: Actor) -> Campaign:
+    """Apply validated settings (steps and sender accounts only while DRAFT or PAUSED); a new
+    schedule or daily limit of an ACTIVE campaign applies to the next sends at once."""
+    with transaction.atomic():
+        stored = campaign_transitions.locked(campaign)  # the caller's copy may hold the edit
+        before = _settings_of(stored)
+        current = campaign_services.update_campaign(stored, dict(data))
+        after = _settings_of(current)
+        changed = sorted(field for field in after if after[field] != before[field])
+        if changed:
+            record(actor, Action.CAMPAIGN_UPDATED, current, extra={"fields": changed})
+        if current.status == Campaign.Status.ACTIVE and set(changed) & set(TIMING_FIELDS):
+            rescheduling.schedule_campaign(current)
+    return current
+
+
+def _settings_of(campaign: Campaign) -> dict[str, Any]:
+    """The campaign's editable settings as stored, to name the fields an update changed."""
+    steps, sender_account_ids = campaign_services.sequence_of(campaign)
+    values = {field.name: getattr(campaign, field.attname) for field in EDITABLE_FIELDS}
+    return {**values, "steps": steps, "sender_account_ids": sender_account_ids}
+
+
+def do_activate_campaign(campaign: Campaign, *, actor: Actor) -> Campaign:
+    """DRAFT or PAUSED → ACTIVE, every lead with something left to send scheduled; COMPLETED at
+    once when none has."""
+    with transaction.atomic():
+        was = campaign.status
+        current = campaign_transitions.activate(campaign, actor=actor)
+        if was != current.status and rescheduling.schedule_campaign(current):
+            current.refresh_from_db()
+    return current
+
+
+def do_pause_campaign(
+    campaign: Campaign, *, actor: Actor, reason: str = Campaign.PausedReason.USER
+) -> Campaign:
+    """ACTIVE → PAUSED; nothing is due for it until it is activated again. Once this has
+    returned no new SMTP transaction starts for the campaign (see the engine's gate)."""
+    with transaction.atomic():
+        current = campaign_transitions.pause(campaign, actor=actor, reason=reason)
+        rescheduling.unschedule_campaign(current)
+    return current
+
+
+def do_delete_campaign(campaign: Campaign, *, actor: Actor) -> None:
+    """Delete a DRAFT or PAUSED campaign with its steps, leads and events."""
+    campaign_transitions.delete(campaign, actor=actor)
+
+
+def do_complete_campaign(campaign_id: uuid.UUID) -> bool:
+    """The engine's: an ACTIVE campaign whose every lead is finished becomes COMPLETED."""
+    return complete_if_done(campaign_id)
+
+
+def do_add_lead(workspace: Workspace, data: Mapping[str, Any], *, actor: Actor) -> Lead:
+    """One lead: PENDING, or the suppression's status for a suppressed address; scheduled at
+    once when its campaign sends (a COMPLETED campaign reopens)."""
+    with transaction.atomic():
+        lead = lead_services.create_lead(workspace, data)
+        record(actor, Action.LEAD_CREATED, lead, extra={"campaign_id": str(lead.campaign_id)})
+    _schedule_added(lead.campaign, [lead.pk], actor=actor)
+    # Deleted meanwhile (with its campaign, or by a DELETE): the answer is what was created.
+    with contextlib.suppress(Lead.DoesNotExist):
+        lead.refresh_from_db(fields=["status", "next_send_at"])
+    return lead
+
+
+def do_import_leads(
+    campaign: Campaign,
+    *,
+    actor: Actor,
+    csv_file: IO[bytes] | None = None,
+    json_leads: importing.LeadItems | list[Any] | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> importing.ImportReport:
+    """Import a CSV file (binary, seekable) or a JSON list of lead objects: `POST leads/import`
+    and `manage.py import_leads` are this one function. The new leads are scheduled as one
+    added by `do_add_lead` is. Campaign.DoesNotExist when the campaign is deleted meanwhile."""
+    if (csv_file is None) == (json_leads is None):
+        raise ValueError("pass exactly one of csv_file and json_leads")
+    if csv_file is not None:
+        report = importing.import_csv(campaign, csv_file, actor=actor, progress=progress)
+    else:
+        report = importing.import_json(campaign, json_leads, actor=actor)
+    if report.created:
+        _schedule_added(campaign, None, actor=actor)
+    return report
+
+
+def _schedule_added(campaign: Campaign, lead_ids: list | None, *, actor: Actor) -> None:
+    """Suppressions and scheduling of added leads, in a short transaction of their own after
+    the insert's: inserting leads holds a weak lock on the campaign row (the foreign key's),
+    and two inserts that each then asked for its row lock would deadlock; a long import would
+    also hold the campaign (its sending, its pause) for its whole length. Leads a crash leaves
+    in between are still PENDING and unscheduled: the next import or activation takes them."""
+    rescheduling.schedule_leads(campaign, lead_ids, actor=actor)
+
+
+def do_remove_lead(lead: Lead, *, actor: Actor) -> None:
+    """Delete a PENDING lead (Conflict `invalid_state` otherwise); when it was the last lead
+    with anything left to send, its ACTIVE campaign becomes COMPLETED."""
+    with transaction.atomic():
+        lead_services.delete_lead(lead, actor=actor)
+        complete_if_done(lead.campaign_id)
+
+
+def do_suppress(workspace: Workspace | uuid.UUID, email: str, reason: str) -> None:
+    """No campaign of the workspace sends to `email` again (an unsubscribe or a hard bounce:
+    one per message, so no audit row)."""
+    suppressions.suppress(workspace, email, reason)
+
+
+def do_lift_suppression(suppression: Suppression, *, actor: Actor) -> None:
+    """The workspace may send to the address again (e.g. one bounced by mistake); audited.
+    Lifting one already lifted changes nothing."""
+    with transaction.atomic():
+        pk = suppression.pk
+        if suppressions.lift(suppression):
+            record(
+                actor,
+                Action.SUPPRESSION_LIFTED,
+                suppression,
+                object_id=pk,
+                extra={"email": suppression.email, "reason": suppression.reason},
+            )

@@ -1,0 +1,55 @@
+"""Bounce protection (API.md §7): a campaign whose hard-bounce rate goes over its
+max_bounce_rate is paused by the engine, once it has enough attempted messages."""
+
+import logging
+import uuid
+
+from django.db import transaction
+from django.db.models import Count, Q
+
+from audit.services import ENGINE
+from campaigns.models import Campaign
+from delivery.actions import do_pause_campaign
+from delivery.models import Message
+from delivery.records import Event, event_totals
+
+logger = logging.getLogger("delivery")
+
+BOUNCE_MIN_ATTEMPTED = 20
+Status = Message.Status
+
+
+def protect_from_bounces(campaign_id: uuid.UUID) -> bool:
+    """Pause a campaign whose hard-bounce rate went over its max_bounce_rate, once it has at
+    least 20 attempted messages. Cheap when it has no bounce (one counter row)."""
+    totals = event_totals(campaign_id)
+    bounced = totals.get(Event.BOUNCED, 0)
+    if not bounced:
+        return False
+    # A bounce reported later by the inbox (a DSN) is about a message already counted as SENT.
+    counts = Message.objects.filter(
+        campaign_id=campaign_id, status__in=[Status.FAILED, Status.RETRY, Status.BOUNCED]
+    ).aggregate(
+        unsent=Count("pk", filter=Q(status__in=[Status.FAILED, Status.RETRY])),
+        reported_later=Count("pk", filter=Q(status=Status.BOUNCED, sent_at__isnull=False)),
+    )
+    attempted = totals.get(Event.SENT, 0) + bounced - counts["reported_later"] + counts["unsent"]
+    campaign = Campaign.objects.filter(pk=campaign_id).only("max_bounce_rate").first()
+    if campaign is None or attempted < BOUNCE_MIN_ATTEMPTED:
+        return False
+    if bounced / attempted <= campaign.max_bounce_rate:
+        return False
+    with transaction.atomic():
+        current = Campaign.objects.select_for_update().filter(pk=campaign_id).first()
+        if current is None or current.status != Campaign.Status.ACTIVE:
+            return False
+        # The pause writes the audit row (actor: the engine); the detail goes to the log.
+        do_pause_campaign(current, actor=ENGINE, reason=Campaign.PausedReason.BOUNCE_RATE)
+    logger.info(
+        "campaign %s paused: bounce rate %s/%s > %s",
+        campaign_id,
+        bounced,
+        attempted,
+        campaign.max_bounce_rate,
+    )
+    return True

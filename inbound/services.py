@@ -1,0 +1,169 @@
+"""What the public links and the inbox reader change: opens, clicks, unsubscribes, replies,
+automatic answers and hard bounces of one message of ours."""
+
+import logging
+import uuid
+from dataclasses import dataclass
+
+from django.db import transaction
+
+from campaigns.models import Campaign, CampaignStep
+from coldsend.core import clock
+from delivery import placeholders
+from delivery.actions import do_complete_campaign, do_suppress
+from delivery.html import links
+from delivery.models import Message
+from delivery.protection import protect_from_bounces
+from delivery.records import record_event
+from delivery.tokens import link_digest
+from engagement.models import Suppression
+from inbound.dedupe import first_in_window
+from inbound.events import Event, insert_hit, message_step_id
+from inbound.hits import note_open
+from leads import transitions
+from leads.models import Lead
+
+logger = logging.getLogger("inbound")
+
+
+@dataclass(frozen=True)
+class Sent:
+    """What the trackers need of one message, read in one query."""
+
+    pk: uuid.UUID
+    lead_id: uuid.UUID
+    campaign_id: uuid.UUID
+    sender_account_id: uuid.UUID | None
+    step: int
+    step_id: int | None
+    tracking: dict
+
+
+def sent_message(message_pk: uuid.UUID) -> Sent | None:
+    row = (
+        Message.objects.filter(pk=message_pk, sent_at__isnull=False)
+        .values("pk", "lead_id", "campaign_id", "sender_account_id", "step", "campaign__tracking")
+        .annotate(step_id=message_step_id())
+        .first()
+    )
+    if row is None:
+        return None
+    tracking = row.pop("campaign__tracking")
+    return Sent(**row, tracking=tracking if isinstance(tracking, dict) else {})
+
+
+def _record_hit(message_pk: uuid.UUID, type: str, switch: str) -> None:
+    """Insert the event of an open or a click in one statement (one round trip, no lock taken
+    before it): only for a sent message of a campaign whose `tracking[switch]` is on."""
+    insert_hit(message_pk, type, switch, clock.now())
+
+
+def record_open(message_pk: uuid.UUID) -> None:
+    """OPENED for a sent message of a campaign tracking opens, once per 10 seconds: noted on
+    the hot path, written in batches (tracking/hits.py)."""
+    note_open(message_pk, clock.now())
+
+
+def link_target(message_pk: uuid.UUID, index: int, digest: str) -> tuple[Sent, str] | None:
+    """The URL at `index` of the body the message was sent with (rendered again from its step
+    and lead), if it is the URL the token was made for."""
+    message = sent_message(message_pk)
+    if message is None or message.step_id is None:
+        return None
+    body = CampaignStep.objects.filter(pk=message.step_id).values_list("body", flat=True).first()
+    lead = Lead.objects.filter(pk=message.lead_id).first()
+    if body is None or lead is None:
+        return None
+    found = links(placeholders.render(body, placeholders.lead_values(lead)))
+    if index >= len(found) or link_digest(found[index][2]) != digest:
+        return None
+    return message, found[index][2]
+
+
+def record_click(message: Sent, index: int) -> bool:
+    """CLICKED for a campaign tracking clicks, once per link per 10 seconds."""
+    if not message.tracking.get("clicks"):
+        return False
+    if not first_in_window("click", message.pk, str(index)):
+        return False
+    _record_hit(message.pk, Event.CLICKED, "clicks")
+    return True
+
+
+def _event(message: Sent, event_type: str) -> None:
+    """The event of what happened to a sent message, now."""
+    record_event(
+        campaign_id=message.campaign_id,
+        lead_id=message.lead_id,
+        sender_account_id=message.sender_account_id,
+        step_id=message.step_id,
+        type=event_type,
+        at=clock.now(),
+    )
+
+
+def unsubscribe(message_pk: uuid.UUID) -> bool:
+    """The lead of the message leaves the sequence as UNSUBSCRIBED and its address is
+    suppressed in the workspace; the event is recorded once. False for an unknown message."""
+    message = sent_message(message_pk)
+    if message is None:
+        return False
+    with transaction.atomic():
+        lead = Lead.objects.select_for_update().filter(pk=message.lead_id).first()
+        if lead is None:
+            return False
+        do_suppress(lead.workspace_id, lead.email, Suppression.Reason.UNSUBSCRIBED)
+        if lead.status == transitions.UNSUBSCRIBED:
+            return True
+        leads = Lead.objects.filter(pk=lead.pk)
+        transitions.move(leads, transitions.UNSUBSCRIBED, next_send_at=None)
+        _event(message, Event.UNSUBSCRIBED)
+    logger.info("lead %s unsubscribed", lead.pk)
+    do_complete_campaign(message.campaign_id)
+    return True
+
+
+def record_reply(message: Sent) -> None:
+    """REPLIED; the lead shows REPLIED and, with stop_on_reply, its sequence stops."""
+    stop = (
+        Campaign.objects.filter(pk=message.campaign_id)
+        .values_list("stop_on_reply", flat=True)
+        .first()
+    )
+    with transaction.atomic():
+        lead = Lead.objects.select_for_update().filter(pk=message.lead_id).first()
+        if lead is None:
+            return
+        # A lead that left the sequence otherwise (bounced, unsubscribed, failed) keeps its
+        # status; the event is recorded all the same.
+        stopped = {"next_send_at": None} if stop else {}
+        transitions.move(Lead.objects.filter(pk=lead.pk), transitions.REPLIED, **stopped)
+        _event(message, Event.REPLIED)
+    do_complete_campaign(message.campaign_id)
+
+
+def record_auto_reply(message: Sent) -> None:
+    """AUTO_REPLIED only: an automatic answer is not a reply."""
+    _event(message, Event.AUTO_REPLIED)
+
+
+def record_bounce(message: Sent, status: str) -> bool:
+    """A hard bounce reported after the send (a DSN): as an SMTP 5xx at send time (API.md §7),
+    once per message. Counts towards the campaign's bounce protection."""
+    with transaction.atomic():
+        # The lead first: a message whose lead is gone is left as it was, with no event.
+        lead = Lead.objects.select_for_update().filter(pk=message.lead_id).first()
+        if lead is None:
+            return False
+        if not Message.objects.filter(pk=message.pk, status=Message.Status.SENT).update(
+            status=Message.Status.BOUNCED, error=f"bounced: {status}"[:300]
+        ):
+            return False
+        # The lead's change before the event, as every writer does (the counters' rows are
+        # then always locked in one order).
+        transitions.move(Lead.objects.filter(pk=lead.pk), transitions.BOUNCED, next_send_at=None)
+        _event(message, Event.BOUNCED)
+        do_suppress(lead.workspace_id, lead.email, Suppression.Reason.BOUNCED)
+    protect_from_bounces(message.campaign_id)
+    do_complete_campaign(message.campaign_id)
+    return True

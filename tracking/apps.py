@@ -1,6 +1,0 @@
-from django.apps import AppConfig
-
-
-class TrackingConfig(AppConfig):
-    name = "tracking"
-    verbose_name = "Tracking and inbox reading"
