@@ -59,8 +59,9 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI and Redoc served from our static files, no CDN
-    "axes",
+    # Before axes: its `axes_reset` command takes the place of axes' own.
     "coldsend",
+    "axes",
     "workspaces",
     "apikeys",
     "campaigns",
@@ -80,6 +81,7 @@ MIDDLEWARE = [
     "coldsend.api.request_log.RequestLogMiddleware",
     "coldsend.api.throttling.RateLimitHeadersMiddleware",
     "coldsend.api.body_size.BodySizeLimitMiddleware",
+    "coldsend.api.cache_outage.CacheOutageMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -245,6 +247,9 @@ SPECTACULAR_SETTINGS = {
 # Lead import limits (API.md §6): over either, 413 and nothing imported.
 LEADS_IMPORT_MAX_BYTES = env.int("LEADS_IMPORT_MAX_BYTES", default=10 * 1024 * 1024)
 LEADS_IMPORT_MAX_ROWS = env.int("LEADS_IMPORT_MAX_ROWS", default=100_000)
+# Lines of a CSV file, counting those inside quoted cells: reading costs time per line, and a
+# file of a few rows can hold millions of line breaks. Over it, 413 and nothing imported.
+LEADS_IMPORT_MAX_LINES = env.int("LEADS_IMPORT_MAX_LINES", default=5 * LEADS_IMPORT_MAX_ROWS)
 # A CSV header with more columns is a 400, refused before the header is split.
 LEADS_IMPORT_MAX_COLUMNS = env.int("LEADS_IMPORT_MAX_COLUMNS", default=1000)
 
@@ -289,10 +294,17 @@ PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="http://127.0.0.1:8000")
 SMTP_ALLOW_PRIVATE_HOSTS = env.bool("SMTP_ALLOW_PRIVATE_HOSTS", default=DEBUG)
 # Per SMTP command; keep it well under the SQLite lock timeout (20 s).
 SMTP_TIMEOUT_SECONDS = env.float("SMTP_TIMEOUT_SECONDS", default=10.0)
+# The most a session's opening (connect to AUTH), or one message (MAIL FROM to the end of DATA),
+# may take, however slowly the server drips its answers (API.md §7).
+SMTP_SESSION_DEADLINE_SECONDS = env.float("SMTP_SESSION_DEADLINE_SECONDS", default=120.0)
 # Inbox reading (API.md §8): how often each sender account's inbox is read, the IMAP timeout,
 # and an extra CA file to trust for IMAP TLS (a private server's own certificate).
 INBOX_POLL_SECONDS = env.int("INBOX_POLL_SECONDS", default=60)
 IMAP_TIMEOUT_SECONDS = env.float("IMAP_TIMEOUT_SECONDS", default=10.0)
+# Every poll of one inbox ends within this, however slowly its server answers (API.md §8).
+INBOX_POLL_DEADLINE_SECONDS = env.float("INBOX_POLL_DEADLINE_SECONDS", default=60.0)
+# A message over this is classified from its headers alone; no literal over it is ever read.
+INBOX_MAX_MESSAGE_BYTES = env.int("INBOX_MAX_MESSAGE_BYTES", default=10 * 1024 * 1024)
 IMAP_TLS_CA_FILE = env.str("IMAP_TLS_CA_FILE", default="")
 # Opens are written in batches, this often, by each web process (0: at once, in the request).
 TRACKING_FLUSH_SECONDS = env.float("TRACKING_FLUSH_SECONDS", default=1.0)
@@ -300,7 +312,7 @@ TRACKING_FLUSH_SECONDS = env.float("TRACKING_FLUSH_SECONDS", default=1.0)
 SEND_BATCH_SIZE = env.int("SEND_BATCH_SIZE", default=50)
 # Sender accounts one worker sends for at once, each over its own SMTP and database connection
 # (PostgreSQL; on SQLite a worker sends for one account at a time).
-SEND_CONNECTIONS = env.int("SEND_CONNECTIONS", default=4)
+SEND_CONNECTIONS = env.int("SEND_CONNECTIONS", default=20)
 # A claimed message not started within this is handed back; one started (SENDING) and not
 # finished within it is FAILED "interrupted", never sent again.
 SEND_CLAIM_LEASE_SECONDS = env.float("SEND_CLAIM_LEASE_SECONDS", default=300.0)
@@ -330,6 +342,9 @@ if TASKS_BACKEND not in _TASK_BACKENDS:
 TASKS = {"default": {"BACKEND": _TASK_BACKENDS[TASKS_BACKEND], "QUEUES": ["default"]}}
 if TASKS_BACKEND == "rq":
     INSTALLED_APPS.append("django_rq")  # its `rqworker` command
+# Task workers per run_worker (threads for the database queue, processes for RQ): inbox polls
+# and account re-checks talk to other people's servers, so one slow server holds one of them.
+TASK_WORKERS = env.int("TASK_WORKERS", default=4)
 TASKS_REDIS_URL = env.str(
     "TASKS_REDIS_URL", default=env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
 )

@@ -12,7 +12,7 @@ except ImportError:  # Django 5.2: the backport
 
 @task()
 def recheck_account_task(account_id: str) -> bool:
-    from delivery.engine import recheck_account
+    from delivery.recovery import recheck_account
 
     return recheck_account(uuid.UUID(account_id))
 

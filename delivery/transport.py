@@ -2,7 +2,12 @@
 inside the engine's gate and RCPT/DATA after it.
 
 SMTP accounts use their own host, port, security and credentials; NATIVE accounts use the
-service's EMAIL_URL (its SMTP relay, or any other Django email backend such as the console)."""
+service's EMAIL_URL (its SMTP relay, or any other Django email backend such as the console).
+
+Someone else's server, so guarded (API.md §7): besides SMTP_TIMEOUT_SECONDS per read, the
+session's opening (connect to AUTH) and each message (MAIL FROM to the end of DATA) have a total
+deadline, SMTP_SESSION_DEADLINE_SECONDS, however slowly the server drips its answers; and an
+answer is read up to MAX_REPLY_BYTES, however many lines it has."""
 
 import contextlib
 import functools
@@ -15,6 +20,7 @@ from django.conf import settings
 from django.core import mail
 
 from coldsend.core import netcheck
+from coldsend.core.deadline import Deadline
 from coldsend.core.netcheck import HostRefused
 from sender_accounts.models import SenderAccount
 
@@ -44,18 +50,69 @@ def _reply(code: int, text: bytes | str) -> str:
     return f"{code} {' '.join(text.split())}"[:250]
 
 
-class _SMTP(smtplib.SMTP):
+# An answer (all its lines) longer than this is the server's fault: an EHLO answer is ~300 bytes.
+MAX_REPLY_BYTES = 64 * 1024
+
+
+class ReplyTooLong(smtplib.SMTPResponseException):
+    def __init__(self) -> None:
+        super().__init__(500, "Reply too long.")
+
+
+class _Guarded:
+    """For smtplib's classes: the socket under the session's deadline, and answers read up to
+    MAX_REPLY_BYTES (smtplib bounds each line, not how many lines an answer has)."""
+
     checked = True
+    deadline: Deadline
 
+    def _connected(self, sock: socket.socket) -> socket.socket:
+        self.deadline.watch(sock)
+        return sock
+
+    def getreply(self) -> tuple[int, bytes]:
+        if self.file is None:
+            self.file = self.sock.makefile("rb")
+        lines, size = [], 0
+        while True:
+            try:
+                line = self.file.readline(smtplib._MAXLINE + 1)
+            except OSError as exc:
+                self.close()
+                raise smtplib.SMTPServerDisconnected(
+                    f"Connection unexpectedly closed: {exc}"
+                ) from exc
+            if not line:
+                self.close()
+                raise smtplib.SMTPServerDisconnected("Connection unexpectedly closed")
+            size += len(line)
+            if len(line) > smtplib._MAXLINE or size > MAX_REPLY_BYTES:
+                self.close()
+                raise ReplyTooLong
+            lines.append(line[4:].strip(b" \t\r\n"))
+            try:
+                code = int(line[:3])
+            except ValueError:
+                return -1, b"\n".join(lines)
+            if line[3:4] != b"-":
+                return code, b"\n".join(lines)
+
+
+class _SMTP(_Guarded, smtplib.SMTP):
     def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:
-        return netcheck.connect(host, port, timeout, self.checked)
+        timeout = min(timeout, self.deadline.remaining())
+        return self._connected(netcheck.connect(host, port, timeout, self.checked))
+
+    def starttls(self, *args: object, **kwargs: object) -> tuple[int, bytes]:
+        answer = super().starttls(*args, **kwargs)
+        self.deadline.watch(self.sock)  # the TLS socket took the plain one's place
+        return answer
 
 
-class _SMTP_SSL(smtplib.SMTP_SSL):
-    checked = True
-
+class _SMTP_SSL(_Guarded, smtplib.SMTP_SSL):
     def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:
-        sock = netcheck.connect(host, port, timeout, self.checked)
+        timeout = min(timeout, self.deadline.remaining())
+        sock = self._connected(netcheck.connect(host, port, timeout, self.checked))
         return self.context.wrap_socket(sock, server_hostname=self._host)
 
 
@@ -103,8 +160,23 @@ class SMTPSession(Session):
         self.host, self.port, self.security, self.checked = host, port, security, checked
         self.username, self.password = username, password
         self.smtp: smtplib.SMTP | None = None
+        self.deadline = Deadline(settings.SMTP_SESSION_DEADLINE_SECONDS)
+
+    def _too_slow(self) -> str | None:
+        if not self.deadline.expired:
+            return None
+        return f"The server took over {self.deadline.seconds:g} seconds (the session deadline)."
 
     def open(self) -> None:
+        self.deadline.restart()
+        try:
+            self._open()
+        except AccountError as exc:
+            raise AccountError(self._too_slow() or str(exc)) from None
+        finally:
+            self.deadline.stop()
+
+    def _open(self) -> None:
         timeout = settings.SMTP_TIMEOUT_SECONDS
         context = _tls_context() if self.security != SenderAccount.Security.NONE else None
         try:
@@ -112,7 +184,7 @@ class SMTPSession(Session):
                 smtp = _SMTP_SSL(timeout=timeout, context=context)
             else:
                 smtp = _SMTP(timeout=timeout)
-            smtp.checked = self.checked
+            smtp.checked, smtp.deadline = self.checked, self.deadline
             code, _ = smtp.connect(self.host, self.port)
             if code != 220:
                 smtp.close()
@@ -131,6 +203,10 @@ class SMTPSession(Session):
             raise AccountError("The server does not offer STARTTLS or AUTH.") from None
         except ssl.SSLError as exc:
             raise AccountError(f"TLS failed: {exc.reason or 'handshake error'}.") from None
+        except ReplyTooLong:
+            raise AccountError(
+                f"Cannot connect to {self.host}:{self.port} (the server's answer is too long)."
+            ) from None
         except (smtplib.SMTPException, OSError) as exc:
             raise AccountError(
                 f"Cannot connect to {self.host}:{self.port} ({type(exc).__name__})."
@@ -147,18 +223,26 @@ class SMTPSession(Session):
 
     def begin(self, sender: str) -> None:
         smtp = self._live()
+        self.deadline.restart()  # each message has the whole deadline; `finish` stops it
         try:
             code, text = smtp.mail(sender)
         except UnicodeEncodeError:
             raise TemporaryFailure("The sender's address cannot be written in ASCII.") from None
         except (smtplib.SMTPException, OSError) as exc:
             self._drop()
-            raise TemporaryFailure(f"Connection lost ({type(exc).__name__}).") from None
+            lost = f"Connection lost ({type(exc).__name__})."
+            raise TemporaryFailure(self._too_slow() or lost) from None
         if code != 250:
             self.reset()
             raise TemporaryFailure(_reply(code, text))
 
     def finish(self, recipient: str, message: EmailMessage) -> None:
+        try:
+            self._finish(recipient, message)
+        finally:
+            self.deadline.stop()
+
+    def _finish(self, recipient: str, message: EmailMessage) -> None:
         smtp = self.smtp
         try:
             try:
@@ -179,7 +263,8 @@ class SMTPSession(Session):
             raise kind(_reply(exc.smtp_code, exc.smtp_error)) from None
         except (smtplib.SMTPServerDisconnected, smtplib.SMTPResponseException, OSError) as exc:
             self._drop()
-            raise TemporaryFailure(f"Connection lost ({type(exc).__name__}).") from None
+            lost = f"Connection lost ({type(exc).__name__})."
+            raise TemporaryFailure(self._too_slow() or lost) from None
 
     def reset(self) -> None:
         if self.smtp is None:
@@ -197,8 +282,10 @@ class SMTPSession(Session):
 
     def close(self) -> None:
         if self.smtp is not None:
+            self.deadline.restart(min(self.deadline.seconds, settings.SMTP_TIMEOUT_SECONDS))
             with contextlib.suppress(smtplib.SMTPException, OSError):
                 self.smtp.quit()
+            self.deadline.stop()
         self._drop()
 
 

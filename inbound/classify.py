@@ -36,8 +36,26 @@ class Classified:
     status: str = ""
 
 
+MAX_DEPTH = 20
+
+
+class TooDeep(ValueError):
+    """MIME nested deeper than MAX_DEPTH: such a message is passed over (API.md §8)."""
+
+
 def parse(raw: bytes) -> Message:
-    return email.message_from_bytes(raw, policy=email.policy.compat32)
+    """The message, or TooDeep when its MIME parts nest deeper than MAX_DEPTH (measured without
+    recursion; deeper still, the parser's own RecursionError says the same)."""
+    msg = email.message_from_bytes(raw, policy=email.policy.compat32)
+    stack = [(msg, 0)]
+    while stack:
+        part, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise TooDeep(f"MIME nested deeper than {MAX_DEPTH} levels")
+        payload = part.get_payload()
+        if isinstance(payload, list):
+            stack.extend((child, depth + 1) for child in payload if isinstance(child, Message))
+    return msg
 
 
 def ids_in(text: str | None) -> list[str]:

@@ -4,6 +4,13 @@ read-only (SELECT with EXAMINE, BODY.PEEK: no flag set, nothing moved or deleted
 message is classified (tracking/classify.py) and recorded against the message of ours it names,
 only ever within the account's workspace.
 
+Someone else's server, so guarded (API.md §8): each poll has a total deadline
+(INBOX_POLL_DEADLINE_SECONDS: a timer shuts the socket down, however slowly the server drips);
+`RFC822.SIZE` is fetched first and a message over INBOX_MAX_MESSAGE_BYTES is classified from
+its headers alone; no literal over that bound is ever read into memory; each message is read
+and recorded in its own `try`: one that cannot be (undecodable, MIME nested too deep, a
+classifier error) is logged, counted in `skipped`, and passed over.
+
 An IMAP failure changes nothing but `last_error`: the same messages are read next round."""
 
 import contextlib
@@ -17,7 +24,7 @@ from datetime import timedelta
 from email.message import Message as EmailMessage
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, transaction
 from django.db.models import F, Q
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError, LoginError
@@ -26,6 +33,7 @@ from imapclient.tls import IMAP4_TLS, wrap_socket
 
 from campaigns.models import Campaign
 from coldsend.core import clock, netcheck
+from coldsend.core.deadline import Deadline
 from coldsend.core.netcheck import HostRefused
 from delivery.models import Message
 from inbound import classify, services
@@ -37,10 +45,31 @@ logger = logging.getLogger("inbound")
 FOLDER = "INBOX"
 FETCH_BATCH = 50
 ERROR_PREFIX = "IMAP: "
+# Room over the message bound for the protocol's own literals (headers of a huge message).
+LITERAL_MARGIN = 64 * 1024
 
 
 class InboxError(Exception):
     """The inbox could not be read: a short, secret-free text for `last_error`."""
+
+
+class LiteralTooLarge(OSError):
+    """The server sent a literal over the bound: the session cannot go on (its bytes are
+    unread), the message is passed over."""
+
+
+def max_literal() -> int:
+    return settings.INBOX_MAX_MESSAGE_BYTES + LITERAL_MARGIN
+
+
+class _BoundedReads:
+    """For imaplib's IMAP4 classes: a literal is read only when its announced size is within
+    the bound (imaplib would read any size it is told into memory)."""
+
+    def read(self, size: int) -> bytes:
+        if size > max_literal():
+            raise LiteralTooLarge(f"a literal of {size:,} bytes")
+        return super().read(size)
 
 
 def imap_accounts() -> "Q":
@@ -54,32 +83,57 @@ def tls_context() -> ssl.SSLContext:
     return context
 
 
-class _CheckedIMAP4(IMAP4WithTimeout):
-    def _create_socket(self, timeout: float | None = None) -> socket.socket:
-        return netcheck.connect(self.host, self.port, self._timeout if timeout is None else timeout)
+def _checked_socket(host: str, port: int, timeout: float, deadline: Deadline) -> socket.socket:
+    sock = netcheck.connect(host, port, min(timeout, deadline.remaining()))
+    deadline.watch(sock)
+    return sock
 
 
-class _CheckedIMAP4TLS(IMAP4_TLS):
+class _CheckedIMAP4(_BoundedReads, IMAP4WithTimeout):
+    deadline: Deadline
+
     def _create_socket(self, timeout: float | None = None) -> socket.socket:
-        sock = netcheck.connect(self.host, self.port, self._timeout if timeout is None else timeout)
+        timeout = self._timeout if timeout is None else timeout
+        return _checked_socket(self.host, self.port, timeout, self.deadline)
+
+
+class _CheckedIMAP4TLS(_BoundedReads, IMAP4_TLS):
+    deadline: Deadline
+
+    def _create_socket(self, timeout: float | None = None) -> socket.socket:
+        timeout = self._timeout if timeout is None else timeout
+        sock = _checked_socket(self.host, self.port, timeout, self.deadline)
         return wrap_socket(sock, self.ssl_context, self.host)  # the name: SNI, certificate
 
 
 class _CheckedIMAPClient(IMAPClient):
     """IMAPClient connecting only to an address the SSRF rule allows, checked after resolution
-    and the one connected to (coldsend.core.netcheck.connect)."""
+    and the one connected to (coldsend.core.netcheck.connect), its socket under the poll's
+    deadline and its literals bounded."""
+
+    def __init__(self, *args: object, deadline: Deadline, **kwargs: object) -> None:
+        self.deadline = deadline
+        super().__init__(*args, **kwargs)
 
     def _create_IMAP4(self) -> imaplib.IMAP4:
         timeout = getattr(self._timeout, "connect", None)
+        kind = _CheckedIMAP4TLS if self.ssl else _CheckedIMAP4
+        imap = kind.__new__(kind)
+        imap.deadline = self.deadline  # imaplib connects in __init__: set before it runs
         if self.ssl:
-            return _CheckedIMAP4TLS(self.host, self.port, self.ssl_context, timeout)
-        return _CheckedIMAP4(self.host, self.port, timeout)
+            imap.__init__(self.host, self.port, self.ssl_context, timeout)
+        else:
+            imap.__init__(self.host, self.port, timeout)
+        return imap
 
 
-def connect(account: SenderAccount) -> IMAPClient:
-    """A logged-in client, at an address the SSRF rule allows."""
+def connect(account: SenderAccount, deadline: Deadline | None = None) -> IMAPClient:
+    """A logged-in client, at an address the SSRF rule allows, under `deadline` (a new one of
+    INBOX_POLL_DEADLINE_SECONDS when none is given)."""
     host, port = account.imap_host, account.imap_port or 993
     security = account.imap_security or SenderAccount.Security.SSL
+    if deadline is None:
+        deadline = Deadline(settings.INBOX_POLL_DEADLINE_SECONDS)
     try:
         implicit = security == SenderAccount.Security.SSL
         client = _CheckedIMAPClient(
@@ -88,27 +142,38 @@ def connect(account: SenderAccount) -> IMAPClient:
             ssl=implicit,
             ssl_context=tls_context() if implicit else None,
             timeout=settings.IMAP_TIMEOUT_SECONDS,
+            deadline=deadline,
         )
     except HostRefused as exc:
         raise InboxError(str(exc)) from None
     except ssl.SSLError:
-        raise InboxError(f"TLS with {host}:{port} failed.") from None
+        raise _too_slow(deadline) or InboxError(f"TLS with {host}:{port} failed.") from None
     except (OSError, IMAPClientError, imaplib.IMAP4.error):
-        raise InboxError(f"The IMAP server {host}:{port} is unreachable.") from None
+        unreachable = InboxError(f"The IMAP server {host}:{port} is unreachable.")
+        raise _too_slow(deadline) or unreachable from None
     try:
         if security == SenderAccount.Security.STARTTLS:
             client.starttls(tls_context())
+            deadline.watch(client._imap.sock)  # the TLS socket took the plain one's place
         client.login(account.imap_username, account.imap_password)
     except LoginError:
         _close(client)
         raise InboxError("The IMAP server refused the username or password.") from None
     except ssl.SSLError:
         _close(client)
-        raise InboxError(f"TLS with {host}:{port} failed.") from None
+        raise _too_slow(deadline) or InboxError(f"TLS with {host}:{port} failed.") from None
     except (OSError, IMAPClientError, imaplib.IMAP4.error):
         _close(client)
-        raise InboxError(f"The IMAP server {host}:{port} did not accept the session.") from None
+        refused = InboxError(f"The IMAP server {host}:{port} did not accept the session.")
+        raise _too_slow(deadline) or refused from None
     return client
+
+
+def _too_slow(deadline: Deadline) -> InboxError | None:
+    """The error to give when the poll's deadline cut the session off."""
+    if not deadline.expired:
+        return None
+    return InboxError(f"Reading the inbox took over {deadline.seconds:g} seconds.")
 
 
 def _close(client: IMAPClient) -> None:
@@ -198,40 +263,109 @@ def _record(account: SenderAccount, found: classify.Classified) -> str:
     return found.kind
 
 
+class Skipped(Exception):
+    """One message that cannot be read or recorded: passed over, counted, logged."""
+
+
+def read_one(account: SenderAccount, uid: int, raw: bytes) -> str:
+    """Record one message in its own `try`: anything wrong with it (MIME nested deeper than
+    classify.MAX_DEPTH, undecodable headers, a classifier error) is a Skipped, never an error that
+    stops the poll. A database error is not the message's fault: it stops the poll, and the
+    message is read again next round."""
+    try:
+        return record(account, raw)
+    except DatabaseError:
+        raise
+    except Exception as exc:
+        raise Skipped(f"UID {uid}: {type(exc).__name__}") from exc
+
+
 def poll_account(account: SenderAccount) -> dict[str, int]:
-    """Read the new messages of the account's inbox; the kinds seen (and how many)."""
+    """Read the new messages of the account's inbox, within INBOX_POLL_DEADLINE_SECONDS; the
+    kinds seen (and how many)."""
     state, _ = InboxState.objects.get_or_create(account=account)
     InboxState.objects.filter(pk=account.pk).update(polled_at=clock.now())
-    seen: dict[str, int] = {}
     try:
-        client = connect(account)
+        return _poll(account, state)
+    finally:
+        InboxState.objects.filter(pk=account.pk).update(busy_until=None)
+
+
+def _poll(account: SenderAccount, state: InboxState) -> dict[str, int]:
+    seen: dict[str, int] = {}
+    with Deadline(settings.INBOX_POLL_DEADLINE_SECONDS) as deadline:
         try:
-            folder = client.select_folder(FOLDER, readonly=True)
-            uidvalidity = int(folder[b"UIDVALIDITY"])
-            last = state.last_uid if state.uidvalidity == uidvalidity else 0
-            if state.uidvalidity != uidvalidity:
-                InboxState.objects.filter(pk=account.pk).update(uidvalidity=uidvalidity, last_uid=0)
-            uids = sorted(uid for uid in client.search(["UID", f"{last + 1}:*"]) if uid > last)
-            for batch in _batches(uids, FETCH_BATCH):
-                fetched = client.fetch(batch, ["BODY.PEEK[]"])
-                for uid in batch:
-                    raw = fetched.get(uid, {}).get(b"BODY[]")
-                    if raw:
-                        kind = record(account, raw)
-                        seen[kind] = seen.get(kind, 0) + 1
-                    InboxState.objects.filter(pk=account.pk).update(last_uid=uid)
-        except (OSError, IMAPClientError, imaplib.IMAP4.error, KeyError, ValueError):
-            raise InboxError("The IMAP server failed while reading the inbox.") from None
-        finally:
-            _close(client)
-    except InboxError as exc:
-        _failed(account, str(exc))
-        return seen
+            client = connect(account, deadline)
+            try:
+                _read_new(account, state, client, seen)
+            except LiteralTooLarge:
+                # The literal's bytes are still coming: no LOGOUT can be read after them.
+                with contextlib.suppress(OSError, IMAPClientError, imaplib.IMAP4.error):
+                    client.shutdown()
+                raise InboxError("The IMAP server sent a message over the size limit.") from None
+            except (OSError, IMAPClientError, imaplib.IMAP4.error, KeyError, ValueError):
+                failed = InboxError("The IMAP server failed while reading the inbox.")
+                raise _too_slow(deadline) or failed from None
+            finally:
+                _close(client)
+        except InboxError as exc:
+            _failed(account, str(exc))
+            return seen
     InboxState.objects.filter(pk=account.pk).update(error="")
     SenderAccount.objects.filter(pk=account.pk, last_error__startswith=ERROR_PREFIX).update(
         last_error=""
     )
     return seen
+
+
+def _read_new(
+    account: SenderAccount, state: InboxState, client: IMAPClient, seen: dict[str, int]
+) -> None:
+    folder = client.select_folder(FOLDER, readonly=True)
+    uidvalidity = int(folder[b"UIDVALIDITY"])
+    last = state.last_uid if state.uidvalidity == uidvalidity else 0
+    if state.uidvalidity != uidvalidity:
+        InboxState.objects.filter(pk=account.pk).update(uidvalidity=uidvalidity, last_uid=0)
+    uids = sorted(uid for uid in client.search(["UID", f"{last + 1}:*"]) if uid > last)
+    for batch in _batches(uids, FETCH_BATCH):
+        sizes = client.fetch(batch, ["RFC822.SIZE"])
+        for uid in batch:
+            kind = _fetch_and_read(account, client, uid, sizes.get(uid, {}).get(b"RFC822.SIZE"))
+            if kind is not None:
+                seen[kind] = seen.get(kind, 0) + 1
+            InboxState.objects.filter(pk=account.pk).update(last_uid=uid)
+
+
+def _fetch_and_read(
+    account: SenderAccount, client: IMAPClient, uid: int, size: int | None
+) -> str | None:
+    """One message: whole when within INBOX_MAX_MESSAGE_BYTES, else its headers alone (a reply
+    with a large attachment still counts). Its kind, or None when there was nothing to read or
+    it was skipped."""
+    whole = size is not None and size <= settings.INBOX_MAX_MESSAGE_BYTES
+    part, key = (b"BODY.PEEK[]", b"BODY[]") if whole else (b"BODY.PEEK[HEADER]", b"BODY[HEADER]")
+    try:
+        raw = client.fetch([uid], [part]).get(uid, {}).get(key)
+    except LiteralTooLarge:
+        # The session cannot go on (the literal's bytes are unread): this message is passed
+        # over, the next poll starts after it.
+        _skipped(account, f"UID {uid}: a literal over the size limit")
+        InboxState.objects.filter(pk=account.pk).update(last_uid=uid)
+        raise
+    if not raw:
+        return None
+    try:
+        return read_one(account, uid, raw)
+    except Skipped as skipped:
+        _skipped(account, str(skipped), skipped.__cause__)
+        return None
+
+
+def _skipped(account: SenderAccount, why: str, cause: BaseException | None = None) -> None:
+    InboxState.objects.filter(pk=account.pk).update(skipped=F("skipped") + 1)
+    logger.warning(
+        "inbox of sender account %s: message skipped (%s)", account.pk, why, exc_info=cause
+    )
 
 
 def _failed(account: SenderAccount, error: str) -> None:
@@ -257,13 +391,20 @@ def due_accounts(limit: int = 100) -> list[SenderAccount]:
         [InboxState(account_id=pk) for pk in new.values_list("pk", flat=True)[:limit]],
         ignore_conflicts=True,
     )
-    due = Q(polled_at__isnull=True) | Q(polled_at__lte=since)
+    due = (Q(polled_at__isnull=True) | Q(polled_at__lte=since)) & (
+        Q(busy_until__isnull=True) | Q(busy_until__lte=now)
+    )
     candidates = (
         InboxState.objects.filter(due, account__in=inboxes)
         .order_by(F("polled_at").asc(nulls_first=True))
         .values_list("pk", flat=True)[:limit]
     )
-    taken = [pk for pk in candidates if InboxState.objects.filter(due, pk=pk).update(polled_at=now)]
+    busy_until = now + timedelta(seconds=settings.INBOX_POLL_DEADLINE_SECONDS + 60)
+    taken = [
+        pk
+        for pk in candidates
+        if InboxState.objects.filter(due, pk=pk).update(polled_at=now, busy_until=busy_until)
+    ]
     return list(SenderAccount.objects.filter(pk__in=taken))
 
 

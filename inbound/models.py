@@ -14,6 +14,12 @@ class InboxState(models.Model):
     last_uid = models.BigIntegerField(default=0)
     polled_at = models.DateTimeField(null=True, blank=True, help_text="Last poll started.")
     error = models.CharField(max_length=300, blank=True, default="")
+    # While a poll runs (its deadline, at most): no second poll of the inbox starts, so a slow
+    # server holds one task worker, never several.
+    busy_until = models.DateTimeField(null=True, blank=True)
+    skipped = models.PositiveIntegerField(
+        default=0, help_text="Messages that could not be read (logged) and were passed over."
+    )
 
     class Meta:
         db_table = "tracking_inboxstate"  # kept from the app's former name, `tracking`

@@ -216,7 +216,11 @@ class LeadImportView(APIView):
                 ),
             ),
             404: OpenApiResponse(ERROR, description="No such campaign in the key's workspace."),
-            413: OpenApiResponse(ERROR, description="Over the byte or row limit."),
+            413: OpenApiResponse(
+                ERROR,
+                description="Over the byte, row or line limit (a CSV file's lines, line breaks "
+                "inside quoted cells included).",
+            ),
         },
     )
     def post(self, request: Request) -> Response:

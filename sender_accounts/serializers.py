@@ -171,6 +171,22 @@ class SenderAccountStatsSerializer(serializers.Serializer):
     )
 
 
+class InboxStatusSerializer(serializers.Serializer):
+    """How reading the account's inbox goes (API.md §8)."""
+
+    last_polled_at = serializers.DateTimeField(
+        allow_null=True, help_text="When the last read of the inbox started; null before the first."
+    )
+    skipped = serializers.IntegerField(
+        help_text="Messages that could not be read (MIME nested too deep, undecodable headers, "
+        "any other error in one message) and were passed over, ever. The ones after them are "
+        "read all the same."
+    )
+    last_error = serializers.CharField(
+        help_text="Why the last read failed (short, never a secret); empty when it worked."
+    )
+
+
 class SenderAccountSerializer(StrictFieldsMixin, serializers.ModelSerializer):
     """A mailbox campaigns send from. No update: delete it and create it again."""
 
@@ -270,12 +286,17 @@ class SenderAccountSerializer(StrictFieldsMixin, serializers.ModelSerializer):
 
 
 class SenderAccountDetailSerializer(SenderAccountSerializer):
-    """A sender account with its sending `stats`."""
+    """A sender account with its sending `stats` and how its inbox reading goes."""
 
     stats = SenderAccountStatsSerializer(read_only=True)
+    inbox = InboxStatusSerializer(
+        read_only=True,
+        allow_null=True,
+        help_text="Null for an account without `imap`.",
+    )
 
     class Meta(SenderAccountSerializer.Meta):
-        fields = [*SenderAccountSerializer.Meta.fields, "stats"]
+        fields = [*SenderAccountSerializer.Meta.fields, "stats", "inbox"]
 
 
 class NativeSenderAccountSerializer(SenderAccountSerializer):

@@ -8,6 +8,7 @@ from coldsend.api.fields import conflict_body
 from coldsend.api.parsers import StrictJSONParser
 from coldsend.api.viewsets import WorkspaceScopedViewSet
 from delivery.api_selectors import sender_account_stats
+from inbound.selectors import inbox_status
 from sender_accounts.models import SenderAccount
 from sender_accounts.serializers import (
     SENDER_ACCOUNT_REQUEST,
@@ -79,4 +80,5 @@ class SenderAccountViewSet(
 
     def detail_data(self, account: SenderAccount) -> dict:
         account.stats = sender_account_stats(account)
+        account.inbox = inbox_status(account)
         return SenderAccountDetailSerializer(account, context=self.get_serializer_context()).data

@@ -24,7 +24,7 @@ from rest_framework.test import APIClient
 
 from coldsend.management.commands.run_worker import worker_round
 from sender_accounts.models import SenderAccount
-from tests.builders import api_url
+from tests.urls import api_url
 
 USERNAME, PASSWORD = "mailer", "s3cret-smtp-pass"
 ALWAYS = {

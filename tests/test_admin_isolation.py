@@ -10,15 +10,9 @@ from campaigns.models import Campaign, CampaignStep
 from engagement.models import EmailEvent
 from leads.models import Lead
 from sender_accounts.models import SenderAccount
-from tests.builders import (
-    api_url,
-    campaign_form,
-    make_campaign,
-    make_events,
-    make_lead,
-    make_sender,
-    schedule_fields,
-)
+from tests.admin_forms import campaign_form, schedule_fields
+from tests.factories import make_campaign, make_events, make_lead, make_sender
+from tests.urls import api_url
 
 CAMPAIGNS = "/admin/campaigns/campaign/"
 SENDERS = "/admin/sender_accounts/senderaccount/"

@@ -16,7 +16,8 @@ from rest_framework.test import APIClient
 
 from apikeys import keys
 from apikeys.models import APIKey
-from tests.builders import KEY_ADD_URL, api_url, filled_add_form
+from tests.admin_forms import KEY_ADD_URL, filled_add_form
+from tests.urls import api_url
 
 ADD = KEY_ADD_URL
 CHANGELIST = "/admin/apikeys/apikey/"

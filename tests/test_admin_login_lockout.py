@@ -1,7 +1,10 @@
 """Admin logins (API.md §9): after 10 failed logins for one username, or from one address, logins
 for it are refused for 15 minutes, the right password included; an administrator lifts a lockout
-with `axes_reset_username` / `axes_reset_ip`. Counted in the cache (django-axes' cache handler).
-Through the real admin login form, as a browser would post it."""
+with `axes_reset_username` / `axes_reset_ip`, or every one at once with `axes_reset`. Counted in
+the cache (django-axes' cache handler). Through the real admin login form, as a browser would
+post it."""
+
+import io
 
 import pytest
 from django.conf import settings as django_settings
@@ -10,7 +13,7 @@ from django.core.management import call_command
 from django.test import Client, override_settings
 from rest_framework.test import APIClient
 
-from tests.builders import api_url
+from tests.urls import api_url
 
 LOGIN = "/admin/login/?next=/admin/"
 PASSWORD = "correct horse battery staple"
@@ -91,6 +94,18 @@ def test_an_administrator_lifts_an_address_lockout(admins):
     assert log_in("ops", PASSWORD, A) == 429
     call_command("axes_reset_ip", A)
     assert log_in("ops", PASSWORD, A) == 302
+
+
+def test_an_administrator_lifts_every_lockout_at_once(admins):
+    [log_in("root", "wrong", f"198.51.100.{n}") for n in range(LIMIT)]
+    [log_in(f"guess{n}", "wrong", A) for n in range(LIMIT)]
+    assert (log_in("root", PASSWORD, C), log_in("ops", PASSWORD, A)) == (429, 429)
+    out = io.StringIO()
+    call_command("axes_reset", stdout=out)
+    assert "lockout counters removed" in out.getvalue()
+    assert (log_in("root", PASSWORD, C), log_in("ops", PASSWORD, A)) == (302, 302)
+    call_command("axes_reset", stdout=out)  # nothing left: says so
+    assert out.getvalue().endswith("No lockouts found.\n")
 
 
 def test_a_locked_out_address_still_uses_the_api(admins, make_key):

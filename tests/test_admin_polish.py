@@ -10,7 +10,9 @@ import pytest
 from apikeys.models import APIKey
 from apikeys.scopes import KNOWN_SCOPES
 from campaigns.models import Campaign
-from tests.builders import api_url, campaign_form, make_campaign, schedule_fields
+from tests.admin_forms import campaign_form, schedule_fields
+from tests.factories import make_campaign
+from tests.urls import api_url
 
 KEYS = "/admin/apikeys/apikey/"
 CAMPAIGNS = "/admin/campaigns/campaign/"

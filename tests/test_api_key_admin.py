@@ -12,7 +12,7 @@ from rest_framework.test import APIClient
 from apikeys import keys
 from apikeys.models import APIKey
 from apikeys.scopes import KNOWN_SCOPES
-from tests.builders import api_url
+from tests.urls import api_url
 
 ADD = "/admin/apikeys/apikey/add/"
 CHANGELIST = "/admin/apikeys/apikey/"

@@ -13,7 +13,8 @@ from rest_framework.test import APIClient
 from apikeys import keys
 from apikeys.models import APIKey
 from apikeys.scopes import KNOWN_SCOPES
-from tests.builders import api_url, create_api_key_process
+from tests.processes import create_api_key_process
+from tests.urls import api_url
 from workspaces.models import Workspace
 
 ME = api_url("me")

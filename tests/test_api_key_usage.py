@@ -11,7 +11,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from apikeys.models import APIKey
-from tests.builders import ACTION_SCOPES, api_url, scoped_operations
+from tests.urls import ACTION_SCOPES, api_url, scoped_operations
 
 ME = api_url("me")
 CAMPAIGNS = api_url("campaigns")

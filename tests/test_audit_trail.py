@@ -17,7 +17,8 @@ from audit.services import ENGINE, record
 from campaigns.models import Campaign, CampaignStep
 from leads.models import Lead
 from sender_accounts.models import SenderAccount
-from tests.builders import KEY_ADD_URL, api_url, filled_add_form
+from tests.admin_forms import KEY_ADD_URL, filled_add_form
+from tests.urls import api_url
 
 Action = AuditEvent.Action
 ActorType = AuditEvent.ActorType

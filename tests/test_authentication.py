@@ -11,7 +11,7 @@ from rest_framework.test import APIClient
 
 from apikeys import keys
 from apikeys.models import APIKey
-from tests.builders import api_url
+from tests.urls import api_url
 from workspaces.models import Workspace
 
 ME = api_url("me")

@@ -1,16 +1,21 @@
-"""With the cache (rate limits, idempotency) unreachable, an authenticated API request answers
-a JSON 503 with Retry-After, never a 500, and its request log line says why. Tested against a
-real Redis URL on a closed local port."""
+"""With the cache (rate limits, idempotency, admin login counters) unreachable, an authenticated
+API request answers a JSON 503 with Retry-After, never a 500, and its request log line says why;
+the admin login answers a 503 page; a tracked link still redirects, and the click counts.
+Tested against a real Redis URL on a closed local port."""
 
 import json
 import logging
 import socket
 
 import pytest
+from axes.handlers.proxy import AxesProxyHandler
+from django.contrib.auth import get_user_model
 from django.test import Client, override_settings
 
 from campaigns.models import Campaign
-from tests.builders import api_url
+from engagement.models import EmailEvent
+from tests.tracking_support import links_in, parts, send_campaign
+from tests.urls import api_url
 
 
 def closed_port() -> int:
@@ -19,10 +24,9 @@ def closed_port() -> int:
         return s.getsockname()[1]  # nothing listens once the socket is closed
 
 
-@pytest.fixture
-def dead_cache():
+def cache_down():
     location = f"redis://127.0.0.1:{closed_port()}/0"
-    with override_settings(
+    return override_settings(
         CACHES={
             "default": {
                 "BACKEND": "django.core.cache.backends.redis.RedisCache",
@@ -30,7 +34,12 @@ def dead_cache():
             }
         },
         CACHE_UNAVAILABLE_RETRY_AFTER_SECONDS=7,
-    ):
+    )
+
+
+@pytest.fixture
+def dead_cache():
+    with cache_down():
         yield
 
 
@@ -75,3 +84,40 @@ def test_a_post_with_an_idempotency_key_answers_503_and_runs_nothing(make_key, d
 def test_without_a_valid_key_the_answer_is_still_401(dead_cache):
     response = Client().get(api_url("me"))
     assert response.status_code == 401
+
+
+@pytest.fixture
+def axes_on_the_dead_cache(dead_cache):
+    """django-axes keeps the cache it found first: make it take the unreachable one, as a
+    process started while the cache is down does (and give it the real one back after)."""
+    AxesProxyHandler.get_implementation(force=True)
+    yield
+    AxesProxyHandler.implementation = None
+
+
+def test_the_admin_login_answers_a_503_page(axes_on_the_dead_cache, db):
+    get_user_model().objects.create_superuser("root", "root@example.com", "a long password 1")
+    client = Client(raise_request_exception=False)
+    response = client.post(
+        "/admin/login/?next=/admin/", {"username": "root", "password": "a long password 1"}
+    )
+    assert response.status_code == 503
+    assert response["Retry-After"] == "7"
+    assert response["Content-Type"].startswith("text/html")
+    assert b"Temporarily unavailable" in response.content
+    assert b"Traceback" not in response.content
+
+
+@pytest.mark.usefixtures("delivery_settings")
+def test_a_click_still_redirects_and_counts(client_all, sink, clock):
+    steps = [{"subject": "Hello", "body": "See https://shop.example.com/pricing", "delay_days": 0}]
+    campaign_id = send_campaign(client_all, sink, tracking={"clicks": True}, steps=steps)
+    [received] = sink.received
+    [link] = links_in(parts(received)["text/plain"], "c")
+
+    with cache_down():
+        response = Client(raise_request_exception=False).get(link)
+
+    assert response.status_code == 302
+    assert response["Location"] == "https://shop.example.com/pricing"
+    assert EmailEvent.objects.filter(campaign_id=campaign_id, type="CLICKED").count() == 1

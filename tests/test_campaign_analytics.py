@@ -7,7 +7,8 @@ import zoneinfo
 import pytest
 
 from campaigns.models import default_schedule
-from tests.builders import campaign_url, make_campaign, make_events, make_lead
+from tests.factories import make_campaign, make_events, make_lead
+from tests.urls import campaign_url
 
 UTC = dt.UTC
 COUNTERS = ["sent", "opened", "clicked", "replied", "bounced", "unsubscribed"]

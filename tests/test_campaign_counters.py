@@ -18,7 +18,8 @@ from campaigns.models import Campaign, default_schedule
 from engagement import triggers
 from engagement.models import CampaignCounter, CampaignEventSlot, EmailEvent
 from leads.models import Lead
-from tests.builders import api_url, campaign_url, make_campaign, make_events, make_lead
+from tests.factories import make_campaign, make_events, make_lead
+from tests.urls import api_url, campaign_url
 
 UTC = dt.UTC
 # Event type → its name in `stats` and analytics (the slot table's columns too).

@@ -5,13 +5,9 @@ import uuid
 import pytest
 
 from campaigns.models import Campaign, CampaignStep, default_schedule
-from tests.builders import (
-    campaign_body,
-    campaign_url,
-    make_campaign,
-    make_sender,
-    stored,
-)
+from tests.factories import make_campaign, make_sender, stored
+from tests.request_bodies import campaign_body
+from tests.urls import campaign_url
 
 ZERO_STATS = {
     "leads_total": 0,

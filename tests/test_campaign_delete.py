@@ -10,7 +10,8 @@ from django.test.utils import CaptureQueriesContext
 from campaigns.models import Campaign
 from engagement.models import CampaignCounter, EmailEvent
 from leads.models import Lead
-from tests.builders import api_url, campaign_url, make_campaign
+from tests.factories import make_campaign
+from tests.urls import api_url, campaign_url
 
 LEADS = 300
 

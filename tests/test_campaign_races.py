@@ -12,7 +12,8 @@ from rest_framework.test import APIClient
 from campaigns.models import Campaign, CampaignStep
 from engagement.models import EmailEvent
 from leads.models import Lead
-from tests.builders import api_url, campaign_url, make_campaign, make_events, make_lead
+from tests.factories import make_campaign, make_events, make_lead
+from tests.urls import api_url, campaign_url
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

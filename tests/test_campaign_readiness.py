@@ -5,7 +5,7 @@ the admin (test_admin_isolation.py)."""
 
 from campaigns.models import Campaign, CampaignStep
 from sender_accounts.models import SenderAccount
-from tests.builders import api_url
+from tests.urls import api_url
 
 ACTIVE_NEEDS = "An ACTIVE campaign needs at least one sender account and one step; pause it first."
 NO_SENDER = "The campaign has no sender account."

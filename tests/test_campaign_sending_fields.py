@@ -9,14 +9,6 @@ import pytest
 from campaigns.models import Campaign
 from coldsend.api.strict import NOT_A_BOOLEAN
 from leads.models import Lead
-from tests.builders import (
-    campaign_body,
-    campaign_url,
-    make_campaign,
-    make_lead,
-    make_sender,
-    stored,
-)
 from tests.delivery_support import (
     WEDNESDAY_NOON,
     activate,
@@ -25,6 +17,9 @@ from tests.delivery_support import (
     create_campaign,
     run_engine,
 )
+from tests.factories import make_campaign, make_lead, make_sender, stored
+from tests.request_bodies import campaign_body
+from tests.urls import campaign_url
 
 
 def sending_fields(campaign: Campaign) -> dict:

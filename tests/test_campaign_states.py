@@ -8,7 +8,8 @@ from campaigns.transitions import TRANSITIONS
 from engagement.models import EmailEvent
 from leads.models import Lead
 from sender_accounts.models import SenderAccount
-from tests.builders import campaign_url, make_campaign, make_events, make_lead
+from tests.factories import make_campaign, make_events, make_lead
+from tests.urls import campaign_url
 
 STATUSES = list(Campaign.Status.values)
 # The transitions a client asks for; `complete` and `reopen` are the engine's (tests/test_doors.py).

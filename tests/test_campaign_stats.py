@@ -4,7 +4,8 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from tests.builders import campaign_url, make_campaign, make_events, make_lead
+from tests.factories import make_campaign, make_events, make_lead
+from tests.urls import campaign_url
 
 
 def test_stats_count_leads_by_status_and_events_by_type(client_all, workspace):

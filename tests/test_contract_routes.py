@@ -13,7 +13,7 @@ from apikeys.scopes import KNOWN_SCOPES
 from campaigns.models import Campaign, CampaignStep
 from leads.models import Lead
 from sender_accounts.models import SenderAccount
-from tests.builders import api_url
+from tests.urls import api_url
 
 ROUTES = [
     ("get", "me", None),

@@ -12,7 +12,6 @@ from campaigns.models import Campaign
 from delivery import rescheduling
 from delivery.models import Message
 from leads.models import Lead
-from tests.builders import api_url
 from tests.delivery_support import (
     activate,
     add_leads,
@@ -22,6 +21,7 @@ from tests.delivery_support import (
     pause,
     run_engine,
 )
+from tests.urls import api_url
 
 pytestmark = pytest.mark.usefixtures("delivery_settings")
 

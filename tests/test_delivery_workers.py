@@ -3,11 +3,8 @@ and on PostgreSQL any number of workers (one of them killed mid-run) never send 
 
 import os
 import signal
-import subprocess
-import sys
 import time
 from collections import Counter
-from pathlib import Path
 
 import pytest
 from django.db import connection
@@ -16,60 +13,15 @@ from delivery.models import Message
 from leads.models import Lead
 from sender_accounts.models import SenderAccount
 from tests.delivery_support import activate, add_leads, create_account, create_campaign
+from tests.processes import start_worker, stop, wait_for
 
 pytestmark = [pytest.mark.usefixtures("delivery_settings"), pytest.mark.django_db(transaction=True)]
 
-ROOT = Path(__file__).resolve().parent.parent
 needs_postgresql = pytest.mark.skipif(
     connection.vendor != "postgresql",
     reason="several worker processes at once need PostgreSQL's row locks (SKIP LOCKED); "
     "CI runs this file on PostgreSQL too",
 )
-
-
-def database_url() -> str:
-    db = connection.settings_dict
-    if connection.vendor == "sqlite":
-        return f"sqlite:///{db['NAME']}"
-    password = f":{db['PASSWORD']}" if db["PASSWORD"] else ""
-    host, port = db["HOST"] or "127.0.0.1", db["PORT"] or 5432
-    return f"postgres://{db['USER']}{password}@{host}:{port}/{db['NAME']}"
-
-
-def start_worker(tasks: bool = False, **env: str) -> subprocess.Popen:
-    environment = {
-        **os.environ,
-        "ENV_FILE": "/dev/null",
-        "DATABASE_URL": database_url(),
-        "SECRET_KEY": "test-only-secret-key",
-        "SMTP_ALLOW_PRIVATE_HOSTS": "true",
-        "WORKER_MAX_SLEEP_SECONDS": "0.2",
-        "LOG_LEVEL": "WARNING",
-        "CONN_MAX_AGE": "0",
-        **env,
-    }
-    environment.setdefault("FIELD_ENCRYPTION_KEYS", "YyH4Jt54Baw_X_tVYsKtpHNVqt-SN286Nc-ZaBw6b0c=")
-    return subprocess.Popen(
-        [sys.executable, "manage.py", "run_worker", *([] if tasks else ["--no-tasks"])],
-        cwd=ROOT,
-        env=environment,
-    )
-
-
-def wait_for(condition, timeout: float = 90.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.1)
-    return condition()
-
-
-def stop(workers: list[subprocess.Popen]) -> list[int]:
-    for worker in workers:
-        if worker.poll() is None:
-            worker.send_signal(signal.SIGTERM)
-    return [worker.wait(timeout=60) for worker in workers]
 
 
 def test_a_worker_sends_what_is_due_and_stops_on_sigterm(client_all, sink):

@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 import pytest
 from django.test import Client
 
-from tests.builders import api_url, referenced_urls
+from tests.urls import api_url, referenced_urls
 
 DOC_PAGES = ["docs", "redoc"]
 

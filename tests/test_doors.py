@@ -21,7 +21,7 @@ from campaigns.models import Campaign
 from delivery.actions import do_suppress
 from engagement.models import Suppression
 from leads.models import Lead
-from tests.builders import api_url, campaign_form, schedule_fields, upload
+from tests.admin_forms import campaign_form, schedule_fields
 from tests.delivery_support import (
     ALWAYS,
     WEDNESDAY_NOON,
@@ -32,6 +32,8 @@ from tests.delivery_support import (
     pause,
     run_engine,
 )
+from tests.import_reports import upload
+from tests.urls import api_url
 from workspaces.models import Workspace
 
 pytestmark = pytest.mark.usefixtures("delivery_settings", "clock")

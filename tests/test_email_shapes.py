@@ -9,7 +9,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from leads.models import Lead
 from sender_accounts.models import SenderAccount
-from tests.builders import api_url
+from tests.urls import api_url
 
 REFUSED = {
     "zero-width space in the domain": "ann@exa\u200bmple.com",

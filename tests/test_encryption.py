@@ -13,7 +13,8 @@ from django.test import override_settings
 
 from sender_accounts.fields import DecryptionError, decrypt, encrypt, rotate
 from sender_accounts.models import SenderAccount
-from tests.builders import api_url, make_smtp_account
+from tests.factories import make_smtp_account
+from tests.urls import api_url
 
 PASSWORD = "correct horse battery staple"
 OLD_KEY = Fernet.generate_key().decode()

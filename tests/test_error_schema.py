@@ -14,7 +14,7 @@ from rest_framework.test import APIClient
 from coldsend.api.idempotency import _fingerprint
 from coldsend.core.errors import Conflict, ErrorCode, Unprocessable
 from leads.models import Lead
-from tests.builders import API, api_url
+from tests.urls import API, api_url
 
 # The conflicts each operation's own domain code raises (transitions, services); every POST can
 # also meet the idempotency ones, whatever it does.

@@ -12,10 +12,22 @@ from drf_spectacular.generators import SchemaGenerator
 from campaigns.models import Campaign, CampaignStep
 from leads.models import Lead
 from sender_accounts.models import SenderAccount
-from tests.builders import api_url
+from tests.urls import api_url
 
 CAMPAIGNS = api_url("campaigns")
 BREAKS = ["Hi\r\nBcc: all@example.com", "Hi\nthere", "Hi\rthere", "Hi\n", "\r\nHi", "\n"]
+# Invisible characters that change how a header reads: line and paragraph separators, NEL, the
+# bidi overrides and isolates, zero-width and other format characters.
+INVISIBLE = {
+    "Hi\u2028there": "U+2028 (LINE SEPARATOR)",
+    "Hi\u2029there": "U+2029 (PARAGRAPH SEPARATOR)",
+    "Hi\u0085there": "U+0085 (a control character)",
+    "Sales \u202egnp.exe": "U+202E (RIGHT-TO-LEFT OVERRIDE)",
+    "\u2066Sales\u2069": "U+2066 (LEFT-TO-RIGHT ISOLATE)",
+    "Sa\u200bles": "U+200B (ZERO WIDTH SPACE)",
+    "\ufeffSales": "U+FEFF (ZERO WIDTH NO-BREAK SPACE)",
+    "Sales\u061c": "U+061C (ARABIC LETTER MARK)",
+}
 STEP = {"subject": "Hi", "body": "Hello\r\nthere,\n\nbye"}
 
 
@@ -53,7 +65,29 @@ def test_a_display_name_with_a_line_break_or_control_is_refused(client_all, text
     assert not SenderAccount.objects.exists()
 
 
+@pytest.mark.parametrize(("text", "named"), INVISIBLE.items())
+def test_an_invisible_character_is_refused_where_line_breaks_are(client_all, campaign, text, named):
+    message = f"Must not contain invisible characters: {named}."
+    created = client_all.post(CAMPAIGNS, {"name": text})
+    assert (created.status_code, created.json()) == (400, {"name": [message]})
+    steps = [STEP, {**STEP, "subject": text}]
+    created = client_all.post(CAMPAIGNS, {"name": "Spring", "steps": steps})
+    assert created.json() == {"steps": {"1": {"subject": [message]}}}
+    assert client_all.patch(api_url(f"campaigns/{campaign.pk}"), {"name": text}).status_code == 400
+    account = {"type": "NATIVE", "email": "hello@example.com", "display_name": text}
+    response = client_all.post(api_url("sender_accounts"), account)
+    if "\x85" in text:  # a C1 control: a display name refuses every control character
+        message = "Must not contain line breaks or control characters."
+    assert (response.status_code, response.json()) == (400, {"display_name": [message]})
+    assert list(Campaign.objects.values_list("name", flat=True)) == ["Spring outreach"]
+    assert not CampaignStep.objects.exists()
+    assert not SenderAccount.objects.exists()
+
+
 def test_one_line_texts_and_multi_line_bodies_are_accepted(client_all):
+    # Visible non-ASCII text stays welcome: accents, right-to-left script, emoji.
+    accepted = client_all.post(CAMPAIGNS, {"name": "Café שלום 🚀 Ünïcode"})
+    assert accepted.status_code == 201, accepted.content
     body = {"name": "  Spring  outreach  ", "steps": [{**STEP, "subject": "Hi {{first_name}}"}]}
     response = client_all.post(CAMPAIGNS, body)
     assert response.status_code == 201, response.content
@@ -95,9 +129,9 @@ def test_the_schema_states_the_rule_as_a_pattern():
     # A follow-up's subject may be empty (it then reuses step 1's); both refuse line breaks.
     assert re.search(subject.replace("$", r"\Z"), "")
     for pattern, refused in (
-        (name, BREAKS),
-        (subject, BREAKS),
-        (display_name, [*BREAKS, "Sales\x00Team"]),
+        (name, [*BREAKS, *INVISIBLE]),
+        (subject, [*BREAKS, *INVISIBLE]),
+        (display_name, [*BREAKS, *INVISIBLE, "Sales\x00Team"]),
     ):
         for text in refused:
             assert not re.search(pattern.replace("$", r"\Z"), text), (pattern, text)

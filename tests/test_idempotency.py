@@ -8,7 +8,7 @@ from django.db import connection, connections
 from rest_framework.test import APIClient
 
 from campaigns.models import Campaign
-from tests.builders import api_url
+from tests.urls import api_url
 
 BODY = {"name": "Spring outreach"}
 

@@ -7,7 +7,7 @@ body under the same key is still 422."""
 from django.test import override_settings
 
 from campaigns.models import Campaign
-from tests.builders import api_url
+from tests.urls import api_url
 
 STEP_BODY = "x" * 5000
 BIG = {"name": "Big", "steps": [{"subject": "Hi", "body": STEP_BODY, "delay_days": 0}] * 4}

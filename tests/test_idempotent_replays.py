@@ -6,7 +6,7 @@ from django.test import override_settings
 
 from apikeys.models import APIKey
 from campaigns.models import Campaign
-from tests.builders import api_url
+from tests.urls import api_url
 
 BODY = {"name": "Spring outreach"}
 

@@ -10,7 +10,7 @@ from django.test import override_settings
 
 from leads.importing.parse_json import MAX_VALUES_PER_LEAD
 from leads.models import Lead
-from tests.builders import api_url
+from tests.urls import api_url
 
 IMPORT = api_url("leads/import")
 TOO_DEEP = (

@@ -9,7 +9,7 @@ from rest_framework.test import APIClient
 from campaigns.models import Campaign
 from leads.models import Lead
 from sender_accounts.models import SenderAccount
-from tests.builders import API
+from tests.urls import API
 
 
 def json_write_operations() -> list[tuple[str, str]]:

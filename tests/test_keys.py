@@ -12,7 +12,7 @@ from rest_framework.test import APIClient
 
 from apikeys import keys
 from apikeys.models import APIKey
-from tests.builders import api_url
+from tests.urls import api_url
 
 # digits, then lower case, then upper case (the order of string.digits + string.ascii_letters)
 ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"

@@ -11,7 +11,9 @@ from campaigns.models import Campaign
 from leads.emails import normalize_email
 from leads.importing import HEADER_ALIASES, MAX_ERRORS
 from leads.models import Lead
-from tests.builders import api_url, error, report, stored_leads, upload
+from tests.factories import stored_leads
+from tests.import_reports import error, report, upload
+from tests.urls import api_url
 
 IMPORT = api_url("leads/import")
 

@@ -10,7 +10,9 @@ from rest_framework.test import APIClient
 from campaigns.models import Campaign
 from leads.models import Lead
 from leads.values import MAX_CUSTOM_FIELDS, MAX_CUSTOM_KEY_LENGTH, MAX_CUSTOM_VALUE_LENGTH
-from tests.builders import api_url, error, report, stored_leads, upload
+from tests.factories import stored_leads
+from tests.import_reports import error, report, upload
+from tests.urls import api_url
 
 IMPORT = api_url("leads/import")
 LEADS = api_url("leads")

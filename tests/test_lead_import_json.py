@@ -5,7 +5,8 @@ import pytest
 
 from campaigns.models import Campaign
 from leads.models import Lead
-from tests.builders import api_url, error, report
+from tests.import_reports import error, report
+from tests.urls import api_url
 
 IMPORT = api_url("leads/import")
 

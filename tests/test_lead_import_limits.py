@@ -11,7 +11,7 @@ from rest_framework.test import APIClient
 
 from campaigns.models import Campaign
 from leads.models import Lead
-from tests.builders import api_url
+from tests.urls import api_url
 
 IMPORT = api_url("leads/import")
 
@@ -112,6 +112,31 @@ def test_reading_stops_as_soon_as_the_row_limit_is_passed(client_all, campaign):
 
     assert response.status_code == 413
     assert not Lead.objects.exists()
+
+
+def test_line_breaks_inside_quoted_cells_count_towards_the_line_limit(client_all, campaign):
+    # Three rows, the first holding 200,000 line breaks in one quoted cell: few rows, few
+    # bytes, but reading costs time per line.
+    data = b'email,note\nann@example.com,"' + b"\n" * 200_000 + b'"\nbob@example.com,x\n'
+
+    with override_settings(LEADS_IMPORT_MAX_LINES=100_000):
+        response = upload(client_all, campaign.pk, data)
+
+    assert response.status_code == 413
+    assert response.json() == {
+        "detail": "The file has more than 100,000 lines (line breaks inside quoted cells "
+        "count), the limit; nothing was imported."
+    }
+    assert not Lead.objects.exists()
+
+
+def test_the_default_line_limit_leaves_room_for_multi_line_cells(client_all, campaign, settings):
+    assert settings.LEADS_IMPORT_MAX_LINES == 5 * settings.LEADS_IMPORT_MAX_ROWS
+    with override_settings(LEADS_IMPORT_MAX_LINES=8):
+        data = b'email,address\nann@example.com,"1 Main St\nSpringfield\nUSA"\nbob@example.com,x\n'
+        response = upload(client_all, campaign.pk, data)
+    assert response.status_code == 201, response.content
+    assert Lead.objects.count() == 2
 
 
 @override_settings(LEADS_IMPORT_MAX_ROWS=5)

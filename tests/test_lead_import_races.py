@@ -13,7 +13,7 @@ from rest_framework.test import APIClient
 
 from campaigns.models import Campaign
 from leads.models import Lead
-from tests.builders import api_url
+from tests.urls import api_url
 
 IMPORT = api_url("leads/import")
 

@@ -6,7 +6,7 @@ import pytest
 
 from campaigns.models import Campaign
 from leads.models import Lead
-from tests.builders import api_url
+from tests.urls import api_url
 
 ROWS = [
     '{"email": "a@b.io", "first_name": "A\\u0000"}',

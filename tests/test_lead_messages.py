@@ -6,7 +6,6 @@ from datetime import timedelta
 import pytest
 
 from leads.models import Lead
-from tests.builders import api_url
 from tests.delivery_support import (
     WEDNESDAY_NOON,
     activate,
@@ -15,6 +14,7 @@ from tests.delivery_support import (
     create_campaign,
     run_engine,
 )
+from tests.urls import api_url
 
 pytestmark = pytest.mark.usefixtures("delivery_settings")
 

@@ -7,7 +7,7 @@ from django.test.utils import CaptureQueriesContext
 
 from campaigns.models import Campaign
 from leads.models import Lead
-from tests.builders import make_lead
+from tests.factories import make_lead
 
 CHANGELIST = "/admin/leads/lead/"
 ADD = "/admin/leads/lead/add/"

@@ -8,7 +8,8 @@ import pytest
 
 from campaigns.models import Campaign
 from leads.models import Lead
-from tests.builders import api_url, make_lead
+from tests.factories import make_lead
+from tests.urls import api_url
 
 LEADS = api_url("leads")
 NOT_FOUND = {"detail": "Not found."}

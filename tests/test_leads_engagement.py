@@ -10,7 +10,8 @@ from django.test.utils import CaptureQueriesContext
 from campaigns.models import Campaign
 from engagement.models import EmailEvent
 from leads.models import Lead
-from tests.builders import api_url, make_lead
+from tests.factories import make_lead
+from tests.urls import api_url
 
 LEADS = api_url("leads")
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)

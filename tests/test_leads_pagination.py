@@ -7,7 +7,7 @@ import pytest
 
 from campaigns.models import Campaign
 from leads.models import Lead
-from tests.builders import api_url
+from tests.urls import api_url
 
 LEADS = api_url("leads")
 

@@ -13,7 +13,7 @@ from rest_framework.test import APIClient
 
 from engagement.models import EmailEvent
 from leads.models import Lead
-from tests.builders import api_url
+from tests.urls import api_url
 
 LEADS = api_url("leads")
 THREADS = 16

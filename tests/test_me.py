@@ -7,7 +7,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from apikeys.models import APIKey
-from tests.builders import api_url
+from tests.urls import api_url
 
 ME = api_url("me")
 

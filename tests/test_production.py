@@ -8,7 +8,8 @@ from pathlib import Path
 
 from django.test import Client, override_settings
 
-from tests.builders import PRODUCTION_ENV, api_url
+from tests.processes import PRODUCTION_ENV
+from tests.urls import api_url
 
 ROOT = Path(__file__).resolve().parent.parent
 

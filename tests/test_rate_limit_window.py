@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import time_machine
 from django.test import override_settings
 
-from tests.builders import api_url
+from tests.urls import api_url
 
 # 12:00:00 UTC is a window boundary for every period up to a day.
 BOUNDARY = datetime(2030, 1, 7, 12, 0, 0, tzinfo=UTC)

@@ -12,7 +12,7 @@ from django.conf import settings
 from django.db import connection
 from django.test import override_settings
 
-from tests.builders import api_url
+from tests.urls import api_url
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -11,7 +11,7 @@ import pytest
 from drf_spectacular.generators import SchemaGenerator
 
 from scripts.run_readme import ReadmeError, shell_blocks
-from tests.builders import api_url
+from tests.urls import api_url
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")

@@ -8,7 +8,7 @@ from django.test import Client, override_settings
 from apikeys.keys import generate_key
 from campaigns.models import Campaign
 from leads.models import Lead
-from tests.builders import api_url
+from tests.urls import api_url
 
 NESTED = "[" * 100_000 + "]" * 100_000
 

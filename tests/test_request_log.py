@@ -5,7 +5,7 @@ import logging
 
 from django.test import Client
 
-from tests.builders import api_url
+from tests.urls import api_url
 
 PASSWORD = "s3cret-Smtp-Passw0rd!"
 

@@ -5,7 +5,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from coldsend.api.idempotency import IDEMPOTENCY_KEY_PATTERN
-from tests.builders import api_url
+from tests.urls import api_url
 
 STRICT_REQUEST_COMPONENTS = [
     "CampaignRequest",

@@ -9,7 +9,7 @@ import pytest
 from drf_spectacular.generators import SchemaGenerator
 
 from campaigns.serializers import known_timezones
-from tests.builders import api_url
+from tests.urls import api_url
 
 
 @pytest.fixture(scope="module")

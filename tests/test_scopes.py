@@ -17,7 +17,7 @@ from apikeys.scopes import (
     parse_scopes,
 )
 from campaigns.models import Campaign
-from tests.builders import ACTION_SCOPES, CONTRACT_SCOPES, api_url, scoped_operations
+from tests.urls import ACTION_SCOPES, CONTRACT_SCOPES, api_url, scoped_operations
 
 CAMPAIGNS = api_url("campaigns")
 KEY_REQUIRED = "API key required. Include your API key in X-API-Key header."

@@ -8,7 +8,7 @@ from django.db import connection
 
 from campaigns.models import Campaign
 from sender_accounts.models import SenderAccount
-from tests.builders import make_smtp_account
+from tests.factories import make_smtp_account
 
 ADMIN = "/admin/sender_accounts/senderaccount/"
 PASSWORD = "adm1n-Smtp-s3cret"

@@ -13,7 +13,8 @@ from campaigns.models import Campaign
 from engagement.models import EmailEvent
 from leads.models import Lead
 from sender_accounts.models import SenderAccount
-from tests.builders import api_url, campaign_using, make_sender
+from tests.factories import campaign_using, make_sender
+from tests.urls import api_url
 
 Status = Campaign.Status
 

@@ -5,7 +5,7 @@ import pytest
 from django.db import connection
 
 from sender_accounts.models import SenderAccount
-from tests.builders import api_url
+from tests.urls import api_url
 
 URL = api_url("sender_accounts")
 IMAP_PASSWORD = "imap s3cret-Pass"
@@ -77,6 +77,7 @@ def test_security_defaults_to_ssl(client_all):
         (body(imap={**IMAP, "host": "127.0.0.1"}), "host"),
         (body(imap={**IMAP, "host": "10.1.2.3"}), "host"),
         (body(imap={**IMAP, "host": "169.254.169.254"}), "host"),
+        (body(imap={**IMAP, "host": "2002:7f00:1::1"}), "host"),  # 6to4 carrying 127.0.0.1
         (body(imap={**IMAP, "host": "imap.example.com:993"}), "host"),
         (body(imap={**IMAP, "port": 0}), "port"),
         (body(imap={**IMAP, "security": "TLS"}), "security"),

@@ -5,7 +5,7 @@ that do not resolve, unless SMTP_ALLOW_PRIVATE_HOSTS is on."""
 import pytest
 
 from sender_accounts.models import SenderAccount
-from tests.builders import api_url
+from tests.urls import api_url
 
 URL = api_url("sender_accounts")
 PASSWORD = "ssrf-test-password"
@@ -27,6 +27,9 @@ NOT_PUBLIC = [
     "fc00::1",
     "::ffff:127.0.0.1",
     "::ffff:10.0.0.1",
+    "2002:7f00:1::1",  # 6to4 embedding 127.0.0.1
+    "2002:a00:1::1",  # 6to4 embedding 10.0.0.1
+    "2001:0:4136:e378:8000:63bf:3fff:fdd2",  # Teredo
     "localhost",
     "127.1",  # shorthand for 127.0.0.1
     "0x7f000001",  # the same, in hex

@@ -15,7 +15,8 @@ from rest_framework.test import APIClient
 from engagement.models import EmailEvent
 from leads.models import Lead
 from sender_accounts.models import SenderAccount
-from tests.builders import api_url, campaign_using, make_sender, make_smtp_account
+from tests.factories import campaign_using, make_sender, make_smtp_account
+from tests.urls import api_url
 
 URL = api_url("sender_accounts")
 PASSWORD = "pa55 w0rd-Sm7p!"  # inner space: passwords are stored verbatim
@@ -65,6 +66,7 @@ def test_create_native_with_defaults(client_all, workspace):
     assert set(body) == {
         "id", "type", "email", "display_name", "daily_limit", "min_interval_seconds",
         "max_interval_seconds", "smtp", "imap", "status", "last_error", "created_at", "stats",
+        "inbox",
     }  # fmt: skip
     assert uuid.UUID(body["id"]).version == 7
     assert body["type"] == "NATIVE"
@@ -299,6 +301,7 @@ def test_retrieve_smtp_account(client_all, workspace):
         "last_error": "",
         "created_at": response.json()["created_at"],
         "stats": {"sent_today": 0, "sent_total": 0, "bounced": 0},
+        "inbox": None,
     }
     assert PASSWORD.encode() not in response.content
 

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.builders import PRODUCTION_ENV, referenced_urls
+from tests.processes import PRODUCTION_ENV
+from tests.urls import referenced_urls
 
 ROOT = Path(__file__).resolve().parent.parent
 HASHED_CSS = re.compile(r'href="(/static/admin/css/[\w/]+\.[0-9a-f]{12}\.css)"')

@@ -11,7 +11,7 @@ from django.db import connection
 from rest_framework.test import APIClient
 
 from apikeys.models import APIKey
-from tests.builders import api_url
+from tests.urls import api_url
 
 MALFORMED = [
     "*",  # a string: iterating it once granted everything

@@ -8,7 +8,7 @@ from rest_framework.test import APIClient
 from campaigns.models import Campaign
 from leads.models import Lead
 from sender_accounts.models import SenderAccount
-from tests.builders import api_url
+from tests.urls import api_url
 
 NATIVE = {"type": "NATIVE", "email": "hello@example.com"}
 SMTP = {"host": "smtp.example.com", "port": 587, "username": "u", "password": "p"}

@@ -7,7 +7,6 @@ import pytest
 
 from delivery.actions import do_suppress as suppress
 from engagement.models import Suppression
-from tests.builders import api_url
 from tests.delivery_support import (
     activate,
     add_lead,
@@ -18,6 +17,7 @@ from tests.delivery_support import (
     pause,
     run_engine,
 )
+from tests.urls import api_url
 
 pytestmark = pytest.mark.usefixtures("delivery_settings")
 

@@ -11,7 +11,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from apikeys.models import APIKey
-from tests.builders import create_api_key_process
+from tests.processes import create_api_key_process
 from workspaces.models import Workspace
 
 BAD_SLUGS = ["../evil", "xss<b>ws</b>", "a b", "acme/../x", "ünï", "a" * 65, ""]

@@ -1,10 +1,13 @@
-"""When the cache (rate limits, idempotency) cannot be reached: a JSON 503 with Retry-After,
-never a 500, and the request log line says why."""
+"""When the cache (rate limits, idempotency, admin login counters) cannot be reached: a 503 with
+Retry-After, never a 500 (JSON for the API, a short page for the admin), and the request log
+line says why."""
 
 import logging
+from collections.abc import Callable
 
 from django.conf import settings
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -43,3 +46,27 @@ def cache_unavailable(request: HttpRequest, exc: Exception) -> JsonResponse:
     )
     response["Retry-After"] = str(retry_after)
     return response
+
+
+class CacheOutageMiddleware:
+    """A view that failed because the cache is down (e.g. the admin login, whose failure
+    counters live there) answers a 503 instead of a server error."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if not isinstance(exception, CACHE_ERRORS):
+            return None
+        if request.path.startswith("/api/"):
+            return cache_unavailable(request, exception)
+        cache_lost(request, exception, CACHE_UNAVAILABLE)
+        retry_after = settings.CACHE_UNAVAILABLE_RETRY_AFTER_SECONDS
+        response = render(
+            request, "coldsend/unavailable.html", {"retry_after": retry_after}, status=503
+        )
+        response["Retry-After"] = str(retry_after)
+        return response

@@ -2,6 +2,7 @@
 enum of a model's choices, the 409 body of an operation, and one-line text."""
 
 import re
+import unicodedata
 from collections.abc import Sequence
 from typing import Any
 
@@ -37,27 +38,55 @@ def conflict_body(
     return type(name, (serializers.Serializer,), {"__doc__": description, **body})
 
 
+def _class_of(*categories: str) -> str:
+    """A regex character-class body of the Basic Multilingual Plane characters in Unicode
+    `categories`, as \\uXXXX ranges (what the schema's `pattern` can state too)."""
+    found = [c for c in range(0x10000) if unicodedata.category(chr(c)) in categories]
+    ranges: list[list[int]] = []
+    for code in found:
+        if ranges and ranges[-1][1] == code - 1:
+            ranges[-1][1] = code
+        else:
+            ranges.append([code, code])
+    return "".join(f"\\u{lo:04x}" if lo == hi else f"\\u{lo:04x}-\\u{hi:04x}" for lo, hi in ranges)
+
+
+# Invisible characters that change how a header reads, refused wherever line breaks are: NEL
+# and the line and paragraph separators, and format characters such as the bidi overrides
+# (U+202E would turn a From name around).
+INVISIBLE = r"\u0085" + _class_of("Cf", "Zl", "Zp")
 LINE_BREAKS = r"\r\n"
-CONTROL_CHARACTERS = r"\x00-\x1f\x7f"
+CONTROL_CHARACTERS = r"\x00-\x1f\x7f-\x9f"
 LINE_BREAK_MESSAGE = "Must be a single line: CR and LF are not allowed."
 CONTROL_CHARACTER_MESSAGE = "Must not contain line breaks or control characters."
 
 
 class SingleLineCharField(serializers.CharField):
     """Text that may end up in a mail header: any of `forbidden` (a regex character-class body;
-    CR and LF by default) is a 400, checked on the text as sent, before trimming, so a leading or
-    trailing line break is refused too. The schema states it in the field's `pattern`
-    (coldsend.api.schema.text_pattern)."""
+    CR and LF by default) or of INVISIBLE is a 400, checked on the text as sent, before
+    trimming, so a leading or trailing line break is refused too. The schema states it in the
+    field's `pattern` (coldsend.api.schema.text_pattern)."""
 
     def __init__(
         self, *, forbidden: str = LINE_BREAKS, message: str = LINE_BREAK_MESSAGE, **kwargs: Any
     ) -> None:
         super().__init__(**kwargs)
-        self.forbidden_characters = forbidden
+        self.forbidden_characters = forbidden + INVISIBLE
         self.forbidden = re.compile(f"[{forbidden}]")
         self.forbidden_message = message
 
     def run_validation(self, data: Any = serializers.empty) -> Any:
-        if isinstance(data, str) and self.forbidden.search(data):
-            raise serializers.ValidationError(self.forbidden_message, code="invalid")
+        if isinstance(data, str):
+            if self.forbidden.search(data):
+                raise serializers.ValidationError(self.forbidden_message, code="invalid")
+            if found := _INVISIBLE.search(data):
+                character = found.group()
+                name = unicodedata.name(character, "a control character")
+                raise serializers.ValidationError(
+                    f"Must not contain invisible characters: U+{ord(character):04X} ({name}).",
+                    code="invalid",
+                )
         return super().run_validation(data)
+
+
+_INVISIBLE = re.compile(f"[{INVISIBLE}]")

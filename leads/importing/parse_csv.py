@@ -15,7 +15,9 @@ from leads.importing.rows import (
     ParsedRow,
     custom_fields_problem,
     max_columns,
+    max_lines,
     max_rows,
+    too_many_lines_message,
     too_many_rows_message,
 )
 from leads.values import MAX_CUSTOM_FIELDS, MAX_CUSTOM_KEY_LENGTH, MAX_CUSTOM_VALUE_LENGTH
@@ -176,7 +178,8 @@ class _RowWidthGuard:
     """The file's lines after the header, for the CSV reader, refusing a data row (across the
     lines a quoted cell spans) with more than 10 x LEADS_IMPORT_MAX_COLUMNS delimiter characters
     before the reader splits it: a row of millions of empty cells costs memory per cell. Quoted
-    delimiters count too, hence the margin over the column limit."""
+    delimiters count too, hence the margin over the column limit. A file of more than
+    LEADS_IMPORT_MAX_LINES lines (quoted line breaks included) is refused as too large."""
 
     def __init__(self, lines: Iterator[str], delimiter: str, line_number: int) -> None:
         self.lines, self.delimiter, self.line_number = lines, delimiter, line_number
@@ -184,9 +187,11 @@ class _RowWidthGuard:
         self.in_row = 0  # delimiters read since the current row began
 
     def __iter__(self) -> Iterator[str]:
-        delimiter, limit = self.delimiter, self.limit
+        delimiter, limit, last_line = self.delimiter, self.limit, max_lines()
         for line in self.lines:
             self.line_number += 1
+            if self.line_number > last_line:
+                raise ImportTooLarge(too_many_lines_message())
             self.in_row += line.count(delimiter)
             if self.in_row > limit:
                 raise ImportFileError(

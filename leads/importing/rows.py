@@ -87,6 +87,17 @@ def max_columns() -> int:
     return settings.LEADS_IMPORT_MAX_COLUMNS
 
 
+def max_lines() -> int:
+    return settings.LEADS_IMPORT_MAX_LINES
+
+
+def too_many_lines_message() -> str:
+    return (
+        f"The file has more than {max_lines():,} lines (line breaks inside quoted cells count), "
+        "the limit; nothing was imported."
+    )
+
+
 def too_many_bytes_message() -> str:
     return f"The upload is larger than the limit of {max_bytes():,} bytes; nothing was imported."
 

@@ -2,9 +2,11 @@
 
 The send loop queues the reads of the inboxes that are due, claims due sends, sends and records
 them, and sleeps until the earliest next_send_at (at most WORKER_MAX_SLEEP_SECONDS). Beside it
-runs the configured task backend's worker: django-tasks-db's in a thread, or an RQ worker with
-its scheduler in a child process (TASKS_BACKEND=rq). SIGTERM or SIGINT: the current message is
-finished, then it exits."""
+run TASK_WORKERS workers of the configured task backend: django-tasks-db's in threads, or RQ
+workers (the first with its scheduler) in child processes (TASKS_BACKEND=rq). The background
+tasks talk to other people's servers (an inbox poll, an account re-check), each under its own
+total deadline: with several task workers one slow server holds one of them, never the others.
+SIGTERM or SIGINT: the current message is finished, then it exits."""
 
 import logging
 import signal
@@ -25,19 +27,22 @@ from inbound.inbox import poll_due_accounts
 logger = logging.getLogger("coldsend.worker")
 
 
-def worker_round(stop: threading.Event | None = None) -> int:
+def worker_round(stop: threading.Event | None = None, lanes: engine.Lanes | None = None) -> int:
     """One round of a worker: a read of each inbox that is due is queued (a background task,
-    run by the task backend's worker), then the engine's sending round. A failure to queue
-    (the queue's Redis down) is logged and does not stop the sending. Returns the number of
-    messages claimed."""
+    run by the task backend's workers), then the engine's sending round: with `lanes`, claims
+    handed to the free lanes without waiting for any; without, one batch sent before this
+    returns (in-process runs). A failure to queue (the queue's Redis down) is logged and does
+    not stop the sending. Returns the number of messages claimed."""
     try:
         poll_due_accounts()
     except Exception:
         logger.exception("worker: queueing the inbox reads failed; sending goes on")
-    return engine.run_once(stop)
+    if lanes is None:
+        return engine.run_once(stop)
+    return engine.run_round(lanes)
 
 
-def _db_task_worker() -> tuple[threading.Thread, object]:
+def _db_task_worker(number: int) -> tuple[threading.Thread, object]:
     from django_tasks_db.management.commands.db_worker import Worker
 
     worker = Worker(
@@ -59,9 +64,17 @@ def _db_task_worker() -> tuple[threading.Thread, object]:
                 logger.exception("task worker: error, restarting")
                 time.sleep(1)
 
-    thread = threading.Thread(target=run, name="task-worker", daemon=True)
+    thread = threading.Thread(target=run, name=f"task-worker-{number}", daemon=True)
     thread.start()
     return thread, worker
+
+
+def _rq_worker(scheduler: bool) -> subprocess.Popen:
+    command = [sys.executable, "manage.py", "rqworker"]
+    if scheduler:
+        command.append("--with-scheduler")
+    command += ["--job-class", "django_tasks_rq.backend.Job", "default"]
+    return subprocess.Popen(command, cwd=settings.BASE_DIR)  # noqa: S603 (our own manage.py)
 
 
 class Command(BaseCommand):
@@ -89,38 +102,44 @@ class Command(BaseCommand):
         signal.signal(signal.SIGTERM, on_signal)
         signal.signal(signal.SIGINT, on_signal)
 
-        task_worker, child = None, None
+        task_workers, children = [], []
         if not no_tasks:
+            count = max(1, settings.TASK_WORKERS)
             if settings.TASKS_BACKEND == "db":
-                _, task_worker = _db_task_worker()
+                task_workers = [_db_task_worker(n)[1] for n in range(1, count + 1)]
             elif settings.TASKS_BACKEND == "rq":
-                # RQ's worker, with its scheduler and django-tasks-rq's job class.
-                child = subprocess.Popen(
-                    [sys.executable, "manage.py", "rqworker", "--with-scheduler", "--job-class",
-                     "django_tasks_rq.backend.Job", "default"],
-                    cwd=settings.BASE_DIR,
-                )  # fmt: skip
+                # RQ workers with django-tasks-rq's job class; the first runs the scheduler.
+                children = [_rq_worker(scheduler=n == 0) for n in range(count)]
         logger.info("worker started (tasks: %s)", "off" if no_tasks else settings.TASKS_BACKEND)
         try:
             self.loop(stop, exit_when_idle)
         finally:
-            if task_worker is not None:
+            for task_worker in task_workers:
                 task_worker.running = False
-            if child is not None:
+            for child in children:
                 child.terminate()
+            for child in children:
                 child.wait(timeout=30)
         logger.info("worker stopped")
 
     def loop(self, stop: threading.Event, exit_when_idle: bool) -> None:
+        lanes = engine.Lanes(engine.lane_count(), stop)
+        try:
+            self.rounds(lanes, stop, exit_when_idle)
+        finally:
+            stop.set()  # the lanes finish their current message and hand the rest back
+            lanes.shutdown()
+
+    def rounds(self, lanes: engine.Lanes, stop: threading.Event, exit_when_idle: bool) -> None:
         cap = settings.WORKER_MAX_SLEEP_SECONDS
         while not stop.is_set():
             try:
                 close_old_connections()
-                claimed = worker_round(stop)
-                if claimed:
+                claimed = worker_round(stop, lanes)
+                if claimed and lanes.free() > 0:
                     continue
-                wait = engine.seconds_until_due(clock.now(), cap)
-                if exit_when_idle and wait >= cap:
+                wait = engine.seconds_until_due(clock.now(), cap, lanes.busy())
+                if exit_when_idle and wait >= cap and lanes.idle():
                     return
             except DatabaseError:
                 logger.exception("worker: database error, retrying")
@@ -128,5 +147,6 @@ class Command(BaseCommand):
             except Exception:  # a bug with one message must not stop the sending
                 logger.exception("worker: unexpected error, going on")
                 wait = 1.0
-            # Something due but nothing claimed: another worker holds it; look again soon.
-            stop.wait(max(wait, 0.05))
+            # Until a lane is free, or something is due (another worker may hold it: look
+            # again soon).
+            lanes.wait(max(wait, 0.05))
