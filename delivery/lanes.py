@@ -9,13 +9,14 @@ its session deadline, and nothing else. `deliver` sends one batch and returns wh
 is sent (the in-process round of `engine.run_once`)."""
 
 import logging
+import queue
 import threading
 import time
 import uuid
 from collections import Counter, defaultdict, deque
 
 from django.conf import settings
-from django.db import connection, connections
+from django.db import close_old_connections, connection, connections
 
 from delivery.claimed import Claim
 from delivery.completion import complete_if_done
@@ -144,11 +145,15 @@ def by_account(claims: list[Claim]) -> dict[uuid.UUID, list[Claim]]:
 
 
 class Lanes:
-    """A worker's lanes: up to `size` accounts sent for at once, each in a thread of its own."""
+    """A worker's lanes: up to `size` accounts sent for at once, each by a thread of its own.
+    The threads are kept between batches (and their database connections with them) and are
+    daemons: one stuck on a server until its deadline cannot keep a stopping worker alive."""
 
     def __init__(self, size: int, stop: threading.Event) -> None:
         self.size, self.stop = size, stop
-        self._threads: dict[uuid.UUID, threading.Thread] = {}
+        self._work: queue.SimpleQueue = queue.SimpleQueue()
+        self._threads: list[threading.Thread] = []
+        self._idle = 0
         self._busy: set[uuid.UUID] = set()
         self._lock = threading.Lock()
         self._changed = threading.Event()
@@ -166,25 +171,39 @@ class Lanes:
         """A lane for each account of `claims`; claims for more accounts than there are free
         lanes are handed back (due again at once) rather than queued behind a slow lane."""
         grouped = list(by_account(claims).items())
-        taken, left = grouped[: self.free()], grouped[self.free() :]
-        for _, items in left:
+        free = self.free()
+        for _, items in grouped[free:]:
             release(items)
-        watched = {
-            c: bool(event_totals(c).get(Event.BOUNCED)) for c in {i.campaign_id for i in claims}
-        }
-        for account_id, items in taken:
-            # A daemon thread per lane: one stuck on a server until its deadline cannot keep
-            # a stopping worker alive.
-            thread = threading.Thread(
-                target=self._lane, args=(account_id, items, watched), daemon=True,
-                name=f"send-lane-{account_id}",
-            )  # fmt: skip
+        campaigns = {item.campaign_id for item in claims}
+        watched = {c: bool(event_totals(c).get(Event.BOUNCED)) for c in campaigns}
+        for account_id, items in grouped[:free]:
             with self._lock:
                 self._busy.add(account_id)
-                self._threads[account_id] = thread
-            thread.start()
+                start = self._idle == 0 and len(self._threads) < self.size
+                self._idle -= 0 if start else 1
+            if start:
+                thread = threading.Thread(
+                    target=self._lane, name=f"send-lane-{len(self._threads) + 1}", daemon=True
+                )
+                self._threads.append(thread)
+                thread.start()
+            self._work.put((account_id, items, watched))
 
-    def _lane(self, account_id: uuid.UUID, items: list[Claim], watched: dict) -> None:
+    def _lane(self) -> None:
+        while True:
+            job = self._work.get()
+            if job is None:
+                break
+            self._send(*job)
+            with self._lock:
+                self._idle += 1
+        try:
+            connections.close_all()  # this thread's connections only
+        except Exception:
+            logger.exception("send lane: closing its database connection failed")
+
+    def _send(self, account_id: uuid.UUID, items: list[Claim], watched: dict) -> None:
+        close_old_connections()
         outcomes, ended = Counter(), set()
         try:
             _deliver_account(account_id, items, self.stop, watched, outcomes, ended)
@@ -198,12 +217,7 @@ class Lanes:
                 logger.exception("send lane: completing its campaigns failed")
             with self._lock:
                 self._busy.discard(account_id)
-                self._threads.pop(account_id, None)
             self._changed.set()
-            try:
-                connections.close_all()  # this thread's connections only; the thread ends
-            except Exception:
-                logger.exception("send lane: closing its database connection failed")
 
     def wait(self, timeout: float) -> None:
         """Sleep until a lane is free again, or `timeout` seconds."""
@@ -219,9 +233,9 @@ class Lanes:
         `grace` seconds (SMTP_TIMEOUT_SECONDS) for all: a lane still held by a slow server is
         left behind; its message is recovered as at any crash (never sent twice)."""
         ends = time.monotonic() + (settings.SMTP_TIMEOUT_SECONDS if grace is None else grace)
-        with self._lock:
-            threads = list(self._threads.values())
-        for thread in threads:
+        for _ in self._threads:
+            self._work.put(None)
+        for thread in self._threads:
             thread.join(max(0.0, ends - time.monotonic()))
 
 
