@@ -66,6 +66,7 @@ def first_message_after(tarpits: int, sink: Sink, sink_port: int, env: dict) -> 
 
     Campaign.objects.all().delete()
     SenderAccount.objects.all().delete()
+    sink.recipients.clear()
     slow, _ = Workspace.objects.get_or_create(slug="tarpits", defaults={"name": "Tarpits"})
     healthy, _ = Workspace.objects.get_or_create(slug="healthy", defaults={"name": "Healthy"})
     with smtp_tarpit(interval=2.0, lifetime=600) as tarpit:

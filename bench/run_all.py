@@ -12,6 +12,8 @@ BENCHMARKS = [
     "analytics",
     "send_throughput",
     "tracking",
+    "noisy_neighbour",
+    "inbox_memory",
 ]
 
 
