@@ -23,7 +23,7 @@ from pathlib import Path
 from aiosmtpd.controller import Controller
 
 from bench.auth_throughput import IN_PROCESS, wrk
-from bench.send_throughput import LEADS, CountingHandler, prepare_campaign
+from bench.send_throughput import CountingHandler, prepare_campaign, run_workers
 from bench.server import ROOT, base_env, create_key, free_port, manage, postgres_database
 
 
@@ -38,28 +38,6 @@ def worktree(rev: str):
     finally:
         subprocess.run(["git", "worktree", "remove", "--force", str(path)], cwd=ROOT, check=False)
         shutil.rmtree(path.parent, ignore_errors=True)
-
-
-def send_rate(tree: Path, env: dict[str, str], handler: CountingHandler, workers: int) -> float:
-    handler.reset()
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "manage.py", "run_worker", "--no-tasks", "--exit-when-idle"],
-            cwd=tree,
-            env=env,
-        )
-        for _ in range(workers)
-    ]
-    deadline = time.monotonic() + 1800
-    while handler.count < LEADS and time.monotonic() < deadline:
-        if all(p.poll() is not None for p in procs):
-            break
-        time.sleep(0.05)
-    for proc in procs:
-        proc.wait(timeout=120)
-    if handler.count != LEADS:
-        raise RuntimeError(f"{tree}: sent {handler.count} of {LEADS}")
-    return (handler.count - 1) / (handler.last - handler.first)
 
 
 def me_cpu_micros(tree: Path, env: dict[str, str], key: str) -> float:
@@ -130,7 +108,7 @@ def main() -> None:
                     tree = trees[side]
                     for workers in (int(w) for w in args.workers.split(",")):
                         prepare_campaign(port)
-                        rate = send_rate(tree, env, handler, workers)
+                        rate = run_workers(env, handler, workers, tree)
                         results.setdefault(f"send, {workers} worker(s)", {}).setdefault(side, [])
                         results[f"send, {workers} worker(s)"][side].append(rate)
                         print(

@@ -15,6 +15,7 @@ import threading
 import time
 from email.message import EmailMessage
 from email.utils import make_msgid
+from pathlib import Path
 
 from aiosmtpd.controller import Controller
 
@@ -103,12 +104,15 @@ def prepare_campaign(port: int) -> str:
     return str(campaign.pk)
 
 
-def run_workers(env: dict[str, str], handler: CountingHandler, workers: int) -> float:
+def run_workers(
+    env: dict[str, str], handler: CountingHandler, workers: int, tree: Path = ROOT
+) -> float:
+    """Messages per second of `workers` run_worker processes of the code in `tree`."""
     handler.reset()
     procs = [
         subprocess.Popen(
             [sys.executable, "manage.py", "run_worker", "--no-tasks", "--exit-when-idle"],
-            cwd=ROOT,
+            cwd=tree,
             env=env,
         )
         for _ in range(workers)

@@ -145,27 +145,26 @@ def pause(
         return current
 
 
-def complete(campaign: Campaign, *, actor: Actor, detail: str) -> bool:
-    """ACTIVE → COMPLETED (the caller has found that no lead has anything left to send). False,
-    and nothing changes, when the campaign is no longer ACTIVE."""
+def _move_if_allowed(campaign: Campaign, action: str, actor: Actor, detail: str) -> bool:
+    """The engine's moves: apply `action` when the campaign's state allows it; False, and
+    nothing changes, when it does not (no Conflict: nobody asked for it)."""
     with transaction.atomic():
         current = locked(campaign)
-        if current.status not in TRANSITIONS["complete"].allowed_from:
+        if current.status not in TRANSITIONS[action].allowed_from:
             return False
-        _move(current, "complete", actor, detail=detail)
+        _move(current, action, actor, detail=detail)
     campaign.status = current.status
     return True
+
+
+def complete(campaign: Campaign, *, actor: Actor, detail: str) -> bool:
+    """ACTIVE → COMPLETED (the caller has found that no lead has anything left to send)."""
+    return _move_if_allowed(campaign, "complete", actor, detail)
 
 
 def reopen(campaign: Campaign, *, actor: Actor, detail: str) -> bool:
-    """COMPLETED → ACTIVE (leads to send to were added). False when it is not COMPLETED."""
-    with transaction.atomic():
-        current = locked(campaign)
-        if current.status not in TRANSITIONS["reopen"].allowed_from:
-            return False
-        _move(current, "reopen", actor, detail=detail)
-    campaign.status = current.status
-    return True
+    """COMPLETED → ACTIVE (leads to send to were added)."""
+    return _move_if_allowed(campaign, "reopen", actor, detail)
 
 
 def delete(campaign: Campaign, *, actor: Actor) -> None:
