@@ -85,12 +85,9 @@ def deliver(claims: list[Claim], stop: threading.Event | None = None) -> dict[st
     """Send claimed messages, one connection per account, several accounts at once (lanes:
     while one mail server is slow the others go on); then complete the campaigns whose leads
     all ended. An error in a lane is raised once every lane has finished and been counted."""
-    by_account: dict[uuid.UUID, list[Claim]] = defaultdict(list)
-    for item in claims:
-        by_account[item.account_id].append(item)
-    # Bounce protection reads the counters after each message only for campaigns with bounces.
-    watched = {c: bool(event_totals(c).get(Event.BOUNCED)) for c in {i.campaign_id for i in claims}}
-    work = deque(by_account.items())
+    watched = watched_campaigns(claims)
+    grouped = by_account(claims)
+    work = deque(grouped.items())
     results: list[tuple[Counter, set[uuid.UUID]]] = []
     errors: list[BaseException] = []
 
@@ -114,7 +111,7 @@ def deliver(claims: list[Claim], stop: threading.Event | None = None) -> dict[st
 
     helpers = [
         threading.Thread(target=lane, args=(True,), name=f"send-lane-{n}", daemon=True)
-        for n in range(1, _lanes(len(by_account)))
+        for n in range(1, _lanes(len(grouped)))
     ]
     for thread in helpers:
         thread.start()
@@ -135,6 +132,13 @@ def deliver(claims: list[Claim], stop: threading.Event | None = None) -> dict[st
         if errors:
             raise errors[0]
     return dict(outcomes)
+
+
+def watched_campaigns(claims: list[Claim]) -> dict[uuid.UUID, bool]:
+    """Bounce protection reads the counters after each message only for the campaigns that
+    already have a bounce (one counter read per campaign here)."""
+    campaigns = {item.campaign_id for item in claims}
+    return {c: bool(event_totals(c).get(Event.BOUNCED)) for c in campaigns}
 
 
 def by_account(claims: list[Claim]) -> dict[uuid.UUID, list[Claim]]:
@@ -174,8 +178,7 @@ class Lanes:
         free = self.free()
         for _, items in grouped[free:]:
             release(items)
-        campaigns = {item.campaign_id for item in claims}
-        watched = {c: bool(event_totals(c).get(Event.BOUNCED)) for c in campaigns}
+        watched = watched_campaigns(claims)
         for account_id, items in grouped[:free]:
             with self._lock:
                 self._busy.add(account_id)

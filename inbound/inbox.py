@@ -127,13 +127,10 @@ class _CheckedIMAPClient(IMAPClient):
         return imap
 
 
-def connect(account: SenderAccount, deadline: Deadline | None = None) -> IMAPClient:
-    """A logged-in client, at an address the SSRF rule allows, under `deadline` (a new one of
-    INBOX_POLL_DEADLINE_SECONDS when none is given)."""
+def connect(account: SenderAccount, deadline: Deadline) -> IMAPClient:
+    """A logged-in client, at an address the SSRF rule allows, its socket under `deadline`."""
     host, port = account.imap_host, account.imap_port or 993
     security = account.imap_security or SenderAccount.Security.SSL
-    if deadline is None:
-        deadline = Deadline(settings.INBOX_POLL_DEADLINE_SECONDS)
     try:
         implicit = security == SenderAccount.Security.SSL
         client = _CheckedIMAPClient(

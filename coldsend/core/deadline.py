@@ -55,7 +55,7 @@ _watchdog = _Watchdog()
 
 class Deadline:
     """Every watched socket is shut down once `seconds` have passed since the deadline was
-    started (`start`/`restart`, or entering `with`); `stop` disarms it; `remaining()` is the
+    started (`restart`, or entering `with`); `stop` disarms it; `remaining()` is the
     time left."""
 
     def __init__(self, seconds: float) -> None:
@@ -89,8 +89,6 @@ class Deadline:
             self.expired, self._armed = False, True
             generation, ends = self._generation, self._ends
         _watchdog.arm(self, ends, generation)
-
-    start = restart
 
     def current(self, generation: int) -> bool:
         return self._armed and generation == self._generation
