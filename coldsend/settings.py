@@ -324,8 +324,15 @@ SEND_GATE_DURABLE = env.bool("SEND_GATE_DURABLE", default=True)
 # SEND_MAX_ATTEMPTS tries in all (defaults: 4 tries over 70 minutes), then the lead is FAILED.
 SEND_RETRY_BACKOFF_SECONDS = env.float("SEND_RETRY_BACKOFF_SECONDS", default=600.0)
 SEND_MAX_ATTEMPTS = env.int("SEND_MAX_ATTEMPTS", default=4)
+# A failure of the account phase (connect, EHLO, STARTTLS, AUTH, MAIL FROM) is not one of the
+# lead's tries: its message waits this long; three in a row put the account in ERROR.
+ACCOUNT_RETRY_SECONDS = env.float("ACCOUNT_RETRY_SECONDS", default=10.0)
 # A sender account in ERROR is tried again this often (ACTIVE again when it connects).
 ACCOUNT_RECHECK_SECONDS = env.float("ACCOUNT_RECHECK_SECONDS", default=300.0)
+# POST sender_accounts/{id}/check and campaigns' test sends: each gives up after this long, and
+# at most this many run at once per workspace (429 beyond).
+CONNECTION_CHECK_SECONDS = env.float("CONNECTION_CHECK_SECONDS", default=15.0)
+CONNECTION_CHECKS_PER_WORKSPACE = env.int("CONNECTION_CHECKS_PER_WORKSPACE", default=2)
 # An idle worker looks for due sends at least this often (a due send starts within 10 s).
 WORKER_MAX_SLEEP_SECONDS = env.float("WORKER_MAX_SLEEP_SECONDS", default=5.0)
 

@@ -19,6 +19,7 @@ from campaigns import transitions as campaign_transitions
 from campaigns.models import Campaign
 from delivery import rescheduling
 from delivery.completion import complete_if_done
+from delivery.records import bounce_streak
 from engagement import suppressions
 from engagement.models import Suppression
 from leads import importing
@@ -72,8 +73,10 @@ def do_activate_campaign(campaign: Campaign, *, actor: Actor) -> Campaign:
     with transaction.atomic():
         was = campaign.status
         current = campaign_transitions.activate(campaign, actor=actor)
-        if was != current.status and rescheduling.schedule_campaign(current):
-            current.refresh_from_db()
+        if was != current.status:
+            bounce_streak.end(current.pk)  # hard bounces "in a row" start again (API.md §7)
+            if rescheduling.schedule_campaign(current):
+                current.refresh_from_db()
     return current
 
 
@@ -129,17 +132,18 @@ def do_import_leads(
     else:
         report = importing.import_json(campaign, json_leads, actor=actor)
     if report.created:
-        _schedule_added(campaign, None, actor=actor)
+        report.suppressed = _schedule_added(campaign, None, actor=actor)
     return report
 
 
-def _schedule_added(campaign: Campaign, lead_ids: list | None, *, actor: Actor) -> None:
+def _schedule_added(campaign: Campaign, lead_ids: list | None, *, actor: Actor) -> int:
     """Suppressions and scheduling of added leads, in a short transaction of their own after
     the insert's: inserting leads holds a weak lock on the campaign row (the foreign key's),
     and two inserts that each then asked for its row lock would deadlock; a long import would
     also hold the campaign (its sending, its pause) for its whole length. Leads a crash leaves
-    in between are still PENDING and unscheduled: the next import or activation takes them."""
-    rescheduling.schedule_leads(campaign, lead_ids, actor=actor)
+    in between are still PENDING and unscheduled: the next import or activation takes them.
+    Returns how many of them were suppressed addresses."""
+    return rescheduling.schedule_leads(campaign, lead_ids, actor=actor)
 
 
 def do_remove_lead(lead: Lead, *, actor: Actor) -> None:

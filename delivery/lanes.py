@@ -23,7 +23,7 @@ from delivery.completion import complete_if_done
 from delivery.outcomes import Outcome
 from delivery.protection import protect_from_bounces
 from delivery.records import Event, event_totals
-from delivery.send import account_failed, read_contexts, release, send_one
+from delivery.send import account_failed, account_sent, read_contexts, release, send_one
 from delivery.transport import AccountError, open_session
 from sender_accounts.models import SenderAccount
 
@@ -47,7 +47,7 @@ def _deliver_account(
     try:
         session = open_session(account)
     except AccountError as exc:
-        account_failed(account, str(exc))
+        account_failed(account, exc)
         release(items, wait_for=account)
         outcomes[Outcome.ACCOUNT_ERROR.value] += len(items)
         return
@@ -62,6 +62,14 @@ def _deliver_account(
                 continue
             result = send_one(session, account, item, context)
             outcomes[result.outcome.value] += 1
+            if result.outcome is Outcome.ACCOUNT_ERROR:
+                # The account's fault: this message and the rest wait for the account.
+                account_failed(account, result.account_error)
+                release(items[index:], wait_for=account)
+                outcomes[Outcome.ACCOUNT_ERROR.value] += len(items) - index - 1
+                break
+            if result.outcome is Outcome.SENT:
+                account_sent(account)
             if result.ended:
                 ended.add(item.campaign_id)
             if result.outcome is Outcome.BOUNCED:

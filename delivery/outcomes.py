@@ -3,6 +3,7 @@
 
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 
 class Outcome(StrEnum):
@@ -14,10 +15,11 @@ class Outcome(StrEnum):
     PAUSED = "paused"  # the campaign is not ACTIVE at the gate: handed back
     LOST = "lost"  # handed back after the lease: another worker's now
     GONE = "gone"  # the lead was deleted while its message was on the wire
-    ACCOUNT_ERROR = "account_error"  # the account could not connect or authenticate
+    ACCOUNT_ERROR = "account_error"  # the account phase failed (connect … MAIL FROM): handed back
 
 
 @dataclass(frozen=True)
 class Result:
     outcome: Outcome
     ended: bool = False  # the lead's sequence ended: its campaign may be complete
+    account_error: Any = None  # ACCOUNT_ERROR: the transport's AccountError

@@ -5,6 +5,8 @@ import logging
 import uuid
 from datetime import datetime
 
+from django.db import connection
+
 from audit.models import AuditEvent
 from audit.services import ENGINE, record
 from campaigns.models import Campaign
@@ -68,3 +70,51 @@ def audit(campaign: Campaign, action: Action, detail: str) -> None:
     it inside the change's transaction."""
     record(ENGINE, action, campaign, extra={"detail": detail})
     logger.info("engine %s campaign %s: %s", action, campaign.pk, detail)
+
+
+class BounceStreak:
+    """SMTP hard bounces in a row of one campaign (API.md §7: 5 in a row pause it), kept in the
+    campaign's counter row `streak:hard_bounces`. Bounce reports read later never count here.
+    A send ends the row (one UPDATE that finds nothing to change, and so locks nothing, while
+    the row is at 0), and so does `activate`."""
+
+    KEY = "streak:hard_bounces"
+
+    def _table_and_pk(self, campaign_id: uuid.UUID) -> tuple[str, object]:
+        pk = Campaign._meta.pk.get_db_prep_value(campaign_id, connection)
+        return CampaignCounter._meta.db_table, pk
+
+    def extend(self, campaign_id: uuid.UUID) -> int:
+        """One more hard bounce; the length of the row now."""
+        table, pk = self._table_and_pk(campaign_id)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {table} (campaign_id, key, value) VALUES (%s, %s, 1)"  # noqa: S608
+                " ON CONFLICT (campaign_id, key) DO UPDATE SET value = "
+                f"{table}.value + 1 RETURNING value",
+                [pk, self.KEY],
+            )
+            return cursor.fetchone()[0]
+
+    def end_sql(self) -> str:
+        """The UPDATE of `end`, for the engine's one-round-trip record (parameter: the id)."""
+        return (
+            f"UPDATE {CampaignCounter._meta.db_table} SET value = 0"  # noqa: S608
+            f" WHERE campaign_id = %s AND key = '{self.KEY}' AND value > 0"
+        )
+
+    def end(self, campaign_id: uuid.UUID) -> None:
+        _, pk = self._table_and_pk(campaign_id)
+        with connection.cursor() as cursor:
+            cursor.execute(self.end_sql(), [pk])
+
+    def length(self, campaign_id: uuid.UUID) -> int:
+        value = (
+            CampaignCounter.objects.filter(campaign_id=campaign_id, key=self.KEY)
+            .values_list("value", flat=True)
+            .first()
+        )
+        return value or 0
+
+
+bounce_streak = BounceStreak()

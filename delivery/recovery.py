@@ -4,16 +4,19 @@ due."""
 
 import logging
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
 
+from campaigns.models import Campaign
 from coldsend.core import clock
 from delivery.claim import PUSH_MAX
 from delivery.claimed import Claim
 from delivery.completion import complete_if_done
 from delivery.models import Message
+from delivery.rescheduling import schedule_campaign
 from delivery.send import release
 from delivery.transport import AccountError, open_session
 from leads import transitions
@@ -78,15 +81,76 @@ def recheck_account(account_id: uuid.UUID) -> bool:
     account = SenderAccount.objects.filter(pk=account_id, status=SenderAccount.Status.ERROR).first()
     if account is None:
         return False
+    return check_account(account).ok
+
+
+@dataclass(frozen=True)
+class Checked:
+    ok: bool
+    detail: str
+
+
+def check_account(account: SenderAccount, deadline_seconds: float | None = None) -> Checked:
+    """Connect and log in now, sending nothing (API.md §7 recovery, and `POST
+    sender_accounts/{id}/check`): an account in ERROR that passes is ACTIVE again and its waiting
+    leads are due at once; an ACTIVE one that fails is in ERROR; a DISABLED one stays DISABLED.
+    `account` is updated."""
     try:
-        open_session(account).close()
+        open_session(account, deadline_seconds=deadline_seconds).close()
     except AccountError as exc:
-        SenderAccount.objects.filter(pk=account_id).update(
-            last_error=str(exc)[:300], checked_at=clock.now()
-        )
-        return False
-    SenderAccount.objects.filter(pk=account_id, status=SenderAccount.Status.ERROR).update(
-        status=SenderAccount.Status.ACTIVE, last_error="", checked_at=clock.now()
-    )
-    logger.info("sender account %s is ACTIVE again", account_id)
-    return True
+        _check_failed(account, str(exc))
+        return Checked(False, str(exc))
+    if _check_passed(account):
+        logger.info("sender account %s is ACTIVE again", account.pk)
+        _due_again(account)
+    return Checked(True, "Connected and logged in." if _logs_in(account) else "Connected.")
+
+
+def _logs_in(account: SenderAccount) -> bool:
+    if account.type == SenderAccount.Type.NATIVE:
+        return bool(settings.EMAIL_HOST_USER)
+    return bool(account.smtp_username)
+
+
+def _check_failed(account: SenderAccount, error: str) -> None:
+    now = clock.now()
+    changes = {"last_error": error[:300], "checked_at": now}
+    with transaction.atomic():
+        row = SenderAccount.objects.select_for_update().filter(pk=account.pk).first()
+        if row is None:
+            return
+        if row.status == SenderAccount.Status.ACTIVE:
+            changes["status"] = SenderAccount.Status.ERROR
+        SenderAccount.objects.filter(pk=account.pk).update(**changes)
+    account.status = changes.get("status", row.status)
+    account.last_error, account.checked_at = changes["last_error"], now
+
+
+def _check_passed(account: SenderAccount) -> bool:
+    """The failures in a row start again; True when that took the account out of ERROR."""
+    now = clock.now()
+    changes = {"last_error": "", "checked_at": now, "failures_in_row": 0}
+    with transaction.atomic():
+        row = SenderAccount.objects.select_for_update().filter(pk=account.pk).first()
+        if row is None:
+            return False
+        recovered = row.status == SenderAccount.Status.ERROR
+        if recovered:
+            changes.update(status=SenderAccount.Status.ACTIVE, next_available_at=None)
+        SenderAccount.objects.filter(pk=account.pk).update(**changes)
+    for name, value in changes.items():
+        setattr(account, name, value)
+    account.status = changes.get("status", row.status)
+    return recovered
+
+
+def _due_again(account: SenderAccount) -> None:
+    """The leads that waited for the account are due again now (no extra wait): each ACTIVE
+    campaign using it is scheduled again from its leads' own times."""
+    campaigns = Campaign.objects.filter(
+        status=Campaign.Status.ACTIVE, sender_accounts=account
+    ).values_list("pk", flat=True)
+    for campaign_id in list(campaigns):
+        campaign = Campaign.objects.filter(pk=campaign_id).first()
+        if campaign is not None:
+            schedule_campaign(campaign)

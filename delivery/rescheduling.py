@@ -133,15 +133,16 @@ def schedule_campaign(campaign: Campaign) -> bool:
 
 def schedule_leads(
     campaign: Campaign, lead_ids: Iterable[uuid.UUID] | None = None, *, actor: Actor
-) -> None:
+) -> int:
     """After leads were added (`lead_ids`, or every unscheduled PENDING lead): suppressed ones
     take their status; the others are scheduled when the campaign is ACTIVE. A COMPLETED
-    campaign that gets leads to send to becomes ACTIVE again."""
+    campaign that gets leads to send to becomes ACTIVE again. Returns how many took a
+    suppression's status."""
     with transaction.atomic():
         current = locked(campaign)
         if current is None:
-            return
-        apply_suppressions(current, lead_ids)
+            return 0
+        suppressed = apply_suppressions(current, lead_ids)
         new = Lead.objects.filter(
             campaign_id=current.pk,
             status=transitions.PENDING,
@@ -159,6 +160,7 @@ def schedule_leads(
             first = first_send_at(Window.of(current.schedule), clock.now())
             new.update(next_send_at=first)
             _keep_retry_backoff(current, first)  # one waiting to retry step 1 is not new
+    return suppressed
 
 
 def unschedule_campaign(campaign: Campaign) -> None:

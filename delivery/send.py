@@ -8,7 +8,7 @@ import logging
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
@@ -22,10 +22,10 @@ from delivery.claim import recheck_at
 from delivery.claimed import Claim
 from delivery.models import Attempt, Message
 from delivery.outcomes import Outcome, Result
-from delivery.records import Event, record_event
+from delivery.records import Event, bounce_streak, record_event
 from delivery.schedule import Window, next_step_at, retry_at
 from delivery.store import store
-from delivery.transport import Bounce, Session, TemporaryFailure
+from delivery.transport import AccountError, Bounce, Refused, Session, TemporaryFailure
 from engagement.models import Suppression
 from leads import transitions
 from leads.models import Lead
@@ -108,19 +108,20 @@ def send_one(session: Session, account: SenderAccount, item: Claim, context: _Co
         tracking=campaign.tracking,
     )
     failure: Exception | None = None
-    with transaction.atomic():
-        closed = _gate(item, built)
-        if closed is not None:
-            return _closed(item, closed)
-        try:
+    try:
+        with transaction.atomic():
+            closed = _gate(item, built)
+            if closed is not None:
+                return _closed(item, closed)
             session.begin(sender)
-        except TemporaryFailure as exc:
-            failure = exc
-    if failure is None:
-        try:
-            session.finish(recipient, built.message)
-        except (Bounce, TemporaryFailure) as exc:
-            failure = exc
+    except AccountError as exc:
+        # The account's fault: the gate is rolled back, the message still CLAIMED and its
+        # attempts untouched (not one of the lead's tries); the caller hands it back.
+        return Result(Outcome.ACCOUNT_ERROR, account_error=exc)
+    try:
+        session.finish(recipient, built.message)
+    except (Bounce, Refused, TemporaryFailure) as exc:
+        failure = exc
     return record(item, context, step, failure, account.next_available_at)
 
 
@@ -241,6 +242,9 @@ def _failed(
         message.update(status=Status.BOUNCED, error=str(failure))
         do_suppress(lead.workspace_id, lead.email, Suppression.Reason.BOUNCED)
         return _Written(Outcome.BOUNCED, changes, transitions.BOUNCED, Event.BOUNCED)
+    if isinstance(failure, Refused):
+        message.update(status=Status.FAILED, error=str(failure))
+        return _Written(Outcome.FAILED, changes, transitions.FAILED)
     if attempts < settings.SEND_MAX_ATTEMPTS:
         message.update(status=Status.RETRY, error=str(failure))
         changes["next_send_at"] = retry_at(window, now, attempts) if active else None
@@ -272,6 +276,11 @@ def _write_lead(
             type=written.event,
             at=now,
         )
+    # Hard bounces in a row (API.md §7), last in record()'s lock order: a send ends the row.
+    if written.outcome is Outcome.BOUNCED:
+        bounce_streak.extend(campaign.pk)
+    elif written.outcome is Outcome.SENT:
+        bounce_streak.end(campaign.pk)
 
 
 # Handing claims back
@@ -288,8 +297,10 @@ def _release(message: Message, when: datetime | None) -> None:
 
 
 def release(claims: list[Claim], wait_for: SenderAccount | None = None) -> None:
-    """Hand claims back (a worker stopping, an account that cannot send): follow-ups pinned to
-    an account in ERROR wait for its re-check, everything else is due again now."""
+    """Hand claims back untouched (a worker stopping, an account that cannot send). After an
+    account's failure (`wait_for`): while it is in ERROR, follow-ups pinned to it wait for its
+    re-check and new leads are due now (for the campaign's other accounts); otherwise all wait
+    ACCOUNT_RETRY_SECONDS. Everything else is due again now."""
     now = clock.now()
     for item in claims:
         with transaction.atomic():
@@ -304,15 +315,49 @@ def release(claims: list[Claim], wait_for: SenderAccount | None = None) -> None:
             when = None
             if campaign.status == Campaign.Status.ACTIVE:
                 when = now
-                if wait_for is not None and item.step > 1:
+                if wait_for is not None and wait_for.status != SenderAccount.Status.ERROR:
+                    when = now + timedelta(seconds=settings.ACCOUNT_RETRY_SECONDS)
+                elif wait_for is not None and item.step > 1:
                     when = recheck_at(wait_for, now)
                 when = Window.of(campaign.schedule).next_open(when)
             _release(message, when)
 
 
-def account_failed(account: SenderAccount, error: str) -> None:
-    SenderAccount.objects.filter(pk=account.pk).update(
-        status=SenderAccount.Status.ERROR, last_error=error[:300], checked_at=clock.now()
-    )
-    account.status, account.checked_at = SenderAccount.Status.ERROR, clock.now()
-    logger.warning("sender account %s in ERROR: %s", account.pk, error)
+# After this many failures of the account phase in a row, the account is in ERROR (API.md §7).
+ACCOUNT_FAILURES_IN_ROW = 3
+
+
+def account_failed(account: SenderAccount, error: AccountError) -> None:
+    """Count a failure of the account phase: the account waits ACCOUNT_RETRY_SECONDS before it
+    is tried again, and is in ERROR (with `last_error`) when the failure says so at once
+    (authentication refused, unreachable) or is the third in a row. `account` is updated."""
+    now = clock.now()
+    with transaction.atomic():
+        row = SenderAccount.objects.select_for_update().filter(pk=account.pk).first()
+        if row is None:
+            return
+        failures = row.failures_in_row + 1
+        changes = {
+            "failures_in_row": failures,
+            "last_error": str(error)[:300],
+            "next_available_at": now + timedelta(seconds=settings.ACCOUNT_RETRY_SECONDS),
+        }
+        in_error = error.at_once or failures >= ACCOUNT_FAILURES_IN_ROW
+        if in_error and row.status == SenderAccount.Status.ACTIVE:
+            changes.update(status=SenderAccount.Status.ERROR, checked_at=now)
+        SenderAccount.objects.filter(pk=account.pk).update(**changes)
+    for name, value in changes.items():
+        setattr(account, name, value)
+    account.status = changes.get("status", row.status)
+    level = logging.WARNING if account.status == SenderAccount.Status.ERROR else logging.INFO
+    logger.log(
+        level, "sender account %s failed (%s in a row, %s): %s",
+        account.pk, failures, account.status, error,
+    )  # fmt: skip
+
+
+def account_sent(account: SenderAccount) -> None:
+    """A message went out: the account's failures in a row start again from 0."""
+    if account.failures_in_row:
+        SenderAccount.objects.filter(pk=account.pk).update(failures_in_row=0, last_error="")
+        account.failures_in_row = 0

@@ -13,7 +13,7 @@ from coldsend.core import clock
 from delivery.claimed import Claim
 from delivery.models import Attempt, Message
 from delivery.outcomes import Outcome, Result
-from delivery.records import Event, event_insert_params, event_insert_sql
+from delivery.records import Event, bounce_streak, event_insert_params, event_insert_sql
 from delivery.schedule import Window, next_step_at
 from leads import transitions
 from leads.models import Lead
@@ -150,7 +150,8 @@ class PostgresStore:
         message AS (
             UPDATE {message_table} SET status = %s, sent_at = %s, error = '' WHERE id = %s),
         event AS ({event_insert_sql("lead")})
-        SELECT next_send_at FROM lead"""  # noqa: S608 (names from the models)
+        SELECT next_send_at FROM lead;
+        {bounce_streak.end_sql()}"""  # noqa: S608 (names from the models)
         params = [
             campaign.pk,
             item.step, now,
@@ -159,6 +160,7 @@ class PostgresStore:
             item.lead_id,
             Status.SENT, now, item.message_id,
             *event_insert_params(campaign.pk, item.account_id, step.pk, Event.SENT, now),
+            campaign.pk,
         ]  # fmt: skip
         with connection.cursor() as cursor:
             cursor.execute(sql, params)

@@ -22,6 +22,7 @@ from django.core import mail
 from coldsend.core import netcheck
 from coldsend.core.deadline import Deadline
 from coldsend.core.netcheck import HostRefused
+from delivery import answers
 from sender_accounts.models import SenderAccount
 
 
@@ -32,22 +33,50 @@ def _tls_context() -> ssl.SSLContext:
 
 
 class AccountError(Exception):
-    """The account cannot send (unreachable, authentication refused): a short, secret-free
-    text for `last_error`."""
+    """A failure of the account phase (connect, EHLO, STARTTLS, AUTH, MAIL FROM): never about a
+    lead. A short, secret-free text for `last_error`; `at_once` when it puts the account in
+    ERROR without waiting for more (authentication refused, the server unreachable)."""
+
+    def __init__(self, text: str, *, at_once: bool = False) -> None:
+        super().__init__(text)
+        self.at_once = at_once
 
 
 class Bounce(Exception):
-    """A permanent (5xx) refusal of the recipient or the message."""
+    """A hard bounce at RCPT TO or the end of DATA (answers.Verdict.HARD)."""
+
+
+class Refused(Exception):
+    """A permanent refusal of this message, not of the address (answers.Verdict.REFUSED)."""
 
 
 class TemporaryFailure(Exception):
-    """A 4xx answer or a dropped connection: try again later."""
+    """A temporary failure of this message (answers.Verdict.TEMPORARY), a dropped connection or
+    a timeout after MAIL FROM: try again later."""
+
+
+FAILURES = {
+    answers.Verdict.HARD: Bounce,
+    answers.Verdict.REFUSED: Refused,
+    answers.Verdict.TEMPORARY: TemporaryFailure,
+}
+
+
+class Unreachable(OSError):
+    """No connection could be made to the server (refused, no route, DNS, timeout)."""
 
 
 def _reply(code: int, text: bytes | str) -> str:
     if isinstance(text, bytes):
         text = text.decode("utf-8", "replace")
     return f"{code} {' '.join(text.split())}"[:250]
+
+
+def _refusal(code: int, text: bytes | str, phase: answers.Phase) -> Exception:
+    """The exception for a refusal at RCPT TO or the end of DATA, by answers.judge."""
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
+    return FAILURES[answers.judge(code, text, phase)](_reply(code, text))
 
 
 # An answer (all its lines) longer than this is the server's fault: an EHLO answer is ~300 bytes.
@@ -66,7 +95,14 @@ class _Guarded:
     checked = True
     deadline: Deadline
 
-    def _connected(self, sock: socket.socket) -> socket.socket:
+    def _connected(self, host: str, port: int, timeout: float) -> socket.socket:
+        timeout = min(timeout, self.deadline.remaining())
+        try:
+            sock = netcheck.connect(host, port, timeout, self.checked)
+        except HostRefused:
+            raise
+        except OSError as exc:
+            raise Unreachable(f"Cannot connect to {host}:{port} ({type(exc).__name__}).") from exc
         self.deadline.watch(sock)
         return sock
 
@@ -100,8 +136,7 @@ class _Guarded:
 
 class _SMTP(_Guarded, smtplib.SMTP):
     def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:
-        timeout = min(timeout, self.deadline.remaining())
-        return self._connected(netcheck.connect(host, port, timeout, self.checked))
+        return self._connected(host, port, timeout)
 
     def starttls(self, *args: object, **kwargs: object) -> tuple[int, bytes]:
         answer = super().starttls(*args, **kwargs)
@@ -111,8 +146,7 @@ class _SMTP(_Guarded, smtplib.SMTP):
 
 class _SMTP_SSL(_Guarded, smtplib.SMTP_SSL):
     def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:
-        timeout = min(timeout, self.deadline.remaining())
-        sock = self._connected(netcheck.connect(host, port, timeout, self.checked))
+        sock = self._connected(host, port, timeout)
         return self.context.wrap_socket(sock, server_hostname=self._host)
 
 
@@ -156,11 +190,12 @@ class SMTPSession(Session):
         username: str,
         password: str,
         checked: bool = True,
+        deadline_seconds: float | None = None,
     ) -> None:
         self.host, self.port, self.security, self.checked = host, port, security, checked
         self.username, self.password = username, password
         self.smtp: smtplib.SMTP | None = None
-        self.deadline = Deadline(settings.SMTP_SESSION_DEADLINE_SECONDS)
+        self.deadline = Deadline(deadline_seconds or settings.SMTP_SESSION_DEADLINE_SECONDS)
 
     def _too_slow(self) -> str | None:
         if not self.deadline.expired:
@@ -172,7 +207,8 @@ class SMTPSession(Session):
         try:
             self._open()
         except AccountError as exc:
-            raise AccountError(self._too_slow() or str(exc)) from None
+            slow = self._too_slow()
+            raise AccountError(slow or str(exc), at_once=exc.at_once and not slow) from None
         finally:
             self.deadline.stop()
 
@@ -185,22 +221,26 @@ class SMTPSession(Session):
             else:
                 smtp = _SMTP(timeout=timeout)
             smtp.checked, smtp.deadline = self.checked, self.deadline
-            code, _ = smtp.connect(self.host, self.port)
+            code, text = smtp.connect(self.host, self.port)
             if code != 220:
                 smtp.close()
-                raise AccountError(f"The server refused the connection ({code}).")
+                raise AccountError(f"The server refused the connection: {_reply(code, text)}")
             smtp.ehlo()
             if self.security == SenderAccount.Security.STARTTLS:
                 smtp.starttls(context=context)
                 smtp.ehlo()
             if self.username:
                 _login(smtp, self.username, self.password)
-        except HostRefused as exc:
-            raise AccountError(str(exc)) from None
+        except (HostRefused, Unreachable) as exc:
+            raise AccountError(str(exc), at_once=True) from None
         except smtplib.SMTPAuthenticationError as exc:
-            raise AccountError(f"Authentication refused ({exc.smtp_code}).") from None
-        except smtplib.SMTPNotSupportedError:
-            raise AccountError("The server does not offer STARTTLS or AUTH.") from None
+            raise AccountError(
+                f"Authentication refused ({exc.smtp_code}).",
+                at_once=exc.smtp_code in answers.AUTH_REFUSED,
+            ) from None
+        except smtplib.SMTPNotSupportedError as exc:
+            offered = "STARTTLS" if "STARTTLS" in str(exc) else "AUTH"
+            raise AccountError(f"The server does not offer {offered}.") from None
         except ssl.SSLError as exc:
             raise AccountError(f"TLS failed: {exc.reason or 'handshake error'}.") from None
         except ReplyTooLong:
@@ -215,28 +255,33 @@ class SMTPSession(Session):
 
     def _live(self) -> smtplib.SMTP:
         if self.smtp is None:
-            try:
-                self.open()
-            except AccountError as exc:
-                raise TemporaryFailure(str(exc)) from None
+            self.open()
         return self.smtp
 
     def begin(self, sender: str) -> None:
+        """MAIL FROM: any failure is the account's (AccountError), never the lead's."""
         smtp = self._live()
         self.deadline.restart()  # each message has the whole deadline; `finish` stops it
         try:
             code, text = smtp.mail(sender)
         except UnicodeEncodeError:
-            raise TemporaryFailure("The sender's address cannot be written in ASCII.") from None
+            self.deadline.stop()
+            raise AccountError("The sender's address cannot be written in ASCII.") from None
         except (smtplib.SMTPException, OSError) as exc:
             self._drop()
-            lost = f"Connection lost ({type(exc).__name__})."
-            raise TemporaryFailure(self._too_slow() or lost) from None
+            self.deadline.stop()
+            lost = f"Connection lost at MAIL FROM ({type(exc).__name__})."
+            raise AccountError(self._too_slow() or lost) from None
         if code != 250:
             self.reset()
-            raise TemporaryFailure(_reply(code, text))
+            self.deadline.stop()
+            raise AccountError(
+                f"MAIL FROM refused: {_reply(code, text)}", at_once=code in answers.AUTH_REFUSED
+            )
 
     def finish(self, recipient: str, message: EmailMessage) -> None:
+        """RCPT TO and DATA: a refusal is judged by answers.judge (Bounce, Refused,
+        TemporaryFailure); a dropped connection or the deadline is a TemporaryFailure."""
         try:
             self._finish(recipient, message)
         finally:
@@ -249,18 +294,17 @@ class SMTPSession(Session):
                 code, text = smtp.rcpt(recipient)
             except UnicodeEncodeError:  # an address SMTP cannot carry without SMTPUTF8
                 self.reset()
-                raise Bounce("The recipient's address cannot be written in ASCII.") from None
+                raise Refused("The recipient's address cannot be written in ASCII.") from None
             if code not in (250, 251):
                 self.reset()
-                raise (Bounce if 500 <= code < 600 else TemporaryFailure)(_reply(code, text))
+                raise _refusal(code, text, answers.Phase.RCPT)
             code, text = smtp.data(message.as_bytes())
             if code != 250:
                 self.reset()
-                raise (Bounce if 500 <= code < 600 else TemporaryFailure)(_reply(code, text))
+                raise _refusal(code, text, answers.Phase.DATA)
         except smtplib.SMTPDataError as exc:
             self.reset()
-            kind = Bounce if 500 <= exc.smtp_code < 600 else TemporaryFailure
-            raise kind(_reply(exc.smtp_code, exc.smtp_error)) from None
+            raise _refusal(exc.smtp_code, exc.smtp_error, answers.Phase.DATA) from None
         except (smtplib.SMTPServerDisconnected, smtplib.SMTPResponseException, OSError) as exc:
             self._drop()
             lost = f"Connection lost ({type(exc).__name__})."
@@ -321,8 +365,9 @@ class BackendSession(Session):
 SMTP_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
 
 
-def open_session(account: SenderAccount) -> Session:
-    """A connected, authenticated session for the account; AccountError if it cannot send."""
+def open_session(account: SenderAccount, deadline_seconds: float | None = None) -> Session:
+    """A connected, authenticated session for the account; AccountError if it cannot send.
+    Its opening and each message have `deadline_seconds` (SMTP_SESSION_DEADLINE_SECONDS)."""
     if account.type == SenderAccount.Type.NATIVE:
         if settings.EMAIL_BACKEND != SMTP_BACKEND:
             return BackendSession()
@@ -340,6 +385,7 @@ def open_session(account: SenderAccount) -> Session:
             settings.EMAIL_HOST_USER,
             settings.EMAIL_HOST_PASSWORD,
             checked=False,  # the operator's own relay
+            deadline_seconds=deadline_seconds,
         )
     else:
         session = SMTPSession(
@@ -348,6 +394,7 @@ def open_session(account: SenderAccount) -> Session:
             account.smtp_security or SenderAccount.Security.NONE,
             account.smtp_username,
             account.smtp_password,
+            deadline_seconds=deadline_seconds,
         )
     session.open()
     return session

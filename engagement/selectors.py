@@ -67,19 +67,39 @@ def campaign_stats(campaign: Campaign) -> dict[str, Any]:
         "leads_total": sum(by_status.values()),
         "leads_by_status": by_status,
         **counts,
-        **lead_rates(leads_with),
+        **lead_rates(leads_with, attempted_unsent(campaign, by_status)),
     }
 
 
-def lead_rates(leads_with: dict[str, int]) -> dict[str, float]:
+def attempted_unsent(
+    campaign: Campaign, by_status: dict[str, int] | None = None, end: dt.datetime | None = None
+) -> int:
+    """Leads attempted but never sent to (before `end`): bounced at their first step (a BOUNCED
+    event, not an address suppressed before it was ever tried) or FAILED there (refused, out of
+    tries). Queried only when the counters say there may be some."""
+    count = 0
+    if by_status is None or by_status.get(Lead.Status.BOUNCED):
+        bounced = LeadFirstEvent.objects.filter(
+            campaign_id=campaign.pk, type=Event.BOUNCED, lead__current_step=0
+        )
+        count += (bounced.filter(first_at__lt=end) if end else bounced).count()
+    if by_status is None or by_status.get(Lead.Status.FAILED):
+        failed = Lead.objects.filter(campaign_id=campaign.pk, status=Lead.Status.FAILED)
+        failed = failed.filter(current_step=0)
+        count += (failed.filter(created_at__lt=end) if end else failed).count()
+    return count
+
+
+def lead_rates(leads_with: dict[str, int], unsent: int = 0) -> dict[str, float]:
     """Rates in leads (API.md §8): leads with at least one event of the kind over leads with
-    at least one SENT."""
+    at least one SENT; `bounce_rate` over leads with at least one attempted message (the sent
+    ones and `unsent` more), so a campaign whose every attempt bounced shows 1.0."""
     sent = leads_with["sent"]
     return {
         "open_rate": rate(leads_with["opened"], sent),
         "click_rate": rate(leads_with["clicked"], sent),
         "reply_rate": rate(leads_with["replied"], sent),
-        "bounce_rate": rate(leads_with["bounced"], sent),
+        "bounce_rate": rate(leads_with["bounced"], sent + unsent),
     }
 
 
@@ -171,7 +191,9 @@ def campaign_analytics(campaign: Campaign, first: dt.date, last: dt.date) -> dic
         "from": first,
         "to": last,
         "totals": totals,
-        "rates": lead_rates(leads_with_events(campaign, start, end)),
+        "rates": lead_rates(
+            leads_with_events(campaign, start, end), attempted_unsent(campaign, end=end)
+        ),
         "daily": [{"date": day, **counts} for day, counts in series.items()],
     }
 

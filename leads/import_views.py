@@ -106,6 +106,13 @@ class LeadImportErrorSerializer(serializers.Serializer):
 
 class LeadImportReportSerializer(serializers.Serializer):
     created = serializers.IntegerField()
+    suppressed = serializers.IntegerField(
+        help_text=(
+            "Of the created leads, those whose address is suppressed in the workspace (an "
+            "unsubscribe or a hard bounce): they start UNSUBSCRIBED or BOUNCED and are never "
+            "contacted."
+        )
+    )
     duplicates = serializers.IntegerField(
         help_text=(
             "Rows whose email (normalised) came earlier in the file or is already in the "

@@ -65,6 +65,9 @@ class SenderAccount(models.Model):
     # Engine state: short and secret-free; set with status ERROR.
     last_error = models.CharField(max_length=300, blank=True, default="")
     next_available_at = models.DateTimeField(null=True, blank=True)
+    failures_in_row = models.PositiveSmallIntegerField(
+        default=0, help_text="Failures of the account phase since its last sent message."
+    )
     checked_at = models.DateTimeField(
         null=True, blank=True, help_text="When the engine last tried the account (ERROR re-check)."
     )

@@ -60,6 +60,10 @@ class Handler:
     defer: set[str] = field(default_factory=set)  # 451 at RCPT
     drop: set[str] = field(default_factory=set)  # connection closed at DATA
     refuse_auth: bool = False
+    # Scripted answers: MAIL FROM for every message, RCPT TO and the end of DATA by recipient.
+    mail_answer: str | None = None
+    rcpt_answers: dict[str, str] = field(default_factory=dict)
+    data_answers: dict[str, str] = field(default_factory=dict)
     data_delay: float = 0.0  # seconds the server takes to answer DATA, as real servers do
     login_attempts: int = 0
     greetings: int = 0  # EHLOs: a client that never got this far never connected
@@ -76,6 +80,8 @@ class Handler:
     async def handle_MAIL(self, server, session, envelope, address, mail_options):
         if self.on_mail is not None:
             await asyncio.get_running_loop().run_in_executor(None, self.on_mail, address)
+        if self.mail_answer is not None:
+            return self.mail_answer
         envelope.mail_from = address
         envelope.mail_options.extend(mail_options)
         return "250 OK"
@@ -83,6 +89,8 @@ class Handler:
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         if self.on_rcpt is not None:
             await asyncio.get_running_loop().run_in_executor(None, self.on_rcpt, address)
+        if address in self.rcpt_answers:
+            return self.rcpt_answers[address]
         if address in self.reject:
             return f"550 5.1.1 <{address}>: Recipient address rejected"
         if address in self.defer:
@@ -96,6 +104,9 @@ class Handler:
         if set(envelope.rcpt_tos) & self.drop:
             server.transport.abort()
             return "421 closing"
+        for address in envelope.rcpt_tos:
+            if address in self.data_answers:
+                return self.data_answers[address]
         with self.lock:
             self.received.append(
                 Received(envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content)

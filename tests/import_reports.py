@@ -10,9 +10,16 @@ def error(row: int, email: str, message: str) -> dict:
     return {"row": row, "email": email, "error": message}
 
 
-def report(created: int = 0, duplicates: int = 0, invalid: int = 0, errors: tuple = ()) -> dict:
+def report(
+    created: int = 0,
+    duplicates: int = 0,
+    invalid: int = 0,
+    errors: tuple = (),
+    suppressed: int = 0,
+) -> dict:
     return {
         "created": created,
+        "suppressed": suppressed,
         "duplicates": duplicates,
         "invalid": invalid,
         "errors": list(errors),

@@ -41,6 +41,7 @@ def test_imports_the_file_and_prints_the_report(tmp_path, campaign, capsys):
 
     assert json.loads(out) == {
         "created": 1,
+        "suppressed": 0,
         "duplicates": 1,
         "invalid": 1,
         "errors": [{"row": 5, "email": "broken", "error": "Enter a valid email address."}],

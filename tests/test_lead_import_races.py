@@ -117,10 +117,22 @@ def test_a_lead_written_meanwhile_by_another_transaction(raw_key, campaign, othe
     [(status, body)] = import_results
     assert status == 201, body
     if other_commits:
-        assert body == {"created": 500, "duplicates": 1, "invalid": 0, "errors": []}
+        assert body == {
+            "created": 500,
+            "suppressed": 0,
+            "duplicates": 1,
+            "invalid": 0,
+            "errors": [],
+        }
         assert Lead.objects.get(email="held@example.com").first_name == "Other writer"
     else:
-        assert body == {"created": 501, "duplicates": 0, "invalid": 0, "errors": []}
+        assert body == {
+            "created": 501,
+            "suppressed": 0,
+            "duplicates": 0,
+            "invalid": 0,
+            "errors": [],
+        }
         assert Lead.objects.get(email="held@example.com").first_name == ""
     assert Lead.objects.filter(campaign=campaign).count() == 501
 

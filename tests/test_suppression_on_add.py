@@ -81,8 +81,8 @@ def test_an_unsubscribed_address_is_unsubscribed_when_imported(client_all, sink,
         client_all, campaign_id, ["ann@example.com", "LEFT@example.com", "bob@example.com"]
     )
 
-    # Such rows are created (not invalid): the report's numbers stay the same.
-    assert report == {"created": 3, "duplicates": 0, "invalid": 0, "errors": []}
+    # Such rows are created (not invalid) and counted as suppressed.
+    assert report == {"created": 3, "suppressed": 1, "duplicates": 0, "invalid": 0, "errors": []}
     leads = leads_of(client_all, campaign_id)
     assert leads["left@example.com"]["status"] == "UNSUBSCRIBED"
     assert leads["left@example.com"]["next_send_at"] is None

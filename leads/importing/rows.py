@@ -55,6 +55,7 @@ class ImportTooLarge(errors.TooLarge):
 @dataclass
 class ImportReport:
     created: int = 0
+    suppressed: int = 0  # of the created: the address is suppressed in the workspace
     duplicates: int = 0
     invalid: int = 0
     errors: list[dict[str, Any]] = field(default_factory=list)
@@ -69,6 +70,7 @@ class ImportReport:
     def as_dict(self) -> dict[str, Any]:
         return {
             "created": self.created,
+            "suppressed": self.suppressed,
             "duplicates": self.duplicates,
             "invalid": self.invalid,
             "errors": self.errors,
