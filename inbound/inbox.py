@@ -38,6 +38,7 @@ from coldsend.core.netcheck import HostRefused
 from delivery.models import Message
 from inbound import classify, services
 from inbound.models import InboxState, ReadMail
+from leads.models import Lead
 from sender_accounts.models import SenderAccount
 
 logger = logging.getLogger("inbound")
@@ -203,23 +204,50 @@ def ours(account: SenderAccount, ids: list[str]) -> services.Sent | None:
     return services.sent_message(pk) if pk else None
 
 
-def bounced_message(account: SenderAccount, found: classify.Classified) -> services.Sent | None:
-    """The message a bounce is about: named in the report, else the latest one this account
-    sent to a failed recipient."""
-    message = ours(account, found.message_ids)
-    if message is not None or not found.recipients:
-        return message
+# A report naming only an address applies to what this account sent that address lately.
+REPORT_LOOKBACK = timedelta(days=14)
+
+
+def _latest_sent_to(account: SenderAccount, address: str) -> services.Sent | None:
+    """The message this account sent to `address` most recently, in the last 14 days."""
     pk = (
         Message.objects.filter(
             sender_account=account,
-            lead__email__in=found.recipients,
+            lead__email=address,
             status=Message.Status.SENT,
+            sent_at__gte=clock.now() - REPORT_LOOKBACK,
         )
         .order_by("-sent_at")
         .values_list("pk", flat=True)
         .first()
     )
     return services.sent_message(pk) if pk else None
+
+
+def _record_report(account: SenderAccount, found: classify.Classified) -> str:
+    """A bounce report counts only for a message of ours (API.md §8): one it names by
+    Message-ID (its failed address must be that lead's, and a hard bounce suppresses it); a
+    report naming no Message-ID at all applies to the latest message this account sent to a
+    failed address in the last 14 days (suppressing nothing: anyone can send a report naming
+    an address); one naming only other messages (another workspace's, the mailbox owner's own
+    mail) counts nowhere."""
+    named = ours(account, found.message_ids)
+    if named is not None:
+        email = Lead.objects.filter(pk=named.lead_id).values_list("email", flat=True).first()
+        failure = next((f for f in found.failures if f.address == email), None)
+        if failure is None:  # the lead's mailbox forwarded to a dead one: nothing of ours
+            logger.info("bounce report for message %s names another address", named.pk)
+            return classify.OTHER
+        services.record_report(named, failure, suppress=True)
+        return found.kind
+    if found.message_ids:  # it names messages, none of them ours (or another workspace's)
+        return classify.OTHER
+    recorded = False
+    for failure in found.failures:
+        message = _latest_sent_to(account, failure.address)
+        if message is not None:
+            recorded = services.record_report(message, failure, suppress=False) or recorded
+    return found.kind if recorded else classify.OTHER
 
 
 def mail_key(parsed: EmailMessage, raw: bytes) -> str:
@@ -244,11 +272,7 @@ def record(account: SenderAccount, raw: bytes) -> str:
 
 def _record(account: SenderAccount, found: classify.Classified) -> str:
     if found.kind == classify.BOUNCE:
-        message = bounced_message(account, found)
-        if message is None:
-            return classify.OTHER
-        services.record_bounce(message, found.status)
-        return found.kind
+        return _record_report(account, found)
     if found.kind in (classify.AUTO_REPLY, classify.REPLY):
         message = ours(account, found.message_ids)
         if message is None:

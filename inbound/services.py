@@ -17,6 +17,7 @@ from delivery.protection import protect_from_bounces
 from delivery.records import record_event
 from delivery.tokens import link_digest
 from engagement.models import Suppression
+from inbound import dsn
 from inbound.dedupe import first_in_window
 from inbound.events import Event, insert_hit, message_step_id
 from inbound.hits import note_open
@@ -147,23 +148,34 @@ def record_auto_reply(message: Sent) -> None:
     _event(message, Event.AUTO_REPLIED)
 
 
-def record_bounce(message: Sent, status: str) -> bool:
-    """A hard bounce reported after the send (a DSN): as an SMTP 5xx at send time (API.md §7),
-    once per message. Counts towards the campaign's bounce protection."""
+def record_report(message: Sent, failure: dsn.Failure, *, suppress: bool) -> bool:
+    """What a bounce report read after the send says of a sent message, once per message: HARD
+    is a bounce as at RCPT TO (API.md §7) — BOUNCED, the address suppressed when `suppress`,
+    counted in the campaign's bounce rate (never in its hard bounces in a row); FAILED makes
+    the message and the lead FAILED. False when nothing changed."""
+    hard = failure.verdict == dsn.HARD
+    status = Message.Status.BOUNCED if hard else Message.Status.FAILED
+    error = " ".join(filter(None, ["bounced:" if hard else "failed:", failure.status,
+                                   failure.diagnostic]))  # fmt: skip
     with transaction.atomic():
         # The lead first: a message whose lead is gone is left as it was, with no event.
         lead = Lead.objects.select_for_update().filter(pk=message.lead_id).first()
         if lead is None:
             return False
         if not Message.objects.filter(pk=message.pk, status=Message.Status.SENT).update(
-            status=Message.Status.BOUNCED, error=f"bounced: {status}"[:300]
+            status=status, error=error[:300]
         ):
             return False
         # The lead's change before the event, as every writer does (the counters' rows are
         # then always locked in one order).
-        transitions.move(Lead.objects.filter(pk=lead.pk), transitions.BOUNCED, next_send_at=None)
-        _event(message, Event.BOUNCED)
-        do_suppress(lead.workspace_id, lead.email, Suppression.Reason.BOUNCED)
-    protect_from_bounces(message.campaign_id)
+        leads = Lead.objects.filter(pk=lead.pk)
+        transitions.move(leads, transitions.BOUNCED if hard else transitions.FAILED,
+                         next_send_at=None)  # fmt: skip
+        if hard:
+            _event(message, Event.BOUNCED)
+            if suppress:
+                do_suppress(lead.workspace_id, lead.email, Suppression.Reason.BOUNCED)
+    if hard:
+        protect_from_bounces(message.campaign_id)
     do_complete_campaign(message.campaign_id)
     return True

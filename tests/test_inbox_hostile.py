@@ -78,14 +78,14 @@ def nested(depth: int) -> bytes:
 
 
 def broken_report(message_id: str) -> bytes:
-    """A delivery report naming our message whose Status holds a byte that is not ASCII."""
+    """A delay report naming our message whose Status holds bytes that are not ASCII."""
     return (
         "From: MAILER-DAEMON@mx.example.net\r\nTo: alice@sender.example\r\n"
         "Subject: Undelivered Mail Returned to Sender\r\nMIME-Version: 1.0\r\n"
         'Content-Type: multipart/report; report-type=delivery-status; boundary="r"\r\n\r\n'
         "--r\r\nContent-Type: text/plain\r\n\r\nfailed\r\n"
         "--r\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx\r\n\r\n"
-        f"Final-Recipient: rfc822; {LEAD}\r\nAction: failed\r\nStatus: 5.1.1\xa0\xff\r\n\r\n"
+        f"Final-Recipient: rfc822; {LEAD}\r\nAction: delayed\r\nStatus: 4.4.1\xa0\xff\r\n\r\n"
         "--r\r\nContent-Type: text/rfc822-headers\r\n\r\n"
         f"Message-ID: {message_id}\r\n\r\n--r--\r\n"
     ).encode("latin-1")
