@@ -14,7 +14,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html_join
 
 from apikeys.models import APIKey
-from apikeys.scopes import KNOWN_SCOPES, parse_scopes
+from apikeys.scopes import ALL_ACTION, KNOWN_SCOPES, all_scope_note, parse_scopes
 from apikeys.services import issue_api_key, revoke_api_key
 from audit.services import Actor
 from coldsend.admin import RefusalAnswerMixin
@@ -26,11 +26,19 @@ LIST_SCOPES_SHOWN = 2
 DAMAGED_FORM = "This form is damaged: reload the page."
 
 
+def scope_label(name: str) -> str:
+    """A scope checkbox's label: RESOURCE:all says which of its actions came later."""
+    resource, _, action = name.partition(":")
+    note = all_scope_note(resource) if action == ALL_ACTION else ""
+    return f"{name} — {note}" if note else name
+
+
 class APIKeyForm(forms.ModelForm):
     scopes = forms.MultipleChoiceField(
-        choices=[(s, s) for s in KNOWN_SCOPES],
+        choices=[(s, scope_label(s)) for s in KNOWN_SCOPES],
         widget=forms.CheckboxSelectMultiple,
-        help_text="RESOURCE:all grants every action of that resource; * grants everything.",
+        help_text="RESOURCE:all grants every action of that resource, including actions added "
+        "later; * grants everything.",
     )
     # One per rendered add form: submitting the same form again creates no second key.
     form_token = forms.RegexField(

@@ -8,8 +8,15 @@ ALL_ACTION = "all"
 
 RESOURCES: dict[str, tuple[str, ...]] = {
     "campaigns": ("create", "read", "update", "delete", "pause", "activate"),
-    "sender_accounts": ("create", "read", "delete"),
+    "sender_accounts": ("create", "read", "update", "delete"),
     "leads": ("create", "read", "delete"),
+}
+
+# Actions added to a resource after the first version (API.md §2): keys holding RESOURCE:all
+# (or *) have them too, and the admin's key page says so beside RESOURCE:all. One line here per
+# action added later (it must be in RESOURCES as well); the value says what it allows.
+ADDED_LATER: dict[str, str] = {
+    "sender_accounts:update": "PATCH sender_accounts/{id}",
 }
 
 
@@ -22,6 +29,18 @@ KNOWN_SCOPES: tuple[str, ...] = (
     *(scope(r, a) for r, actions in RESOURCES.items() for a in (*actions, ALL_ACTION)),
     WILDCARD,
 )
+
+
+def added_later(resource: str) -> list[str]:
+    """The scopes of `resource` added after the first version, in registry order."""
+    names = (scope(resource, action) for action in RESOURCES.get(resource, ()))
+    return [name for name in names if name in ADDED_LATER]
+
+
+def all_scope_note(resource: str) -> str:
+    """What RESOURCE:all's checkbox says beside it: the actions it gained later ("" if none)."""
+    later = [f"{name} ({ADDED_LATER[name]})" for name in added_later(resource)]
+    return f"includes {', '.join(later)}, added later" if later else ""
 
 
 class UnknownScopeError(ValueError):

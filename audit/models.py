@@ -24,6 +24,7 @@ class AuditEvent(models.Model):
         CAMPAIGN_REACTIVATED = "campaign.reactivated"
         CAMPAIGN_DELETED = "campaign.deleted"
         SENDER_ACCOUNT_CREATED = "sender_account.created"
+        SENDER_ACCOUNT_UPDATED = "sender_account.updated"
         SENDER_ACCOUNT_DELETED = "sender_account.deleted"
         LEAD_CREATED = "lead.created"
         LEAD_DELETED = "lead.deleted"

@@ -17,6 +17,7 @@ from audit.services import Action, Actor, record
 from campaigns import services as campaign_services
 from campaigns import transitions as campaign_transitions
 from campaigns.models import Campaign
+from coldsend.core.errors import Conflict, ErrorCode, Invalid, NotFound
 from delivery import rescheduling
 from delivery.completion import complete_if_done
 from delivery.records import bounce_streak
@@ -25,6 +26,8 @@ from engagement.models import Suppression
 from leads import importing
 from leads import services as lead_services
 from leads.models import Lead
+from sender_accounts.fields import DecryptionError
+from sender_accounts.models import SenderAccount
 from workspaces.models import Workspace
 
 # Campaign fields whose change moves the next sends at once.
@@ -173,3 +176,106 @@ def do_lift_suppression(suppression: Suppression, *, actor: Actor) -> None:
                 object_id=pk,
                 extra={"email": suppression.email, "reason": suppression.reason},
             )
+
+
+# What an update of a sender account may change (the API's PATCH, the admin's change form); the
+# engine's state (last_error, next_available_at, checked_at …) is not among them.
+SENDER_ACCOUNT_FIELDS = frozenset(
+    {
+        "type", "email", "display_name", "daily_limit", "min_interval_seconds",
+        "max_interval_seconds", "status", "smtp_host", "smtp_port", "smtp_username",
+        "smtp_password", "smtp_security", "imap_host", "imap_port", "imap_username",
+        "imap_password", "imap_security",
+    }
+)  # fmt: skip
+SENDER_ACCOUNT_SECRETS = ("smtp_password", "imap_password")
+INTERVAL_FIELDS = frozenset({"min_interval_seconds", "max_interval_seconds"})
+# A left-out password is kept only for the server and username it was given for.
+LOGIN_TARGET = ("host", "port", "security", "username")
+# Sender account fields whose change moves the next sends at once.
+SENDER_TIMING_FIELDS = INTERVAL_FIELDS | {"daily_limit", "status"}
+AccountStatus = SenderAccount.Status
+
+
+def do_update_sender_account(
+    account: SenderAccount, changes: Mapping[str, Any], *, actor: Actor, by_admin: bool = False
+) -> SenderAccount:
+    """Apply validated settings to a sender account, under its row lock, with an audit row
+    naming the fields that actually changed (never a password's value). ACTIVE while the row is
+    in ERROR is a Conflict `invalid_state` (a check makes it ACTIVE again), but for the admin
+    (`by_admin`), whose override makes the engine try the account again at once; leaving ERROR
+    clears `last_error`. A login (`smtp_*`, `imap_*`) changed without its password is Invalid
+    when the stored server or username is no longer the one the caller validated against (a
+    new server never gets the stored password), but for the admin, whose blank password field
+    keeps the stored one. A new gap, limit or status moves the next sends at once: a new gap
+    applies from now (`next_available_at` cleared), and each ACTIVE campaign using the account
+    is rescheduled in a short transaction of its own after this one (as `_schedule_added` does),
+    its next claim applying the new settings."""
+    unknown = set(changes) - SENDER_ACCOUNT_FIELDS
+    if unknown:
+        raise ValueError(f"not a sender account setting: {', '.join(sorted(unknown))}")
+    with transaction.atomic():
+        stored = (
+            SenderAccount.objects.select_for_update()
+            .defer(*SENDER_ACCOUNT_SECRETS)
+            .filter(pk=account.pk)
+            .first()
+        )
+        if stored is None:
+            raise NotFound
+        was = stored.status
+        wants_active = changes.get("status") == AccountStatus.ACTIVE
+        if wants_active and was == AccountStatus.ERROR and not by_admin:
+            raise Conflict(
+                "Cannot make a sender account in status ERROR ACTIVE: check it instead "
+                "(it becomes ACTIVE once its server accepts it).",
+                code=ErrorCode.INVALID_STATE,
+                status=was,
+                allowed=[AccountStatus.ACTIVE, AccountStatus.DISABLED],
+            )
+        moved = [] if by_admin else _logins_moved(stored, changes)
+        if moved:
+            raise Invalid({prefix: [LOGIN_MOVED] for prefix in moved})
+        changed = sorted(n for n, value in changes.items() if _setting_differs(stored, n, value))
+        for name in changed:
+            setattr(stored, name, changes[name])
+        written = list(changed)
+        if INTERVAL_FIELDS.intersection(changed):
+            stored.next_available_at = None  # a smaller gap applies at once
+            written.append("next_available_at")
+        if "status" in changed and was == AccountStatus.ERROR:
+            stored.last_error = ""
+            written.append("last_error")
+        if changed:
+            stored.save(update_fields=written)
+            record(actor, Action.SENDER_ACCOUNT_UPDATED, stored, extra={"fields": changed})
+    if SENDER_TIMING_FIELDS.intersection(changed):
+        using = Campaign.objects.filter(sender_accounts=stored, status=Campaign.Status.ACTIVE)
+        for campaign in using.only("pk"):
+            rescheduling.schedule_campaign(campaign)
+    return stored
+
+
+def _setting_differs(account: SenderAccount, name: str, value: Any) -> bool:
+    """Whether `value` differs from the stored one; a stored secret no key decrypts any more
+    differs from every value."""
+    try:
+        return getattr(account, name) != value  # a deferred secret is read (decrypted) here
+    except DecryptionError:
+        return True
+
+
+LOGIN_MOVED = "The server or username changed meanwhile: send the password again."
+
+
+def _logins_moved(stored: SenderAccount, changes: Mapping[str, Any]) -> list[str]:
+    """The logins ("smtp", "imap") that `changes` set without a password for another server or
+    username than the stored one: the stored password must not go to them."""
+    moved = []
+    for prefix in ("smtp", "imap"):
+        if f"{prefix}_password" in changes or not changes.get(f"{prefix}_username"):
+            continue
+        target = [f"{prefix}_{part}" for part in LOGIN_TARGET]
+        if any(name in changes and changes[name] != getattr(stored, name) for name in target):
+            moved.append(prefix)
+    return moved

@@ -92,18 +92,30 @@ class Checked:
 
 def check_account(account: SenderAccount, deadline_seconds: float | None = None) -> Checked:
     """Connect and log in now, sending nothing (API.md §7 recovery, and `POST
-    sender_accounts/{id}/check`): an account in ERROR that passes is ACTIVE again and its waiting
-    leads are due at once; an ACTIVE one that fails is in ERROR; a DISABLED one stays DISABLED.
-    `account` is updated."""
+    sender_accounts/{id}/check`), then record the outcome (record_check)."""
+    checked = try_account(account, deadline_seconds)
+    record_check(account, checked)
+    return checked
+
+
+def try_account(account: SenderAccount, deadline_seconds: float | None = None) -> Checked:
+    """Connect and log in, sending nothing; no database access (it may run in a thread)."""
     try:
         open_session(account, deadline_seconds=deadline_seconds).close()
     except AccountError as exc:
-        _check_failed(account, str(exc))
         return Checked(False, str(exc))
-    if _check_passed(account):
+    return Checked(True, "Connected and logged in." if _logs_in(account) else "Connected.")
+
+
+def record_check(account: SenderAccount, checked: Checked) -> None:
+    """An account in ERROR that passed is ACTIVE again and its waiting leads are due at once;
+    an ACTIVE one that failed is in ERROR; a DISABLED one stays DISABLED. A pass starts the
+    failures in a row again. `account` is updated."""
+    if not checked.ok:
+        _check_failed(account, checked.detail)
+    elif _check_passed(account):
         logger.info("sender account %s is ACTIVE again", account.pk)
         _due_again(account)
-    return Checked(True, "Connected and logged in." if _logs_in(account) else "Connected.")
 
 
 def _logs_in(account: SenderAccount) -> bool:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.db.models import Count, Max, Min, Q, Sum
+from django.db.models import Count, Exists, Max, Min, OuterRef, Q, Subquery, Sum
 from django.db.models.functions import TruncDate
 
 from campaigns.models import Campaign
@@ -74,20 +74,27 @@ def campaign_stats(campaign: Campaign) -> dict[str, Any]:
 def attempted_unsent(
     campaign: Campaign, by_status: dict[str, int] | None = None, end: dt.datetime | None = None
 ) -> int:
-    """Leads attempted but never sent to (before `end`): bounced at their first step (a BOUNCED
-    event, not an address suppressed before it was ever tried) or FAILED there (refused, out of
-    tries). Queried only when the counters say there may be some."""
-    count = 0
-    if by_status is None or by_status.get(Lead.Status.BOUNCED):
-        bounced = LeadFirstEvent.objects.filter(
-            campaign_id=campaign.pk, type=Event.BOUNCED, lead__current_step=0
+    """Leads attempted but never sent to (before `end`): BOUNCED with a BOUNCED event (not an
+    address suppressed before it was ever tried) or FAILED (refused, out of tries), without a
+    SENT event. One query over the campaign's BOUNCED and FAILED leads (index
+    lead_campaign_status_newest), run only when the counters say there are some."""
+    if by_status is not None and not (
+        by_status.get(Lead.Status.BOUNCED) or by_status.get(Lead.Status.FAILED)
+    ):
+        return 0
+    first_events = LeadFirstEvent.objects.filter(campaign_id=campaign.pk, lead=OuterRef("pk"))
+    bounced = first_events.filter(type=Event.BOUNCED)
+    if end is not None:
+        bounced = bounced.filter(first_at__lt=end)
+    failed = Q(status=Lead.Status.FAILED) & (Q(created_at__lt=end) if end else Q())
+    return (
+        Lead.objects.filter(
+            campaign_id=campaign.pk, status__in=[Lead.Status.BOUNCED, Lead.Status.FAILED]
         )
-        count += (bounced.filter(first_at__lt=end) if end else bounced).count()
-    if by_status is None or by_status.get(Lead.Status.FAILED):
-        failed = Lead.objects.filter(campaign_id=campaign.pk, status=Lead.Status.FAILED)
-        failed = failed.filter(current_step=0)
-        count += (failed.filter(created_at__lt=end) if end else failed).count()
-    return count
+        .filter(failed | Q(status=Lead.Status.BOUNCED, pk__in=Subquery(bounced.values("lead"))))
+        .exclude(Exists(first_events.filter(type=Event.SENT)))
+        .count()
+    )
 
 
 def lead_rates(leads_with: dict[str, int], unsent: int = 0) -> dict[str, float]:

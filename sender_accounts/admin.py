@@ -1,28 +1,34 @@
 from typing import Any
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.decorators import method_decorator
 from django.views.decorators.debug import sensitive_post_parameters
 
+from audit.services import Actor
 from campaigns.services import active_campaign_ids, delete_sender_account
 from coldsend.admin import DeleteThroughServiceMixin
+from coldsend.core.errors import NotFound
+from delivery.actions import SENDER_ACCOUNT_FIELDS, SENDER_ACCOUNT_SECRETS, do_update_sender_account
 from leads.emails import normalize_email
 from sender_accounts.models import SenderAccount
 
 
 class SenderAccountAdminForm(forms.ModelForm):
     """The SMTP password is write-only: the stored value is never rendered, a blank field keeps
-    it, and a new value replaces it (encrypted on save by the model field)."""
+    it, and a new value replaces it (encrypted on save by the model field). Without a username
+    no password is kept: no AUTH is attempted (a relay)."""
 
     smtp_password = forms.CharField(
         label="SMTP password",
         widget=forms.PasswordInput(render_value=False),
         required=False,
         strip=False,
-        help_text="Write-only. Leave blank to keep the current password.",
+        help_text="Write-only. Leave blank to keep the current password. Leave the username and "
+        "the password blank for a server that takes no AUTH (a relay): a blank username "
+        "removes the stored password.",
     )
 
     class Meta:
@@ -49,7 +55,27 @@ class SenderAccountAdminForm(forms.ModelForm):
         elif new_password:
             # Set before model validation, which checks that an SMTP account has a password.
             self.instance.smtp_password = new_password
+            self.secrets_set.add("smtp_password")
+        elif not cleaned.get("smtp_username"):
+            self.instance.smtp_password = ""  # no login: no AUTH, so no password either
+            self.secrets_set.add("smtp_password")
         return cleaned
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.secrets_set: set[str] = set()  # the secrets this form writes
+
+    def account_changes(self) -> dict[str, Any]:
+        """What a valid change form changes, for do_update_sender_account: the fields edited,
+        what model validation cleared (a NATIVE account keeps no secret and reads no inbox) and
+        the secrets set; the action records those that differ from the stored ones."""
+        account = self.instance
+        names = {name for name in self.changed_data if name in SENDER_ACCOUNT_FIELDS}
+        names |= self.secrets_set
+        if account.type == SenderAccount.Type.NATIVE:
+            names |= {f.name for f in account._meta.concrete_fields if f.name.startswith("imap_")}
+            names |= set(SENDER_ACCOUNT_SECRETS)
+        return {name: getattr(account, name) for name in names}
 
 
 @admin.register(SenderAccount)
@@ -92,6 +118,22 @@ class SenderAccountAdmin(DeleteThroughServiceMixin, admin.ModelAdmin):
         ),
         (None, {"fields": ["created_at"]}),
     ]
+
+    def save_model(
+        self, request: HttpRequest, obj: SenderAccount, form: SenderAccountAdminForm, change: bool
+    ) -> None:
+        """A change goes through the API's action (its lock, its audit row, next sends moved at
+        once), as the admin: it may set an account in ERROR ACTIVE (the engine tries it again at
+        once), and a blank password field keeps the stored password whatever the server."""
+        if not change:
+            super().save_model(request, obj, form, change)
+            return
+        try:
+            do_update_sender_account(
+                obj, form.account_changes(), actor=Actor.for_user(request.user), by_admin=True
+            )
+        except NotFound:
+            messages.error(request, f"{obj}: deleted meanwhile, nothing was saved.")
 
     def get_readonly_fields(
         self, request: HttpRequest, obj: SenderAccount | None = None

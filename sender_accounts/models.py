@@ -93,7 +93,8 @@ class SenderAccount(models.Model):
         return None
 
     def clean(self) -> None:
-        """Model-form validation (the admin): each SMTP setting by `smtp_settings_error`."""
+        """Model-form validation (the admin): each SMTP setting by `smtp_settings_error`, but
+        for the login (username and password), which may be left out together."""
         self.email = (self.email or "").strip().lower()
         if self.type != self.Type.SMTP:
             # A NATIVE account keeps no secret, and reads no inbox.
@@ -107,10 +108,14 @@ class SenderAccount(models.Model):
             "smtp_security": self.smtp_security,
             "smtp_password": self.smtp_password,
         }
+        # Username and password both or neither: without them no AUTH is attempted (a relay).
+        login = ("smtp_username", "smtp_password")
+        no_login = self.type == self.Type.SMTP and not any(settings[name] for name in login)
         errors = {
             name: error
             for name, value in settings.items()
-            if (error := self.smtp_settings_error(self.type, bool(value)))
+            if not (no_login and name in login)
+            and (error := self.smtp_settings_error(self.type, bool(value)))
         }
         if errors:
             raise ValidationError(errors)

@@ -1,4 +1,5 @@
-"""Sender accounts over the API (API.md §5): validate and shape, never return the SMTP password."""
+"""Sender accounts over the API (API.md §5): validate and shape, never return the SMTP password.
+Created with SenderAccountSerializer, changed (PATCH) with SenderAccountUpdateSerializer."""
 
 import ipaddress
 import re
@@ -6,6 +7,8 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db.models import TextChoices
+from drf_spectacular.extensions import OpenApiSerializerExtension
 from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema_field
 from rest_framework import serializers
 
@@ -15,15 +18,37 @@ from coldsend.api.fields import (
     SingleLineCharField,
     named_choice_field,
 )
+from coldsend.api.schema import WHITESPACE
 from coldsend.api.strict import StrictFieldsMixin
 from coldsend.core import netcheck
 from coldsend.core.netcheck import HostRefused, check_host
 from leads.emails import MAX_LENGTH as MAX_EMAIL_LENGTH
 from leads.emails import SHAPE_DESCRIPTION as EMAIL_SHAPE
 from leads.emails import normalize_email
-from sender_accounts.models import DAILY_LIMIT_MAX, INTERVAL_MAX, SenderAccount
+from sender_accounts.models import (
+    DAILY_LIMIT_MAX,
+    INTERVAL_MAX,
+    SMTP_REFUSED,
+    SMTP_REQUIRED,
+    SenderAccount,
+)
 
 Type = SenderAccount.Type
+
+NO_AUTH = "leave both out for a server that takes no AUTH"
+USERNAME_WITH_PASSWORD = f"Required with a password ({NO_AUTH})."
+PASSWORD_WITH_USERNAME = f"Required with a username ({NO_AUTH})."
+PASSWORD_AGAIN = (
+    "Required: the host, port, security or username changed, and a new server never gets the "
+    "stored password. Send the password again."
+)
+CANNOT_CHANGE = "Cannot be changed."
+NO_INBOX = "Only SMTP sender accounts have an inbox to read."
+# What a changed server must match for a left-out password to keep the stored one.
+LOGIN_TARGET = ("host", "port", "security", "username")
+# JSON Schema patterns (searched, unanchored): a value with something trimming keeps, or none.
+NOT_BLANK = f"[^{WHITESPACE}]"
+BLANK = f"^[{WHITESPACE}]*$"
 
 # Labels of 1-63 letters, digits, hyphens or underscores (no hyphen at either end), dot-separated;
 # the length is the field's max_length. Written without lookaheads so the schema can state it.
@@ -68,6 +93,28 @@ StatusField = named_choice_field(SenderAccount.Status, "SenderAccountStatus")
 SecurityField = named_choice_field(SenderAccount.Security, "SMTPSecurity")
 
 
+class ServerSettings(StrictFieldsMixin, serializers.Serializer):
+    """An `smtp` or `imap` block (built by `server_settings`). `request_schema_rule` is what
+    its request schema adds to the fields' own, a rule between fields (ServerSettingsSchema)."""
+
+    request_schema_rule: dict | None = None
+
+
+class ServerSettingsSchema(OpenApiSerializerExtension):
+    """States a block's `request_schema_rule` in the OpenAPI document, so that clients and the
+    schema fuzzer know which combinations of fields are refused."""
+
+    target_class = ServerSettings
+    match_subclasses = True
+
+    def map_serializer(self, auto_schema: Any, direction: str) -> dict:
+        schema = auto_schema._map_serializer(self.target, direction, bypass_extensions=True)
+        rule = type(self.target).request_schema_rule
+        if direction == "request" and rule:
+            schema.update(rule)
+        return schema
+
+
 def server_settings(
     name: str,
     prefix: str,
@@ -78,9 +125,19 @@ def server_settings(
     security_default: str,
     security_help: str,
     shown: Callable[[SenderAccount], bool],
-) -> type[serializers.Serializer]:
+    optional_login: bool = False,
+    optional_password: bool = False,
+    username_help: str = "",
+    password_help: str = "",
+    validate: Callable[[serializers.Serializer, dict], dict] | None = None,
+    schema_rule: dict | None = None,
+) -> type[ServerSettings]:
     """The `smtp` or `imap` block of a sender account: the same five fields over the model's
-    `<prefix>_*` columns (the password write-only), shown when `shown(account)`."""
+    `<prefix>_*` columns (the password write-only), shown when `shown(account)`. With
+    `optional_login` the username and password may be left out (the username then reads "");
+    with `optional_password` the password alone may be; `validate` checks the block as a whole,
+    which `schema_rule` states in the request schema."""
+    login_optional = {"required": False, "allow_blank": True, "default": ""}
     fields = {
         "host": HostField(
             source=f"{prefix}_host",
@@ -94,15 +151,18 @@ def server_settings(
             max_length=255,
             forbidden=CONTROL_CHARACTERS,
             message=CONTROL_CHARACTER_MESSAGE,
-            help_text="No line breaks or other control characters.",
+            help_text=f"{username_help} No line breaks or other control characters.".strip(),
+            **(login_optional if optional_login else {}),
         ),
         "password": serializers.CharField(
             source=f"{prefix}_password",
             write_only=True,
+            required=not (optional_login or optional_password),
             max_length=1024,
             trim_whitespace=False,
             style={"input_type": "password"},
-            help_text="Write-only: encrypted at rest and never returned, in any response.",
+            help_text="Write-only: encrypted at rest and never returned, in any response. "
+            f"{password_help}".strip(),
         ),
         "security": SecurityField(
             source=f"{prefix}_security", default=security_default, help_text=security_help
@@ -112,11 +172,44 @@ def server_settings(
     def get_attribute(self: serializers.Serializer, instance: SenderAccount) -> object:
         return instance if shown(instance) else None
 
-    return type(
-        name,
-        (StrictFieldsMixin, serializers.Serializer),
-        {"__doc__": doc, "__module__": __name__, "get_attribute": get_attribute, **fields},
-    )
+    body = {"__doc__": doc, "__module__": __name__, "get_attribute": get_attribute, **fields}
+    if validate is not None:
+        body["validate"] = validate
+    return type(name, (ServerSettings,), {**body, "request_schema_rule": schema_rule})
+
+
+def login_pair(*, password_kept: bool) -> Callable[[serializers.Serializer, dict], dict]:
+    """An SMTP block's `validate`: username and password both or neither (neither: no AUTH is
+    attempted, for a relay that takes none). With `password_kept` (PATCH) a username may come
+    without its password, which the parent then keeps or asks for (SenderAccountUpdateSerializer).
+    Without a username the password is "" (none stored)."""
+
+    def validate(self: serializers.Serializer, attrs: dict) -> dict:
+        username, password = attrs.get("smtp_username", ""), attrs.get("smtp_password")
+        if password is not None and not username:
+            raise serializers.ValidationError({"username": [USERNAME_WITH_PASSWORD]})
+        if username and password is None and not password_kept:
+            raise serializers.ValidationError({"password": [PASSWORD_WITH_USERNAME]})
+        if not username:
+            attrs["smtp_password"] = ""
+        return attrs
+
+    return validate
+
+
+def login_pair_schema(*, password_kept: bool) -> dict:
+    """`login_pair` as a request schema: a username with something trimming keeps, with its
+    password (or, with `password_kept`, maybe without); or no password and no username (left
+    out, or only blanks, which trimming makes "")."""
+    with_login = {
+        "required": ["username"] if password_kept else ["username", "password"],
+        "properties": {"username": {"pattern": NOT_BLANK}},
+    }
+    without_login = {
+        "not": {"required": ["password"]},
+        "properties": {"username": {"pattern": BLANK}},
+    }
+    return {"anyOf": [with_login, without_login]}
 
 
 def public_imap_host(value: str) -> str:
@@ -128,30 +221,70 @@ def public_imap_host(value: str) -> str:
     return value
 
 
-SMTPSettingsSerializer = server_settings(
-    "SMTPSettingsSerializer",
-    "smtp",
-    "How ColdSend reaches the account's SMTP server. The password is write-only.",
-    host_help="A host name or IP address, e.g. smtp.example.com. It must be a public "
+SMTP_SETTINGS = {
+    "host_help": "A host name or IP address, e.g. smtp.example.com. It must be a public "
     "address: a loopback, private, link-local or otherwise non-public address (given "
     "literally or as a name resolving to one), or a name that does not resolve, is a 400 "
     "unless the server's SMTP_ALLOW_PRIVATE_HOSTS setting is on. Checked again, after DNS "
     "resolution, each time the service connects.",
-    host_validators=[],
-    security_default=SenderAccount.Security.STARTTLS,
-    security_help="STARTTLS (default; usually port 587), SSL (implicit TLS, usually 465) or NONE.",
-    shown=lambda account: account.type == Type.SMTP,
+    "host_validators": [],
+    "security_default": SenderAccount.Security.STARTTLS,
+    "security_help": "STARTTLS (default; usually port 587), SSL (implicit TLS, usually 465) or "
+    "NONE.",
+    "shown": lambda account: account.type == Type.SMTP,
+    "optional_login": True,
+    "username_help": "The login, with `password`. Leave both out (or send the username as an "
+    'empty string, as an account without them reads "") for a server that takes no AUTH, such '
+    "as a relay: no login is then attempted.",
+}
+SMTPSettingsSerializer = server_settings(
+    "SMTPSettingsSerializer",
+    "smtp",
+    "How ColdSend reaches the account's SMTP server. The password is write-only. Username and "
+    "password both or neither: without them no AUTH is attempted.",
+    **SMTP_SETTINGS,
+    password_help="Required with `username`; refused without it.",
+    validate=login_pair(password_kept=False),
+    schema_rule=login_pair_schema(password_kept=False),
 )
+SMTPSettingsUpdateSerializer = server_settings(
+    "SMTPSettingsUpdateSerializer",
+    "smtp",
+    "The account's SMTP server, replaced as a whole (a field left out takes its default). The "
+    "password is write-only. Username and password both or neither: without them no AUTH is "
+    "attempted.",
+    **SMTP_SETTINGS,
+    password_help="Refused without `username`. May be left out with a username only when host, "
+    "port, security and username stay the same (the stored password is kept); otherwise it "
+    "is required again (400): a new server never gets the stored one.",
+    validate=login_pair(password_kept=True),
+    schema_rule=login_pair_schema(password_kept=True),
+)
+IMAP_SETTINGS = {
+    "host_help": "A host name or IP address, e.g. imap.example.com.",
+    "host_validators": [public_imap_host],
+    "security_default": SenderAccount.Security.SSL,
+    "security_help": "SSL (default; implicit TLS, usually 993), STARTTLS (usually 143) or NONE.",
+    "shown": lambda account: bool(account.imap_host),
+}
 IMAPSettingsSerializer = server_settings(
     "IMAPSettingsSerializer",
     "imap",
     "The inbox ColdSend reads for replies and bounces (optional). It is never changed: no "
     "flag set, nothing moved or deleted. The password is write-only.",
-    host_help="A host name or IP address, e.g. imap.example.com.",
-    host_validators=[public_imap_host],
-    security_default=SenderAccount.Security.SSL,
-    security_help="SSL (default; implicit TLS, usually 993), STARTTLS (usually 143) or NONE.",
-    shown=lambda account: bool(account.imap_host),
+    **IMAP_SETTINGS,
+)
+IMAPSettingsUpdateSerializer = server_settings(
+    "IMAPSettingsUpdateSerializer",
+    "imap",
+    "The inbox ColdSend reads for replies and bounces, replaced as a whole (a field left out "
+    "takes its default). It is never changed: no flag set, nothing moved or deleted. The "
+    "password is write-only.",
+    **IMAP_SETTINGS,
+    optional_password=True,
+    password_help="May be left out only when host, port, security and username stay the same "
+    "(the stored password is kept); otherwise it is required again (400): a new server never "
+    "gets the stored one.",
 )
 
 
@@ -188,7 +321,8 @@ class InboxStatusSerializer(serializers.Serializer):
 
 
 class SenderAccountSerializer(StrictFieldsMixin, serializers.ModelSerializer):
-    """A mailbox campaigns send from. No update: delete it and create it again."""
+    """A mailbox campaigns send from. Changed with `PATCH` (SenderAccountUpdateSerializer):
+    its `type` and `email` are fixed."""
 
     type = TypeField(
         help_text="SMTP: your own mail server; NATIVE: the service's own outgoing mail settings."
@@ -238,7 +372,8 @@ class SenderAccountSerializer(StrictFieldsMixin, serializers.ModelSerializer):
         read_only=True,
         help_text="ACTIVE: sends. ERROR: the server refused the login (535) or could not be "
         "reached; it sends nothing, `last_error` says why, and a periodic check makes it "
-        "ACTIVE again once it connects. DISABLED: turned off in the admin.",
+        "ACTIVE again once it connects. DISABLED: turned off (by PATCH or in the admin); it "
+        "sends nothing.",
     )
     last_error = serializers.CharField(
         read_only=True,
@@ -260,7 +395,7 @@ class SenderAccountSerializer(StrictFieldsMixin, serializers.ModelSerializer):
         if error:
             errors["smtp"] = [error]
         if data.get("imap") is not None and data.get("type") != Type.SMTP:
-            errors["imap"] = ["Only SMTP sender accounts have an inbox to read."]
+            errors["imap"] = [NO_INBOX]
         return errors
 
     def validate_email(self, value: str) -> str:
@@ -275,14 +410,23 @@ class SenderAccountSerializer(StrictFieldsMixin, serializers.ModelSerializer):
                 {"max_interval_seconds": ["Must be at least min_interval_seconds."]}
             )
         smtp = attrs.pop("smtp", None) or {}
-        if smtp and not netcheck.allow_private_hosts():
-            try:
-                netcheck.check_host(smtp["smtp_host"], smtp["smtp_port"])
-            except netcheck.HostRefused as refused:
-                raise serializers.ValidationError({"smtp": {"host": [str(refused)]}}) from None
+        if smtp and (refused := smtp_host_errors(smtp)):
+            raise serializers.ValidationError(refused)
         attrs.update(smtp)
         attrs.update(attrs.pop("imap", None) or {})
         return attrs
+
+
+def smtp_host_errors(smtp: Mapping[str, Any]) -> dict | None:
+    """The SSRF rule of API.md §7 for a validated `smtp` block's host, as of now (checked again
+    at connect time): its errors, or None when it may be used."""
+    if netcheck.allow_private_hosts():
+        return None
+    try:
+        netcheck.check_host(smtp["smtp_host"], smtp["smtp_port"])
+    except netcheck.HostRefused as refused:
+        return {"smtp": {"host": [str(refused)]}}
+    return None
 
 
 class SenderAccountDetailSerializer(SenderAccountSerializer):
@@ -324,3 +468,146 @@ SENDER_ACCOUNT_REQUEST = PolymorphicProxySerializer(
     },
     resource_type_field_name="type",
 )
+
+
+class SettableStatus(TextChoices):
+    """The statuses a client may set: ERROR is the engine's (a check ends it)."""
+
+    ACTIVE = SenderAccount.Status.ACTIVE.value
+    DISABLED = SenderAccount.Status.DISABLED.value
+
+
+SettableStatusField = named_choice_field(SettableStatus, "SenderAccountSettableStatus")
+NO_INBOX_SETTINGS = {
+    "imap_host": "",
+    "imap_port": None,
+    "imap_username": "",
+    "imap_password": "",
+    "imap_security": "",
+}
+
+
+class SenderAccountUpdateSerializer(StrictFieldsMixin, serializers.Serializer):
+    """What `PATCH sender_accounts/{id}` changes: only the fields sent; `smtp` and `imap` are
+    replaced as a whole. `type` and `email` are fixed (400)."""
+
+    # Validated against the stored account (`instance`); `validated_data` holds the model fields
+    # to change, for delivery.actions.do_update_sender_account.
+
+    read_only_messages = {"type": CANNOT_CHANGE, "email": CANNOT_CHANGE}
+
+    id = serializers.UUIDField(read_only=True)
+    type = TypeField(read_only=True, help_text="Fixed: cannot be changed (400).")
+    email = serializers.EmailField(read_only=True, help_text="Fixed: cannot be changed (400).")
+    display_name = SingleLineCharField(
+        max_length=200,
+        allow_blank=True,
+        required=False,
+        forbidden=CONTROL_CHARACTERS,
+        message=CONTROL_CHARACTER_MESSAGE,
+        help_text="The name in the From header: no line breaks or other control characters.",
+    )
+    daily_limit = serializers.IntegerField(
+        min_value=1,
+        max_value=DAILY_LIMIT_MAX,
+        required=False,
+        help_text="Applies to the next sends at once.",
+    )
+    min_interval_seconds = serializers.IntegerField(
+        min_value=0,
+        max_value=INTERVAL_MAX,
+        required=False,
+        help_text="At most `max_interval_seconds` (the stored one when only this is sent). A "
+        "new gap applies to the next sends at once.",
+    )
+    max_interval_seconds = serializers.IntegerField(
+        min_value=0,
+        max_value=INTERVAL_MAX,
+        required=False,
+        help_text="At least `min_interval_seconds` (the stored one when only this is sent).",
+    )
+    smtp = SMTPSettingsUpdateSerializer(
+        required=False,
+        allow_null=True,
+        help_text="SMTP accounts only (refused for NATIVE accounts, which may send only null): "
+        "the whole block, replaced. Null is refused for an SMTP account.",
+    )
+    imap = IMAPSettingsUpdateSerializer(
+        required=False,
+        allow_null=True,
+        help_text="SMTP accounts only (refused for NATIVE accounts, which may send only null): "
+        "the whole block, replaced; null removes inbox reading.",
+    )
+    status = SettableStatusField(
+        required=False,
+        help_text="ACTIVE or DISABLED (DISABLED sends nothing). ACTIVE on an account in ERROR "
+        "is a 409 `invalid_state`: the periodic check makes it ACTIVE again once its server "
+        "answers. A new status applies to the next sends at once.",
+    )
+    last_error = serializers.CharField(read_only=True)
+    created_at = serializers.DateTimeField(read_only=True)
+
+    def input_errors(self, data: Mapping) -> dict[str, Any]:
+        # The account's type decides which blocks it takes, before the blocks are validated.
+        errors = super().input_errors(data)
+        if self.instance.type == Type.NATIVE:
+            for name, message in (("smtp", SMTP_REFUSED), ("imap", NO_INBOX)):
+                if data.get(name) is not None:
+                    errors[name] = [message]
+        elif "smtp" in data and data["smtp"] is None:
+            errors["smtp"] = [SMTP_REQUIRED]
+        return errors
+
+    def validate(self, attrs: dict) -> dict:
+        account: SenderAccount = self.instance
+        errors: dict[str, Any] = {}
+        low = attrs.get("min_interval_seconds", account.min_interval_seconds)
+        high = attrs.get("max_interval_seconds", account.max_interval_seconds)
+        if low > high and "max_interval_seconds" in attrs:
+            errors["max_interval_seconds"] = ["Must be at least min_interval_seconds."]
+        elif low > high:
+            errors["min_interval_seconds"] = [f"Must be at most max_interval_seconds ({high})."]
+        changes = {name: value for name, value in attrs.items() if name not in ("smtp", "imap")}
+        smtp = attrs.get("smtp")  # None: left out, or null for a NATIVE account (no change)
+        if smtp is not None:
+            if not self.login_kept(smtp, "smtp"):
+                errors["smtp"] = {"password": [PASSWORD_AGAIN]}
+            elif refused := smtp_host_errors(smtp):
+                errors.update(refused)
+            changes.update(smtp)
+        if "imap" in attrs:
+            imap = attrs["imap"]
+            if imap is not None and not self.login_kept(imap, "imap"):
+                errors["imap"] = {"password": [PASSWORD_AGAIN]}
+            changes.update(NO_INBOX_SETTINGS if imap is None else imap)
+        if errors:
+            raise serializers.ValidationError(errors)
+        return changes
+
+    def login_kept(self, block: Mapping[str, Any], prefix: str) -> bool:
+        """True when a block may keep the stored password: it sends one, has no login (SMTP
+        without AUTH), or names the same server and username as the stored ones."""
+        if f"{prefix}_password" in block or not block.get(f"{prefix}_username"):
+            return True
+        return all(
+            block.get(f"{prefix}_{part}") == getattr(self.instance, f"{prefix}_{part}")
+            for part in LOGIN_TARGET
+        )
+
+
+class ConnectionCheckSerializer(serializers.Serializer):
+    ok = serializers.BooleanField()
+    detail = serializers.CharField(
+        help_text="What happened, short and secret-free (the error when `ok` is false)."
+    )
+
+
+class SenderAccountCheckSerializer(serializers.Serializer):
+    """The answer of `POST sender_accounts/{id}/check`."""
+
+    status = StatusField(help_text="The account's status after the check.")
+    last_error = serializers.CharField(help_text="The account's last error ('' when none).")
+    smtp = ConnectionCheckSerializer()
+    imap = ConnectionCheckSerializer(
+        allow_null=True, help_text="null when the account reads no inbox."
+    )

@@ -55,6 +55,19 @@ def test_add_form_offers_every_known_scope_as_a_checkbox(superuser_client):
     assert 'name="prefix"' not in html
 
 
+def test_all_checkboxes_name_the_actions_added_later(superuser_client, make_key):
+    """`sender_accounts:update` came later: the key page says, beside sender_accounts:all,
+    that keys holding it have it (on the add page and on an existing key's page)."""
+    key, _ = make_key(["sender_accounts:all"])
+    for url in (ADD, f"{ADD.removesuffix('add/')}{key.pk}/change/"):
+        html = superuser_client.get(url).content.decode()
+        labels = dict(re.findall(r'value="([^"]+)"[^>]*>\s*([^<]+?)\s*</label>', html))
+        assert "includes sender_accounts:update" in labels["sender_accounts:all"], url
+        assert "added later" in labels["sender_accounts:all"]
+        assert labels["campaigns:all"] == "campaigns:all"
+        assert labels["sender_accounts:update"] == "sender_accounts:update"
+
+
 def test_add_with_an_expiry(superuser_client, workspace):
     data = add_form_data(workspace, ["*"])
     data.update({"expires_at_0": "2031-01-02", "expires_at_1": "03:04:05"})

@@ -76,12 +76,30 @@ def counted(campaign: Campaign) -> dict:
         .annotate(n=Count("lead_id", distinct=True))
     )
     leads_with = {kind: leads_with.get(kind, 0) for kind in COUNTERS}
+    # The bounce rate divides by leads attempted: those sent to, and those that bounced (with
+    # a BOUNCED event) or FAILED without ever being sent to.
+    with_event = {
+        kind: set(
+            EmailEvent.objects.filter(campaign_id=campaign.pk, type=kind).values_list(
+                "lead_id", flat=True
+            )
+        )
+        for kind in ("SENT", "BOUNCED")
+    }
+    unsent = sum(
+        1
+        for pk, status in Lead.objects.filter(
+            campaign_id=campaign.pk, status__in=["BOUNCED", "FAILED"]
+        ).values_list("pk", "status")
+        if pk not in with_event["SENT"] and (status == "FAILED" or pk in with_event["BOUNCED"])
+    )
+    attempted = {"SENT": leads_with["SENT"], "BOUNCED": leads_with["SENT"] + unsent}
     return {
         "leads_total": sum(by_status.values()),
         "leads_by_status": by_status,
         **events,
         **{
-            f"{name}_rate": rate(leads_with[kind], leads_with["SENT"])
+            f"{name}_rate": rate(leads_with[kind], attempted.get(kind, leads_with["SENT"]))
             for name, kind in RATES.items()
         },
     }

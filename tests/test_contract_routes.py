@@ -29,6 +29,7 @@ ROUTES = [
     ("get", "sender_accounts", "sender_accounts:read"),
     ("post", "sender_accounts", "sender_accounts:create"),
     ("get", "sender_accounts/{id}", "sender_accounts:read"),
+    ("patch", "sender_accounts/{id}", "sender_accounts:update"),
     ("delete", "sender_accounts/{id}", "sender_accounts:delete"),
     ("get", "leads", "leads:read"),
     ("post", "leads", "leads:create"),
@@ -72,6 +73,7 @@ def valid_body(path: str, ids: dict[str, str]) -> dict:
         "campaigns": {"name": "New"},
         "campaigns/{id}": {"name": "Renamed"},
         "sender_accounts": {"type": "NATIVE", "email": "new@x.io"},
+        "sender_accounts/{id}": {"display_name": "Renamed"},
         "leads": {"campaign_id": ids["campaigns"], "email": "new@x.io"},
         "leads/import": {"campaign_id": ids["campaigns"], "leads": [{"email": "i@x.io"}]},
     }.get(path, {})
@@ -202,9 +204,11 @@ def test_references_across_workspaces_are_refused(make_client, workspace, other_
     ) == [uuid.UUID(mine["sender_accounts"])]
 
 
-@pytest.mark.parametrize("path", ["sender_accounts/{id}", "leads/{id}"])
-@pytest.mark.parametrize("method", ["put", "patch"])
-def test_sender_accounts_and_leads_have_no_update(method, path, make_client, workspace):
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("put", "sender_accounts/{id}"), ("put", "leads/{id}"), ("patch", "leads/{id}")],
+)
+def test_sender_accounts_have_no_put_and_leads_no_update(method, path, make_client, workspace):
     ids = build_workspace_objects(workspace)
     response = getattr(make_client(["*"]), method)(
         url_for(path, ids), {"email": "z@x.io"}, format="json"

@@ -14,6 +14,7 @@ from rest_framework.test import APIClient
 from coldsend.api.idempotency import _fingerprint
 from coldsend.core.errors import Conflict, ErrorCode, Unprocessable
 from leads.models import Lead
+from sender_accounts.models import SenderAccount
 from tests.urls import API, api_url
 
 # The conflicts each operation's own domain code raises (transitions, services); every POST can
@@ -24,6 +25,7 @@ DOMAIN_CONFLICTS: dict[tuple[str, str], set[ErrorCode]] = {
     ("DELETE", "campaigns/{id}/"): {ErrorCode.INVALID_STATE},
     ("PUT", "campaigns/{id}/"): {ErrorCode.INVALID_STATE},
     ("PATCH", "campaigns/{id}/"): {ErrorCode.INVALID_STATE},
+    ("PATCH", "sender_accounts/{id}/"): {ErrorCode.INVALID_STATE},
     ("DELETE", "sender_accounts/{id}/"): {ErrorCode.IN_USE},
     ("POST", "leads/"): {ErrorCode.DUPLICATE},
     ("DELETE", "leads/{id}/"): {ErrorCode.INVALID_STATE},
@@ -157,6 +159,9 @@ def test_domain_conflicts_answer_as_documented(document, client_all):
            ErrorCode.IN_USE)  # fmt: skip
     answer("PATCH", "campaigns/{id}/", f"campaigns/{ready['id']}", ErrorCode.INVALID_STATE,
            steps=[])  # fmt: skip
+    SenderAccount.objects.filter(pk=sender["id"]).update(status=SenderAccount.Status.ERROR)
+    answer("PATCH", "sender_accounts/{id}/", f"sender_accounts/{sender['id']}",
+           ErrorCode.INVALID_STATE, status="ACTIVE")  # fmt: skip
     answer("PUT", "campaigns/{id}/", f"campaigns/{ready['id']}", ErrorCode.INVALID_STATE,
            name="Ready", sender_account_ids=[])  # fmt: skip
 

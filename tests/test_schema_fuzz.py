@@ -33,7 +33,8 @@ from delivery.models import Message
 from leads.importing.parse_json import TOO_DEEP
 from leads.models import Lead
 from leads.services import CAMPAIGN_NOT_FOUND
-from sender_accounts.models import SenderAccount
+from sender_accounts.models import SMTP_REFUSED, SMTP_REQUIRED, SenderAccount
+from sender_accounts.serializers import NO_INBOX, PASSWORD_AGAIN
 
 API = "/api/public/v1/"
 # A fixed seed and derandomize: CI runs the same requests every time, so a failure reproduces.
@@ -62,9 +63,13 @@ NOT_IN_THE_SCHEMA = {
     # rules between two fields (the descriptions say them)
     "schedule": [{"end_time": ["Must be later than start_time."]}],
     "max_interval_seconds": [["Must be at least min_interval_seconds."]],
+    # PATCH: one sent interval against the stored other
+    "min_interval_seconds": [re.compile(r"Must be at most max_interval_seconds \(\d+\)\.")],
     "from": [["Must be on or before `to`."]],
-    # what DNS says of a host name, at the time of the request
-    "imap": [{"host": HOST_REFUSED}],
+    # what DNS says of a host name, at the time of the request; on PATCH, what the stored
+    # account is (its type; the server a left-out password belongs to)
+    "imap": [{"host": HOST_REFUSED}, [NO_INBOX], {"password": [PASSWORD_AGAIN]}],
+    "smtp": [[SMTP_REFUSED], [SMTP_REQUIRED], {"password": [PASSWORD_AGAIN]}],
     "to": [["The range may cover at most 366 days."]],
     # step 1 needs a subject, later steps may leave it empty: OpenAPI 3.0 cannot give a list's
     # first item a schema of its own (`prefixItems` is 3.1); the field's description says it

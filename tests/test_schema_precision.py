@@ -93,7 +93,11 @@ def test_created_objects_link_to_every_operation_on_them(document):
         "campaigns_retrieve",
     } <= set(campaign_links)
     account_links = paths["/api/public/v1/sender_accounts/"]["post"]["responses"]["201"]["links"]
-    assert set(account_links) == {"sender_accounts_retrieve", "sender_accounts_destroy"}
+    assert set(account_links) == {
+        "sender_accounts_retrieve",
+        "sender_accounts_partial_update",
+        "sender_accounts_destroy",
+    }
 
 
 def test_a_campaign_documents_at_most_20_steps(client_all):

@@ -66,8 +66,8 @@ def test_parse_scopes(raw, expected):
         ("all", ["all"]),
         ("leads:update", ["leads:update"]),  # leads have no update
         (
-            "sender_accounts:update,zz:top,aa:bottom",
-            ["aa:bottom", "sender_accounts:update", "zz:top"],
+            "sender_accounts:pause,zz:top,aa:bottom",
+            ["aa:bottom", "sender_accounts:pause", "zz:top"],
         ),
     ],
 )
@@ -100,6 +100,22 @@ def test_grants_direct_all_and_wildcard():
     assert grants(["campaigns:all"], "campaigns:archive")
     assert not grants(["campaigns:all"], "reports:read")
     assert not grants(["campaigns:read"], "campaigns:all")  # an action does not imply :all
+
+
+def test_actions_added_later_are_known_and_granted_by_all():
+    """`sender_accounts:update` came after the first version: RESOURCE:all and `*` grant it,
+    and the note beside RESOURCE:all names it (registry.ADDED_LATER, one line per action)."""
+    assert "sender_accounts:update" in registry.ADDED_LATER
+    for name in registry.ADDED_LATER:
+        assert name in KNOWN_SCOPES
+        resource = name.split(":")[0]
+        assert grants([f"{resource}:all"], name)
+        assert grants(["*"], name)
+        assert name in registry.all_scope_note(resource)
+    assert registry.all_scope_note("sender_accounts") == (
+        "includes sender_accounts:update (PATCH sender_accounts/{id}), added later"
+    )
+    assert registry.all_scope_note("campaigns") == ""
 
 
 def test_grants_does_not_confuse_resource_prefixes():

@@ -1,5 +1,6 @@
 """Sender accounts over the API (API.md §4, §5): create, validation, the object's shape, the
-password never returned, isolation between workspaces, lists, stats, and no update (405)."""
+password never returned, isolation between workspaces, lists, stats, and no PUT (405; PATCH is
+tests/test_sender_account_update.py)."""
 
 import copy
 import logging
@@ -253,7 +254,7 @@ def test_password_is_in_no_response(client_all, caplog):
             client_all.post(URL, with_changes(SMTP_BODY, smtp__port=0)),
         ]
 
-    assert [r.status_code for r in responses] == [201, 200, 200, 405, 400]
+    assert [r.status_code for r in responses] == [201, 200, 200, 200, 400]
     assert responses[2].json()["results"][0]["smtp"] == {
         "host": "smtp.example.com",
         "port": 465,
@@ -380,19 +381,18 @@ def test_unknown_id_is_404(client_all, pk):
         assert response.json() == {"detail": "Not found."}
 
 
-# --- no update -----------------------------------------------------------------------------
+# --- no PUT --------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("method", ["put", "patch"])
-def test_update_is_not_offered(client_all, workspace, method):
+def test_put_is_not_offered(client_all, workspace):
     account = make_sender(workspace, display_name="Before")
 
-    response = getattr(client_all, method)(detail_url(account.pk), {"display_name": "After"})
+    response = client_all.put(detail_url(account.pk), {"display_name": "After"})
 
     assert response.status_code == 405
-    assert response.json() == {"detail": f'Method "{method.upper()}" not allowed.'}
+    assert response.json() == {"detail": 'Method "PUT" not allowed.'}
     assert "PUT" not in response["Allow"]
-    assert "PATCH" not in response["Allow"]
+    assert "PATCH" in response["Allow"]
     account.refresh_from_db()
     assert account.display_name == "Before"
 
@@ -416,15 +416,17 @@ OPERATIONS = [
     ("get", "list", "sender_accounts:read"),
     ("get", "detail", "sender_accounts:read"),
     ("post", "list", "sender_accounts:create"),
+    ("patch", "detail", "sender_accounts:update"),
     ("delete", "detail", "sender_accounts:delete"),
 ]
+BODIES = {"post": NATIVE_BODY, "patch": {"display_name": "Renamed"}}
 
 
 @pytest.mark.parametrize(("method", "path", "scope"), OPERATIONS)
 def test_each_operation_needs_its_scope(make_client, workspace, method, path, scope):
     account = make_sender(workspace)
     url = URL if path == "list" else detail_url(account.pk)
-    body = NATIVE_BODY if method == "post" else None
+    body = BODIES.get(method)
     others = sorted(s for _, _, s in OPERATIONS if s != scope)
 
     denied = getattr(make_client(others), method)(url, body)

@@ -37,6 +37,7 @@ CONTRACT_SCOPES = {
     "campaigns:all",
     "sender_accounts:create",
     "sender_accounts:read",
+    "sender_accounts:update",
     "sender_accounts:delete",
     "sender_accounts:all",
     "leads:create",

@@ -36,3 +36,24 @@ class WorkspaceQuerySet(models.QuerySet):
     def for_workspace(self, workspace: Workspace | uuid.UUID) -> Self:
         """The rows of `workspace` (a Workspace or its id) only."""
         return self.filter(workspace_id=getattr(workspace, "pk", workspace))
+
+
+class Slot(models.Model):
+    """One of a workspace's places for a slow call to someone else's server on a request's
+    behalf (a connection check, a test send): a request holds one while it waits, so at most
+    `limit` of them run at once per workspace, across processes (workspaces/slots.py)."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=20)
+    number = models.PositiveSmallIntegerField()
+    # Held until then (a holder that died frees its slot when this passes).
+    held_until = models.DateTimeField(null=True, blank=True)
+    holder = models.CharField(max_length=32, blank=True, default="")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "kind", "number"], name="slot_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.workspace_id} {self.kind} #{self.number}"
