@@ -31,6 +31,7 @@ ROUTES = [
     ("get", "sender_accounts/{id}", "sender_accounts:read"),
     ("patch", "sender_accounts/{id}", "sender_accounts:update"),
     ("delete", "sender_accounts/{id}", "sender_accounts:delete"),
+    ("post", "sender_accounts/{id}/check", "sender_accounts:update"),
     ("get", "leads", "leads:read"),
     ("post", "leads", "leads:create"),
     ("post", "leads/import", "leads:create"),

@@ -97,6 +97,7 @@ def test_created_objects_link_to_every_operation_on_them(document):
         "sender_accounts_retrieve",
         "sender_accounts_partial_update",
         "sender_accounts_destroy",
+        "sender_accounts_check_create",
     }
 
 
