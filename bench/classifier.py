@@ -54,7 +54,8 @@ def score(directory: Path) -> Score:
     return result
 
 
-def main(argv: list[str]) -> int:
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv if argv is None else argv
     directory = Path(argv[1]) if len(argv) > 1 else FIXTURES
     result = score(directory)
     print(f"{directory}: {result.automatic} automatic answers, {result.human} human replies")

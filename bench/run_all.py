@@ -14,6 +14,9 @@ BENCHMARKS = [
     "tracking",
     "noisy_neighbour",
     "inbox_memory",
+    "recovery",
+    "classifier",
+    "dsn_corpus",
 ]
 
 
