@@ -20,6 +20,7 @@ public_v1 = [
         name="redoc",
     ),
     re_path(r"^guide/?$", APIGuideView.as_view(), name="guide"),
+    re_path(r"^guide/sending/?$", APIGuideView.as_view(guide="sending"), name="guide-sending"),
     path("", include("campaigns.urls")),
     path("", include("sender_accounts.urls")),
     path("", include("leads.urls")),
@@ -31,6 +32,8 @@ admin.site.site_url = "/api/public/v1/docs"
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/public/v1/", include(public_v1)),
+    # Any other API path: the JSON 404 from a view, so DEBUG's HTML page never answers it.
+    re_path(r"^api/public/v1(?:/|$)", errors.api_not_found),
     path("", include("inbound.urls")),
 ]
 

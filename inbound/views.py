@@ -11,6 +11,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from delivery.tokens import click_link, open_message, unsubscribe_message
 from inbound import services
+from leads.models import Lead
 
 # The smallest transparent 1x1 GIF.
 PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
@@ -48,11 +49,14 @@ def click(request: HttpRequest, token: str) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
     """GET shows a page with one button and changes nothing (mail scanners fetch every link);
-    POST, from that button or a mail client's RFC 8058 one-click, unsubscribes."""
+    for a lead already unsubscribed it says so instead. POST, from that button or a mail
+    client's RFC 8058 one-click, unsubscribes."""
     message_pk = unsubscribe_message(token)
-    if message_pk is None or services.sent_message(message_pk) is None:
+    message = services.sent_message(message_pk) if message_pk is not None else None
+    if message is None:
         raise Http404
     if request.method == "GET":
-        return render(request, "inbound/unsubscribe.html", {"done": False})
+        done = Lead.objects.filter(pk=message.lead_id, status=Lead.Status.UNSUBSCRIBED).exists()
+        return render(request, "inbound/unsubscribe.html", {"done": done})
     services.unsubscribe(message_pk)
     return render(request, "inbound/unsubscribe.html", {"done": True})

@@ -47,7 +47,9 @@ def api_exception_handler(exc: Exception, context: dict) -> HttpResponse | None:
     else:
         response = exception_handler(exc, context)
         if response is None:
-            return None  # a bug: Django logs it and answers with handler500's JSON, never a trace
+            # A bug: Django logs it and answers with handler500's JSON, never a trace (with
+            # DEBUG on, errors.APIErrorPagesMiddleware turns the debug page into that JSON).
+            return None
         if isinstance(exc, MissingScopes):
             response.data = bodies.missing_scopes_body(exc.detail, exc.required, exc.granted)
         elif isinstance(exc, exceptions.Throttled):
