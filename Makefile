@@ -1,6 +1,6 @@
 # `make run` serves the API on $(HOST):$(PORT) (default 127.0.0.1:8000) and runs one sending
-# worker (Procfile, honcho); `make test` runs the whole suite. Both create .venv from the pinned
-# requirements on first use.
+# worker and the local mail catcher beside it (Procfile, honcho); `make test` runs the whole
+# suite. Both create .venv from the pinned requirements on first use.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -28,9 +28,14 @@ $(STAMP): requirements.txt requirements-dev.txt
 .env:
 	$(PYTHON) scripts/dev_env.py $@
 
+# Links in mail point at the address served, unless PUBLIC_BASE_URL is set (in the environment,
+# on the command line, or in .env: honcho hands .env to the processes and it wins).
+PUBLIC_BASE_URL ?= http://$(HOST):$(PORT)
+
 run: $(STAMP) .env
 	$(BIN)/python manage.py migrate --noinput
-	HOST=$(HOST) PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start -f Procfile -p $(PORT)
+	HOST=$(HOST) PUBLIC_BASE_URL="$(PUBLIC_BASE_URL)" PATH="$(CURDIR)/$(BIN):$$PATH" \
+	  $(BIN)/honcho start -f Procfile -p $(PORT)
 
 # Asks for a name, an email and a password; set DJANGO_SUPERUSER_USERNAME, _EMAIL and _PASSWORD
 # to answer them from the environment instead.

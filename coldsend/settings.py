@@ -71,11 +71,15 @@ INSTALLED_APPS = [
     "audit",
     "delivery",
     "inbound",
+    # Development tooling, standing alone: the local mail catcher that `make run` starts.
+    "mailcatcher",
     "django_tasks",
     "django_tasks_db",
 ]
 
 MIDDLEWARE = [
+    # First: with DEBUG on, an API path's HTML debug page becomes its JSON error (API.md §3).
+    "coldsend.api.errors.APIErrorPagesMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "coldsend.api.request_log.RequestLogMiddleware",
@@ -110,6 +114,9 @@ AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
 AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 AXES_ENABLE_ADMIN = False  # its pages list database records; the cache handler keeps none
 AXES_CLIENT_IP_CALLABLE = "coldsend.client_ip.client_ip"
+# No "AXES: BEGIN version …" banner on stderr at every start (manage.py, `make key`); lockouts
+# are still logged, as warnings.
+AXES_VERBOSE = False
 # axes warns about a per-process cache: without CACHE_URL, lockouts (like rate limits) count per
 # process; production sets CACHE_URL=redis://… (README).
 SILENCED_SYSTEM_CHECKS = ["axes.W001"]
@@ -284,9 +291,22 @@ CACHE_UNAVAILABLE_RETRY_AFTER_SECONDS = env.int("CACHE_UNAVAILABLE_RETRY_AFTER_S
 # Usage (last_used_at, used scopes) is written at most once per this many seconds per key.
 API_KEY_USAGE_WRITE_INTERVAL = env.int("API_KEY_USAGE_WRITE_INTERVAL", default=60)
 
+# The local mail catcher (API.md §9; `manage.py run_mail_catcher`, started by `make run`): SMTP
+# on loopback, any login or none, every message kept for the admin, nothing delivered onward.
+MAIL_CATCHER_HOST = env.str("MAIL_CATCHER_HOST", default="127.0.0.1")
+MAIL_CATCHER_PORT = env.int("MAIL_CATCHER_PORT", default=1025)
+MAIL_CATCHER_MAX_BYTES = env.int("MAIL_CATCHER_MAX_BYTES", default=10 * 1024 * 1024)
+_catcher_host = f"[{MAIL_CATCHER_HOST}]" if ":" in MAIL_CATCHER_HOST else MAIL_CATCHER_HOST
+
 # Sending (API.md §7). EMAIL_URL: the outgoing relay of NATIVE sender accounts (django-environ's
-# email URL, e.g. smtp+tls://user:pass@relay:587); the default prints messages to the console.
-vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
+# email URL, e.g. smtp+tls://user:pass@relay:587; smtp://host:port is no TLS and no AUTH). The
+# default: the mail catcher with DEBUG, else messages printed to the console.
+vars().update(
+    env.email_url(
+        "EMAIL_URL",
+        default=f"smtp://{_catcher_host}:{MAIL_CATCHER_PORT}" if DEBUG else "consolemail://",
+    )
+)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="webmaster@localhost")
 # Links in messages (unsubscribe, tracking) point here.
 PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="http://127.0.0.1:8000")

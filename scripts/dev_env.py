@@ -14,6 +14,10 @@ TEMPLATE = """\
 DEBUG=true
 SECRET_KEY={secret_key}
 FIELD_ENCRYPTION_KEYS={fernet_key}
+# NATIVE sender accounts send to the local mail catcher that `make run` starts: with DEBUG,
+# EMAIL_URL defaults to smtp://MAIL_CATCHER_HOST:MAIL_CATCHER_PORT (127.0.0.1:1025; no TLS, no
+# AUTH), and the admin shows what it caught under Mail catcher. A real relay instead, e.g.:
+# EMAIL_URL=smtp+tls://user:password@relay.example.com:587
 """
 
 

@@ -3,8 +3,8 @@
 Every fenced shell block (sh, bash, shell) in README.md carries a marker after its language:
 
     ```sh server    the run command: started in the background; the runner waits until
-                    GET /api/public/v1/me answers 401, and stops it (its whole process
-                    group) at the end
+                    GET /api/public/v1/me answers 401 and the mail catcher takes
+                    connections, and stops it (its whole process group) at the end
     ```sh run       run, in README order, in ONE bash session with `set -euo pipefail`
                     against that server (so a failing command or a curl -f that gets a
                     non-2xx answer fails the run)
@@ -14,8 +14,9 @@ An unmarked shell block is an error, so every block is a decision.
 
 The blocks run in a scratch copy of the tracked files (what `git clone` gives: no .env, no
 database) whose .venv is a link to this checkout's, with a minimal environment (PATH, HOME,
-LANG) plus PORT (a free port) and HOST=127.0.0.1, and DJANGO_SUPERUSER_USERNAME/_EMAIL/
-_PASSWORD so `make createsuperuser` needs no terminal.
+LANG) plus PORT and MAIL_CATCHER_PORT (free ports: runs on one machine never collide) and
+HOST=127.0.0.1, and DJANGO_SUPERUSER_USERNAME/_EMAIL/_PASSWORD so `make createsuperuser` needs
+no terminal.
 
 Usage: .venv/bin/python scripts/run_readme.py [README.md]   (exit status: the run's)
 """
@@ -39,7 +40,7 @@ SHELLS = {"sh", "bash", "shell"}
 MARKERS = {"server", "run", "skip"}
 FENCE = re.compile(r"^```([\w-]*)[ \t]*([\w-]*)[ \t]*\n(.*?)^```[ \t]*$", re.M | re.S)
 SERVER_START_SECONDS = 90
-RUN_SECONDS = 180
+RUN_SECONDS = 300
 
 
 class ReadmeError(Exception):
@@ -108,6 +109,7 @@ def user_environment(port: int) -> dict[str, str]:
     env.update(
         PORT=str(port),
         HOST="127.0.0.1",
+        MAIL_CATCHER_PORT=str(next(p for p in iter(free_port, None) if p != port)),
         DJANGO_SUPERUSER_USERNAME="admin",
         DJANGO_SUPERUSER_EMAIL="admin@example.com",
         DJANGO_SUPERUSER_PASSWORD="readme-runner-password-0",  # a throwaway database
@@ -130,6 +132,20 @@ def wait_for_api(port: int, server: subprocess.Popen, log: Path) -> None:
             pass
         time.sleep(0.25)
     raise ReadmeError(f"no 401 from {url} after {SERVER_START_SECONDS} s:\n{log.read_text()}")
+
+
+def wait_for_catcher(port: int, server: subprocess.Popen, log: Path) -> None:
+    """The local mail catcher the run command starts beside the server takes connections."""
+    deadline = time.monotonic() + SERVER_START_SECONDS
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise ReadmeError(f"the server block exited ({server.returncode}):\n{log.read_text()}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=2).close()
+            return
+        except OSError:
+            time.sleep(0.25)
+    raise ReadmeError(f"no mail catcher on port {port} after {SERVER_START_SECONDS} s")
 
 
 def stop(server: subprocess.Popen) -> None:
@@ -171,6 +187,7 @@ def run(readme: Path) -> int:
             )
             try:
                 wait_for_api(port, server, log)
+                wait_for_catcher(int(env["MAIL_CATCHER_PORT"]), server, log)
                 print(f"readme: server up after {time.monotonic() - started:.1f} s")
                 result = subprocess.run(
                     ["bash", "-c", "\n".join(script)],

@@ -26,6 +26,9 @@ GROUND = ["audit"]
 ALLOWED = {app: set(ORDER[index + 1 :]) | set(GROUND) for index, app in enumerate(ORDER)}
 ALLOWED["workspaces"] = set()
 ALLOWED["audit"] = {"workspaces"}
+# Development tooling (the local mail catcher) stands on nothing; no app may stand on it, as it
+# is in no other app's ALLOWED.
+ALLOWED["mailcatcher"] = set()
 TOP_FLOOR = {"views.py", "import_views.py", "serializers.py", "admin.py", "urls.py", "filters.py"}
 
 

@@ -35,6 +35,9 @@ def test_every_readme_shell_block_is_marked_and_make_run_is_the_server():
     code = "\n".join(b.code for b in runs)
     for needed in ("make createsuperuser", "make -s key", "leads/import", "examples/leads.csv"):
         assert needed in code
+    # A real campaign, end to end, against the mail catcher that `make run` starts (API.md §9).
+    for needed in ('"NATIVE"', "/preview", "/activate", "manage.py caught_mail"):
+        assert needed in code
 
 
 def test_the_runner_refuses_an_unmarked_block():
@@ -56,7 +59,7 @@ def test_run_blocks_hold_no_placeholder_and_no_uncommon_tool():
 
 def test_the_example_key_has_every_scope_the_examples_use():
     key_line = re.search(r'make -s key .*SCOPES="([^"]+)"', README).group(1)
-    assert set(key_line.split(",")) >= {"campaigns:all", "leads:all"}
+    assert set(key_line.split(",")) >= {"campaigns:all", "leads:all", "sender_accounts:all"}
 
 
 @pytest.mark.parametrize(("name", "text"), [("README.md", README), ("docs/api.md", GUIDE)])
@@ -97,11 +100,11 @@ def test_every_cited_contract_section_is_in_the_guide():
     assert missing == {}
 
 
-def test_the_guide_is_served_as_text(client):
+def test_the_guide_is_served_as_html(client):
     response = client.get(api_url("guide"))
     assert response.status_code == 200
-    assert response["Content-Type"] == "text/plain; charset=utf-8"
-    assert response.content.decode() == GUIDE
+    assert response["Content-Type"] == "text/html; charset=utf-8"
+    assert client.get(api_url("guide") + "?format=md").content.decode() == GUIDE
     assert client.get(api_url("guide/")).status_code == 200
     refused = client.post(api_url("guide"))
     assert refused.status_code == 405
