@@ -23,6 +23,7 @@ class AuditEvent(models.Model):
         CAMPAIGN_COMPLETED = "campaign.completed"
         CAMPAIGN_REACTIVATED = "campaign.reactivated"
         CAMPAIGN_DELETED = "campaign.deleted"
+        CAMPAIGN_TEST_SENT = "campaign.test_sent"
         SENDER_ACCOUNT_CREATED = "sender_account.created"
         SENDER_ACCOUNT_UPDATED = "sender_account.updated"
         SENDER_ACCOUNT_DELETED = "sender_account.deleted"

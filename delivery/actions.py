@@ -18,7 +18,7 @@ from campaigns import services as campaign_services
 from campaigns import transitions as campaign_transitions
 from campaigns.models import Campaign
 from coldsend.core.errors import Conflict, ErrorCode, Invalid, NotFound
-from delivery import rescheduling
+from delivery import previews, rescheduling
 from delivery.completion import complete_if_done
 from delivery.records import bounce_streak
 from engagement import suppressions
@@ -157,10 +157,15 @@ def do_remove_lead(lead: Lead, *, actor: Actor) -> None:
         complete_if_done(lead.campaign_id)
 
 
-def do_suppress(workspace: Workspace | uuid.UUID, email: str, reason: str) -> None:
+def do_suppress(
+    workspace: Workspace | uuid.UUID,
+    email: str,
+    reason: str,
+    source: str = Suppression.Source.UNKNOWN,
+) -> None:
     """No campaign of the workspace sends to `email` again (an unsubscribe or a hard bounce:
-    one per message, so no audit row)."""
-    suppressions.suppress(workspace, email, reason)
+    one per message, so no audit row); `source` says how we learnt it."""
+    suppressions.suppress(workspace, email, reason, source)
 
 
 def do_lift_suppression(suppression: Suppression, *, actor: Actor) -> None:
@@ -198,16 +203,15 @@ AccountStatus = SenderAccount.Status
 
 
 def do_update_sender_account(
-    account: SenderAccount, changes: Mapping[str, Any], *, actor: Actor, by_admin: bool = False
+    account: SenderAccount, changes: Mapping[str, Any], *, actor: Actor
 ) -> SenderAccount:
     """Apply validated settings to a sender account, under its row lock, with an audit row
     naming the fields that actually changed (never a password's value). ACTIVE while the row is
-    in ERROR is a Conflict `invalid_state` (a check makes it ACTIVE again), but for the admin
-    (`by_admin`), whose override makes the engine try the account again at once; leaving ERROR
-    clears `last_error`. A login (`smtp_*`, `imap_*`) changed without its password is Invalid
-    when the stored server or username is no longer the one the caller validated against (a
-    new server never gets the stored password), but for the admin, whose blank password field
-    keeps the stored one. A new gap, limit or status moves the next sends at once: a new gap
+    in ERROR is a Conflict `invalid_state` (a check makes it ACTIVE again); leaving ERROR
+    (for DISABLED) clears `last_error`. A login (`smtp_*`, `imap_*`) changed without its
+    password is Invalid when the stored server or username is no longer the one the caller
+    validated against (a new server never gets the stored password): the API and the admin
+    alike. A new gap, limit or status moves the next sends at once: a new gap
     applies from now (`next_available_at` cleared), and each ACTIVE campaign using the account
     is rescheduled in a short transaction of its own after this one (as `_schedule_added` does),
     its next claim applying the new settings."""
@@ -225,7 +229,7 @@ def do_update_sender_account(
             raise NotFound
         was = stored.status
         wants_active = changes.get("status") == AccountStatus.ACTIVE
-        if wants_active and was == AccountStatus.ERROR and not by_admin:
+        if wants_active and was == AccountStatus.ERROR:
             raise Conflict(
                 "Cannot make a sender account in status ERROR ACTIVE: check it instead "
                 "(it becomes ACTIVE once its server accepts it).",
@@ -233,7 +237,7 @@ def do_update_sender_account(
                 status=was,
                 allowed=[AccountStatus.ACTIVE, AccountStatus.DISABLED],
             )
-        moved = [] if by_admin else _logins_moved(stored, changes)
+        moved = _logins_moved(stored, changes)
         if moved:
             raise Invalid({prefix: [LOGIN_MOVED] for prefix in moved})
         changed = sorted(n for n, value in changes.items() if _setting_differs(stored, n, value))
@@ -279,3 +283,52 @@ def _logins_moved(stored: SenderAccount, changes: Mapping[str, Any]) -> list[str
         if any(name in changes and changes[name] != getattr(stored, name) for name in target):
             moved.append(prefix)
     return moved
+
+
+def do_test_send(
+    campaign: Campaign, *, step: int, to: str, lead: Lead | None, actor: Actor
+) -> previews.TestSend:
+    """`POST campaigns/{id}/test` (API.md §7), and the admin's: step `step` (1-based) rendered
+    for `lead` (None: a lead with empty fields) sent once, now, to `to`, its subject prefixed
+    `[Test] `, from the first ACTIVE account in the order of `sender_account_ids`, outside the
+    campaign's window and the account's gap. It counts in that account's rolling daily limit
+    only (the campaign's own limit is for its leads); at the limit, or to an address suppressed
+    in the workspace, nothing is sent (`sent` false, `error` says why). Its links belong to no
+    message and record nothing; no lead, message, event, stat or account status changes (an
+    account that fails is reported in `error`, not put in ERROR: a check judges accounts).
+
+    Invalid for a step, lead or address that is wrong; Conflict `not_ready` when the campaign
+    has no ACTIVE account; workspaces.slots.NoSlot when CONNECTION_CHECKS_PER_WORKSPACE checks
+    or test sends already run in the workspace. Talks SMTP for at most CONNECTION_CHECK_SECONDS.
+    Audited (`campaign.test_sent`) whatever the outcome."""
+    steps = previews.steps_of(campaign)
+    to = previews.check_test(campaign, steps, step, lead, to)
+    accounts = previews.accounts_of(campaign)
+    account = previews.first_active(accounts)
+    if account is None:
+        raise Conflict(
+            "The campaign has no sender account to send a test from.",
+            code=ErrorCode.NOT_READY,
+            problems=[
+                previews.NO_ACTIVE_ACCOUNT if accounts else campaign_transitions.NO_SENDER_ACCOUNT
+            ],
+        )
+    if Suppression.objects.filter(workspace_id=campaign.workspace_id, email=to).exists():
+        result = previews.TestSend(False, previews.SUPPRESSED)
+    else:
+        with previews.connection_slot(campaign.workspace_id):
+            result = previews.send_test(campaign, steps, step, lead, account, to)
+    record(
+        actor,
+        Action.CAMPAIGN_TEST_SENT,
+        campaign,
+        extra={
+            "step": step,
+            "to": to,
+            "lead_id": str(lead.pk) if lead is not None else None,
+            "sender_account_id": str(account.pk),
+            "sent": result.sent,
+            "error": result.error,
+        },
+    )
+    return result

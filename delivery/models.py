@@ -67,12 +67,16 @@ class Message(models.Model):
 
 
 class Attempt(models.Model):
-    """One SMTP attempt (or one reserved by a claim): the rolling-24h limits count these."""
+    """One SMTP attempt (or one reserved by a claim): the rolling-24h limits count these. A
+    campaign's test send (delivery/actions.py `do_test_send`) has neither message nor campaign:
+    it counts in its sender account's limit only."""
 
     id = models.BigAutoField(primary_key=True)
-    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="+")
+    message = models.ForeignKey(
+        Message, on_delete=models.CASCADE, related_name="+", null=True, blank=True
+    )
     campaign = models.ForeignKey(
-        Campaign, on_delete=models.CASCADE, related_name="+", db_index=False
+        Campaign, on_delete=models.CASCADE, related_name="+", db_index=False, null=True, blank=True
     )
     sender_account = models.ForeignKey(
         SenderAccount, on_delete=models.CASCADE, related_name="+", db_index=False

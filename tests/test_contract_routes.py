@@ -26,6 +26,8 @@ ROUTES = [
     ("post", "campaigns/{id}/pause", "campaigns:pause"),
     ("post", "campaigns/{id}/activate", "campaigns:activate"),
     ("get", "campaigns/{id}/analytics", "campaigns:read"),
+    ("post", "campaigns/{id}/preview", "campaigns:read"),
+    ("post", "campaigns/{id}/test", "campaigns:update"),
     ("get", "sender_accounts", "sender_accounts:read"),
     ("post", "sender_accounts", "sender_accounts:create"),
     ("get", "sender_accounts/{id}", "sender_accounts:read"),
@@ -77,6 +79,8 @@ def valid_body(path: str, ids: dict[str, str]) -> dict:
         "sender_accounts/{id}": {"display_name": "Renamed"},
         "leads": {"campaign_id": ids["campaigns"], "email": "new@x.io"},
         "leads/import": {"campaign_id": ids["campaigns"], "leads": [{"email": "i@x.io"}]},
+        "campaigns/{id}/preview": {"step": 1},
+        "campaigns/{id}/test": {"step": 1, "to": "t@x.io"},
     }.get(path, {})
 
 
@@ -87,6 +91,8 @@ def test_each_operation_needs_exactly_its_scope(method, path, scope, make_key, w
     ids = build_workspace_objects(workspace)
     if path.endswith("/pause"):  # the one action that needs an ACTIVE campaign
         Campaign.objects.filter(id=ids["campaigns"]).update(status=Campaign.Status.ACTIVE)
+    if path.endswith("/preview"):  # a preview of a real lead needs leads:read as well
+        Lead.objects.filter(id=ids["leads"]).delete()
     everything_else = [
         s for s in KNOWN_SCOPES if s != "*" and not s.startswith(scope.split(":")[0])
     ]

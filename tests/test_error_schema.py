@@ -22,6 +22,7 @@ from tests.urls import API, api_url
 DOMAIN_CONFLICTS: dict[tuple[str, str], set[ErrorCode]] = {
     ("POST", "campaigns/{id}/activate/"): {ErrorCode.INVALID_STATE, ErrorCode.NOT_READY},
     ("POST", "campaigns/{id}/pause/"): {ErrorCode.INVALID_STATE},
+    ("POST", "campaigns/{id}/test/"): {ErrorCode.NOT_READY},
     ("DELETE", "campaigns/{id}/"): {ErrorCode.INVALID_STATE},
     ("PUT", "campaigns/{id}/"): {ErrorCode.INVALID_STATE},
     ("PATCH", "campaigns/{id}/"): {ErrorCode.INVALID_STATE},
@@ -162,6 +163,8 @@ def test_domain_conflicts_answer_as_documented(document, client_all):
     SenderAccount.objects.filter(pk=sender["id"]).update(status=SenderAccount.Status.ERROR)
     answer("PATCH", "sender_accounts/{id}/", f"sender_accounts/{sender['id']}",
            ErrorCode.INVALID_STATE, status="ACTIVE")  # fmt: skip
+    answer("POST", "campaigns/{id}/test/", f"campaigns/{ready['id']}/test",
+           ErrorCode.NOT_READY, step=1, to="t@acme.test")  # fmt: skip
     answer("PUT", "campaigns/{id}/", f"campaigns/{ready['id']}", ErrorCode.INVALID_STATE,
            name="Ready", sender_account_ids=[])  # fmt: skip
 

@@ -30,6 +30,7 @@ from schemathesis.specs.openapi.checks import (
 from campaigns.models import Campaign, CampaignStep
 from coldsend.api.pagination import INVALID_CURSOR
 from delivery.models import Message
+from delivery.previews import LEAD_NOT_IN_CAMPAIGN, NO_STEP, STEP_RANGE_PATTERN
 from leads.importing.parse_json import TOO_DEEP
 from leads.models import Lead
 from leads.services import CAMPAIGN_NOT_FOUND
@@ -58,6 +59,9 @@ NOT_IN_THE_SCHEMA = {
     # an object the request names does not exist in the key's workspace
     "campaign_id": [[CAMPAIGN_NOT_FOUND]],
     "sender_account_ids": [MISSING_SENDER],
+    # a step or a lead the campaign does not have (preview, test send)
+    "step": [re.compile(STEP_RANGE_PATTERN), [NO_STEP]],
+    "lead_id": [[LEAD_NOT_IN_CAMPAIGN]],
     # a cursor the API did not hand out
     "cursor": [[INVALID_CURSOR]],
     # rules between two fields (the descriptions say them)
