@@ -240,7 +240,12 @@ def _failed(
     changes: dict = {"next_send_at": None}
     if isinstance(failure, Bounce):
         message.update(status=Status.BOUNCED, error=str(failure))
-        do_suppress(lead.workspace_id, lead.email, Suppression.Reason.BOUNCED)
+        do_suppress(
+            lead.workspace_id,
+            lead.email,
+            Suppression.Reason.BOUNCED,
+            Suppression.Source.SMTP_BOUNCE,
+        )
         return _Written(Outcome.BOUNCED, changes, transitions.BOUNCED, Event.BOUNCED)
     if isinstance(failure, Refused):
         message.update(status=Status.FAILED, error=str(failure))

@@ -131,10 +131,19 @@ class Suppression(models.Model):
         UNSUBSCRIBED = "UNSUBSCRIBED"
         BOUNCED = "BOUNCED"
 
+    class Source(models.TextChoices):
+        """What wrote it: the reason says why, the source how we learnt it."""
+
+        UNSUBSCRIBE_LINK = "unsubscribe_link", "unsubscribe link"
+        SMTP_BOUNCE = "smtp_bounce", "refused at sending (SMTP)"
+        BOUNCE_REPORT = "bounce_report", "bounce report (inbox)"
+        UNKNOWN = "unknown", "not recorded"
+
     id = models.BigAutoField(primary_key=True)
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
     email = models.EmailField(max_length=254)
     reason = models.CharField(max_length=12, choices=Reason.choices)
+    source = models.CharField(max_length=20, choices=Source.choices, default=Source.UNKNOWN)
     created_at = models.DateTimeField()
 
     class Meta:

@@ -8,14 +8,19 @@ from engagement.models import Suppression
 from workspaces.models import Workspace
 
 
-def suppress(workspace: Workspace | uuid.UUID, email: str, reason: str) -> None:
-    """No campaign of the workspace sends to `email` again (idempotent; the first reason
-    stays)."""
+def suppress(
+    workspace: Workspace | uuid.UUID,
+    email: str,
+    reason: str,
+    source: str = Suppression.Source.UNKNOWN,
+) -> None:
+    """No campaign of the workspace sends to `email` again (idempotent; the first reason and
+    source stay). `source` says how we learnt it (Suppression.Source)."""
     workspace_id = workspace.pk if isinstance(workspace, Workspace) else workspace
     Suppression.objects.get_or_create(
         workspace_id=workspace_id,
         email=email.strip().lower(),
-        defaults={"reason": reason, "created_at": clock.now()},
+        defaults={"reason": reason, "source": source, "created_at": clock.now()},
     )
 
 

@@ -113,7 +113,12 @@ def unsubscribe(message_pk: uuid.UUID) -> bool:
         lead = Lead.objects.select_for_update().filter(pk=message.lead_id).first()
         if lead is None:
             return False
-        do_suppress(lead.workspace_id, lead.email, Suppression.Reason.UNSUBSCRIBED)
+        do_suppress(
+            lead.workspace_id,
+            lead.email,
+            Suppression.Reason.UNSUBSCRIBED,
+            Suppression.Source.UNSUBSCRIBE_LINK,
+        )
         if lead.status == transitions.UNSUBSCRIBED:
             return True
         leads = Lead.objects.filter(pk=lead.pk)
@@ -174,7 +179,12 @@ def record_report(message: Sent, failure: dsn.Failure, *, suppress: bool) -> boo
         if hard:
             _event(message, Event.BOUNCED)
             if suppress:
-                do_suppress(lead.workspace_id, lead.email, Suppression.Reason.BOUNCED)
+                do_suppress(
+                    lead.workspace_id,
+                    lead.email,
+                    Suppression.Reason.BOUNCED,
+                    Suppression.Source.BOUNCE_REPORT,
+                )
     if hard:
         protect_from_bounces(message.campaign_id)
     do_complete_campaign(message.campaign_id)

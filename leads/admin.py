@@ -5,11 +5,13 @@ from django.contrib import admin
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.template.loader import render_to_string
 
 from audit.services import Actor
 from coldsend.admin import DeleteThroughServiceMixin
 from delivery import actions
-from delivery.models import Message
+from delivery.api_selectors import lead_messages
+from engagement.models import EmailEvent
 from leads.emails import normalize_email
 from leads.models import Lead
 from leads.serializers import custom_fields_problems
@@ -36,33 +38,13 @@ class LeadAdminForm(forms.ModelForm):
         return value
 
 
-class MessageInline(admin.TabularInline):
-    """What was sent or attempted for the lead, oldest first: the engine's record, read-only."""
-
-    model = Message
-    fields = [
-        "step", "status", "sender_account", "subject", "message_id", "attempts", "error",
-        "attempted_at", "sent_at",
-    ]  # fmt: skip
-    readonly_fields = fields
-    ordering = ["step"]
-    extra = 0
-    can_delete = False
-    show_change_link = False
-    verbose_name_plural = "Messages sent or attempted"
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
+EVENTS_SHOWN = 500  # opens can repeat without end: the page shows the latest ones
 
 
 @admin.register(Lead)
 class LeadAdmin(DeleteThroughServiceMixin, admin.ModelAdmin):
     form = LeadAdminForm
     delete_service = actions.do_remove_lead
-    inlines = [MessageInline]
     list_display = ["email", "campaign", "status", "current_step", "next_send_at", "created_at"]
     list_filter = ["status", "campaign", "workspace"]
     list_select_related = ["campaign"]
@@ -70,7 +52,21 @@ class LeadAdmin(DeleteThroughServiceMixin, admin.ModelAdmin):
     # The status and delivery state are moved by the sending engine and the trackers only.
     readonly_fields = [
         "id", "workspace", "status", "current_step", "next_send_at", "last_sent_at",
-        "sender_account", "created_at",
+        "sender_account", "created_at", "conversation", "events",
+    ]  # fmt: skip
+    fieldsets = [
+        (None, {"fields": LeadAdminForm.Meta.fields}),
+        (
+            "Delivery",
+            {
+                "fields": [
+                    "id", "workspace", "status", "current_step", "next_send_at",
+                    "last_sent_at", "sender_account", "created_at",
+                ]
+            },
+        ),
+        ("Conversation", {"fields": ["conversation"]}),
+        ("Events", {"fields": ["events"]}),
     ]  # fmt: skip
     search_fields = ["email"]
     search_help_text = "A full address matches exactly; anything else matches part of the email."
@@ -79,8 +75,33 @@ class LeadAdmin(DeleteThroughServiceMixin, admin.ModelAdmin):
     show_full_result_count = False
     sortable_by = []
 
-    def get_inlines(self, request: HttpRequest, obj: Lead | None) -> list:
-        return self.inlines if obj is not None else []  # a new lead has no messages
+    def get_fieldsets(self, request: HttpRequest, obj: Lead | None = None) -> list:
+        if obj is None:  # a new lead has no messages and no events
+            return [fieldset for fieldset in self.fieldsets if fieldset[0] is None]
+        return self.fieldsets
+
+    @admin.display(description="Messages sent or attempted")
+    def conversation(self, lead: Lead) -> str:
+        """What was sent or attempted for the lead, oldest first (`GET leads/{id}/messages`):
+        the engine's record, read-only."""
+        return render_to_string(
+            "admin/leads/lead/conversation.html",
+            {"messages": lead_messages(lead).select_related("sender_account")},
+        )
+
+    @admin.display(description="Events")
+    def events(self, lead: Lead) -> str:
+        """What happened to the lead's messages (sent, opened, clicked, replied …), oldest
+        first: the latest EVENTS_SHOWN."""
+        latest = list(
+            EmailEvent.objects.filter(lead=lead)
+            .select_related("step")
+            .order_by("-occurred_at", "-id")[: EVENTS_SHOWN + 1]
+        )
+        return render_to_string(
+            "admin/leads/lead/events.html",
+            {"events": latest[:EVENTS_SHOWN][::-1], "earlier": len(latest) > EVENTS_SHOWN},
+        )
 
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet, search_term: str

@@ -26,6 +26,7 @@ def campaign_form(campaign: Campaign, **changes) -> dict:
         "daily_limit": str(campaign.daily_limit),
         **schedule_fields(campaign.schedule),
         "stop_on_reply": "on" if campaign.stop_on_reply else "",
+        "tracking": [name for name, on in campaign.tracking.items() if on],
         "steps-TOTAL_FORMS": str(len(steps)),
         "steps-INITIAL_FORMS": str(len(steps)),
         "steps-MIN_NUM_FORMS": "0",

@@ -191,7 +191,11 @@ def test_an_unknown_time_zone_is_refused(admin_client, workspace):
     assert Campaign.objects.count() == 1
 
 
-def test_view_site_leads_to_the_api_docs(admin_client):
+def test_view_site_leads_to_the_api_docs(admin_client, client):
     html = admin_client.get("/admin/").content.decode()
-    assert re.search(r'<a href="/api/public/v1/docs">View site</a>', html)
-    assert admin_client.get(api_url("docs")).status_code == 200
+    [target] = re.findall(r'<a href="([^"]+)">View site</a>', html)
+    assert target == "/api/public/v1/docs"
+    for browser in (admin_client, client):  # logged in or not: a page, not a 404
+        response = browser.get(target)
+        assert response.status_code == 200
+        assert response["Content-Type"].startswith("text/html")

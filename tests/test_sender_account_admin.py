@@ -84,7 +84,13 @@ def test_blank_password_on_change_keeps_the_old_one(superuser_client, workspace)
 
     response = superuser_client.post(
         f"{ADMIN}{account.pk}/change/",
-        form_data(workspace, email="kept@example.com", display_name="Renamed", smtp_password=""),
+        form_data(
+            workspace,
+            email="kept@example.com",
+            display_name="Renamed",
+            smtp_username="user",  # the stored login, unchanged
+            smtp_password="",
+        ),
     )
 
     assert response.status_code == 302, response.content.decode()[:2000]
