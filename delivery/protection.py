@@ -35,7 +35,10 @@ def protect_from_bounces(campaign_id: uuid.UUID) -> bool:
     counts = Message.objects.filter(
         campaign_id=campaign_id, status__in=[Status.FAILED, Status.RETRY, Status.BOUNCED]
     ).aggregate(
-        unsent=Count("pk", filter=Q(status__in=[Status.FAILED, Status.RETRY])),
+        # FAILED by a report read later was SENT (and counted) first.
+        unsent=Count(
+            "pk", filter=Q(status__in=[Status.FAILED, Status.RETRY], sent_at__isnull=True)
+        ),
         reported_later=Count("pk", filter=Q(status=Status.BOUNCED, sent_at__isnull=False)),
     )
     attempted = totals.get(Event.SENT, 0) + bounced - counts["reported_later"] + counts["unsent"]
