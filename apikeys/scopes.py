@@ -10,6 +10,8 @@ RESOURCES: dict[str, tuple[str, ...]] = {
     "campaigns": ("create", "read", "update", "delete", "pause", "activate"),
     "sender_accounts": ("create", "read", "update", "delete"),
     "leads": ("create", "read", "delete"),
+    "webhooks": ("create", "read", "update", "delete"),
+    "events": ("read",),
 }
 
 # Actions added to a resource after the first version (API.md §2): keys holding RESOURCE:all

@@ -33,6 +33,12 @@ class AuditEvent(models.Model):
         API_KEY_CREATED = "api_key.created"
         API_KEY_REVOKED = "api_key.revoked"
         SUPPRESSION_LIFTED = "suppression.lifted"
+        WEBHOOK_CREATED = "webhook.created"
+        WEBHOOK_UPDATED = "webhook.updated"
+        WEBHOOK_DELETED = "webhook.deleted"
+        WEBHOOK_SECRET_ROTATED = "webhook.secret_rotated"
+        WEBHOOK_REPLAYED = "webhook.replayed"
+        WEBHOOK_TESTED = "webhook.tested"
 
     id = models.BigAutoField(primary_key=True)
     occurred_at = models.DateTimeField(default=timezone.now)

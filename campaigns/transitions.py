@@ -10,9 +10,10 @@ from typing import NamedTuple
 
 from django.db import models, transaction
 
-from audit.services import Action, Actor, record
+from audit.services import Action, Actor, ActorType, record
 from campaigns.models import Campaign
 from coldsend.core.errors import Conflict, ErrorCode, NotFound
+from events.services import campaign_data, record_event
 from sender_accounts.models import SenderAccount
 
 logger = logging.getLogger("campaigns.transitions")
@@ -103,7 +104,29 @@ def _move(
     if detail:
         extra["detail"] = detail
     record(actor, AUDIT_ACTIONS[action], campaign, extra=extra)
+    if action in EVENTS:
+        data = {**campaign_data(campaign), "reason": _reason(action, actor, paused_reason)}
+        record_event(campaign.workspace_id, EVENTS[action], data, campaign_id=campaign.pk)
     logger.info("campaign %s %s: %s -> %s", campaign.pk, action, previous, campaign.status)
+
+
+# The event of each move (API.md §10), and its `reason`: who or what caused it.
+EVENTS = {
+    "activate": "campaign.activated",
+    "reopen": "campaign.activated",
+    "pause": "campaign.paused",
+    "complete": "campaign.completed",
+}
+
+
+def _reason(action: str, actor: Actor, paused_reason: str | None) -> str:
+    if action == "reopen":
+        return "leads_added"
+    if action == "complete":
+        return "finished"
+    if paused_reason == Campaign.PausedReason.BOUNCE_RATE:
+        return "bounce_rate"
+    return "admin" if actor.type == ActorType.ADMIN_USER else "user"
 
 
 def activate(campaign: Campaign, *, actor: Actor) -> Campaign:

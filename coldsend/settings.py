@@ -69,8 +69,10 @@ INSTALLED_APPS = [
     "leads",
     "engagement",
     "audit",
+    "events",
     "delivery",
     "inbound",
+    "webhooks",
     # Development tooling, standing alone: the local mail catcher that `make run` starts.
     "mailcatcher",
     "django_tasks",
@@ -310,7 +312,8 @@ vars().update(
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="webmaster@localhost")
 # Links in messages (unsubscribe, tracking) point here.
 PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="http://127.0.0.1:8000")
-# Loopback/private/link-local/reserved SMTP and IMAP hosts are refused unless this is true.
+# Loopback/private/link-local/reserved SMTP, IMAP and webhook hosts are refused unless this is
+# true (webhook URLs may then be plain http too: development).
 SMTP_ALLOW_PRIVATE_HOSTS = env.bool("SMTP_ALLOW_PRIVATE_HOSTS", default=DEBUG)
 # Per SMTP command; keep it well under the SQLite lock timeout (20 s).
 SMTP_TIMEOUT_SECONDS = env.float("SMTP_TIMEOUT_SECONDS", default=10.0)
@@ -366,7 +369,11 @@ _TASK_BACKENDS = {
 }
 if TASKS_BACKEND not in _TASK_BACKENDS:
     raise ImproperlyConfigured(f"TASKS_BACKEND must be one of {', '.join(_TASK_BACKENDS)}.")
-TASKS = {"default": {"BACKEND": _TASK_BACKENDS[TASKS_BACKEND], "QUEUES": ["default"]}}
+# Two queues: "default" (inbox reads, account re-checks) and "webhooks" (deliveries), each with
+# workers of its own, so a slow endpoint never holds an inbox read and the other way round.
+TASKS = {
+    "default": {"BACKEND": _TASK_BACKENDS[TASKS_BACKEND], "QUEUES": ["default", "webhooks"]}
+}
 if TASKS_BACKEND == "rq":
     INSTALLED_APPS.append("django_rq")  # its `rqworker` command
 # Task workers per run_worker (threads for the database queue, processes for RQ): inbox polls
@@ -375,7 +382,31 @@ TASK_WORKERS = env.int("TASK_WORKERS", default=4)
 TASKS_REDIS_URL = env.str(
     "TASKS_REDIS_URL", default=env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
 )
-RQ_QUEUES = {"default": {"URL": TASKS_REDIS_URL, "DEFAULT_TIMEOUT": 300}}
+RQ_QUEUES = {
+    "default": {"URL": TASKS_REDIS_URL, "DEFAULT_TIMEOUT": 300},
+    "webhooks": {"URL": TASKS_REDIS_URL, "DEFAULT_TIMEOUT": 300},
+}
+
+# Events and webhooks (API.md §10).
+EVENTS_RETENTION_DAYS = env.int("EVENTS_RETENTION_DAYS", default=30)
+WEBHOOKS_PER_WORKSPACE = env.int("WEBHOOKS_PER_WORKSPACE", default=20)
+# A delivery attempt's total deadline (connect, TLS, request, response).
+WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=15.0)
+# Seconds before each retry after a failed attempt (jitter ±10%): about 5 s, 5 min, 30 min,
+# 2 h, 5 h, 10 h and 10 h, so retries span more than a day; then the delivery is FAILED.
+_RETRIES = [5, 300, 1800, 7200, 18000, 36000, 36000]
+WEBHOOK_RETRY_SCHEDULE = [float(s) for s in env.list("WEBHOOK_RETRY_SCHEDULE", default=_RETRIES)]
+# An endpoint with no success for this long while attempts failed is disabled ("failing").
+WEBHOOK_FAILING_DAYS = env.float("WEBHOOK_FAILING_DAYS", default=5.0)
+# Delivery task workers per run_worker (threads, or RQ processes), on the "webhooks" queue.
+WEBHOOK_WORKERS = env.int("WEBHOOK_WORKERS", default=4)
+# A delivery task works for one endpoint for at most this long, then lets others have a turn.
+WEBHOOK_TASK_SECONDS = env.float("WEBHOOK_TASK_SECONDS", default=30.0)
+# A claimed delivery is held this long; a worker killed meanwhile leaves it to the next sweep.
+WEBHOOK_LEASE_SECONDS = env.float("WEBHOOK_LEASE_SECONDS", default=60.0)
+# How often each worker's dispatcher looks for new events and due deliveries (it is also woken
+# at once by events recorded in its own process).
+WEBHOOK_SWEEP_SECONDS = env.float("WEBHOOK_SWEEP_SECONDS", default=1.0)
 
 # Production hardening: on unless DEBUG. Behind a TLS-terminating proxy, set
 # SECURE_PROXY_SSL_HEADER=HTTP_X_FORWARDED_PROTO,https so Django knows the request was HTTPS.

@@ -10,7 +10,11 @@ from django.db import connection
 from audit.models import AuditEvent
 from audit.services import ENGINE, record
 from campaigns.models import Campaign
+from delivery.models import Message
 from engagement.models import CampaignCounter, EmailEvent
+from events.services import NewEvent, lead_data, message_data, record_events
+from events.services import record_event as record_log_event
+from sender_accounts.models import SenderAccount
 
 logger = logging.getLogger("delivery")
 
@@ -118,3 +122,94 @@ class BounceStreak:
 
 
 bounce_streak = BounceStreak()
+
+
+def account_moved(account: SenderAccount, status: str, last_error: str) -> None:
+    """The event of an account going into ERROR or out of it (API.md §10), inside the change's
+    transaction."""
+    type = (
+        "sender_account.error"
+        if status == SenderAccount.Status.ERROR
+        else "sender_account.recovered"
+    )
+    data = {
+        "sender_account_id": account.pk,
+        "email": account.email,
+        "status": status,
+        "last_error": last_error,
+    }
+    record_log_event(account.workspace_id, type, data)
+
+
+# The event log's message.* and lead.* events (API.md §10), written in the caller's transaction.
+
+
+def sent_event(
+    type: str,
+    campaign: Campaign,
+    lead_id: uuid.UUID,
+    lead_email: str,
+    *,
+    account_id: uuid.UUID | None,
+    step: int | None,
+    message_pk: uuid.UUID,
+    message_id: str,
+    **extra: object,
+) -> NewEvent:
+    """A message event from what the engine holds in memory (no query)."""
+    data = message_data(
+        campaign, lead_id, lead_email,
+        sender_account_id=account_id, step=step, message=message_pk, message_id=message_id,
+        kind="STEP" if step is not None else "ANSWER",
+    )  # fmt: skip
+    return NewEvent(campaign.workspace_id, type, {**data, **extra}, campaign.pk, lead_id)
+
+
+def lead_event(
+    type: str, campaign: Campaign, lead_id: uuid.UUID, lead_email: str, **extra: object
+) -> NewEvent:
+    data = {**lead_data(campaign, lead_id, lead_email), **extra}
+    return NewEvent(campaign.workspace_id, type, data, campaign.pk, lead_id)
+
+
+_FACTS = (
+    "pk", "lead_id", "campaign_id", "step", "sender_account_id", "message_id", "lead__email",
+    "campaign__name", "campaign__status", "campaign__workspace_id",
+)  # fmt: skip
+
+
+class _Campaign:
+    def __init__(self, row: dict) -> None:
+        self.pk, self.name = row["campaign_id"], row["campaign__name"]
+        self.status, self.workspace_id = row["campaign__status"], row["campaign__workspace_id"]
+
+
+def message_events(
+    type: str, message_pks: list[uuid.UUID], extra: dict[uuid.UUID, dict] | None = None
+) -> list[NewEvent]:
+    """Message events for stored messages (one query), each with its `extra` fields."""
+    events = []
+    for row in Message.objects.filter(pk__in=message_pks).values(*_FACTS):
+        events.append(
+            sent_event(
+                type, _Campaign(row), row["lead_id"], row["lead__email"],
+                account_id=row["sender_account_id"], step=row["step"], message_pk=row["pk"],
+                message_id=row["message_id"], **(extra or {}).get(row["pk"], {}),
+            )
+        )  # fmt: skip
+    return events
+
+
+def record_message_event(type: str, message_pk: uuid.UUID, **extra: object) -> None:
+    record_events(message_events(type, [message_pk], {message_pk: extra}))
+
+
+def record_lead_event(
+    type: str, message_pk: uuid.UUID, *, with_message_id: bool = False, **extra: object
+) -> None:
+    """A lead event (L + extra) about the lead of a stored message (+ that message's
+    Message-ID, `with_message_id`)."""
+    for row in Message.objects.filter(pk=message_pk).values(*_FACTS):
+        more = {"message_id": row["message_id"], **extra} if with_message_id else extra
+        campaign = _Campaign(row)
+        record_events([lead_event(type, campaign, row["lead_id"], row["lead__email"], **more)])

@@ -16,6 +16,7 @@ from delivery.claim import PUSH_MAX
 from delivery.claimed import Claim
 from delivery.completion import complete_if_done
 from delivery.models import Message
+from delivery.records import account_moved
 from delivery.rescheduling import schedule_campaign
 from delivery.send import release
 from delivery.transport import AccountError, open_session
@@ -133,6 +134,7 @@ def _check_failed(account: SenderAccount, error: str) -> None:
             return
         if row.status == SenderAccount.Status.ACTIVE:
             changes["status"] = SenderAccount.Status.ERROR
+            account_moved(row, SenderAccount.Status.ERROR, changes["last_error"])
         SenderAccount.objects.filter(pk=account.pk).update(**changes)
     account.status = changes.get("status", row.status)
     account.last_error, account.checked_at = changes["last_error"], now
@@ -149,6 +151,7 @@ def _check_passed(account: SenderAccount) -> bool:
         recovered = row.status == SenderAccount.Status.ERROR
         if recovered:
             changes.update(status=SenderAccount.Status.ACTIVE, next_available_at=None)
+            account_moved(row, SenderAccount.Status.ACTIVE, "")
         SenderAccount.objects.filter(pk=account.pk).update(**changes)
     for name, value in changes.items():
         setattr(account, name, value)

@@ -22,11 +22,19 @@ from delivery.claim import recheck_at
 from delivery.claimed import Claim
 from delivery.models import Attempt, Message
 from delivery.outcomes import Outcome, Result
-from delivery.records import Event, bounce_streak, record_event
+from delivery.records import (
+    Event,
+    account_moved,
+    bounce_streak,
+    lead_event,
+    record_event,
+    sent_event,
+)
 from delivery.schedule import Window, next_step_at, retry_at
 from delivery.store import store
 from delivery.transport import AccountError, Bounce, Refused, Session, TemporaryFailure
 from engagement.models import Suppression
+from events.services import record_events
 from leads import transitions
 from leads.models import Lead
 from sender_accounts.models import SenderAccount
@@ -122,7 +130,7 @@ def send_one(session: Session, account: SenderAccount, item: Claim, context: _Co
         session.finish(recipient, built.message)
     except (Bounce, Refused, TemporaryFailure) as exc:
         failure = exc
-    return record(item, context, step, failure, account.next_available_at)
+    return record(item, context, step, failure, account.next_available_at, built.message_id)
 
 
 def _closed(item: Claim, gated: Outcome) -> Result:
@@ -152,6 +160,7 @@ class _Written:
     changes: dict
     to: str | None = None
     event: str | None = None
+    error: str = ""
 
 
 def record(
@@ -160,8 +169,10 @@ def record(
     step: CampaignStep,
     failure: Exception | None,
     account_free_at: datetime | None,
+    message_id: str = "",
 ) -> Result:
-    """One transaction: the message's outcome, its event, the lead's next step or end.
+    """One transaction: the message's outcome, its events (the counters' and the event log's),
+    the lead's next step or end.
 
     Every writer takes its locks in one order, so no two deadlock: the campaign row (FOR
     SHARE: a campaign delete, which holds it FOR UPDATE, is waited for or waits), the lead, its
@@ -170,7 +181,7 @@ def record(
     window = Window.of(campaign.schedule)
     db = store()
     if failure is None:
-        recorded = db.record_sent(item, campaign, steps, step, account_free_at)
+        recorded = db.record_sent(item, context, steps, step, account_free_at, message_id)
         if recorded is not None:  # PostgreSQL: in one round trip
             return recorded
     with transaction.atomic():
@@ -192,7 +203,7 @@ def record(
             written = _sent(item, context, lead, message, now, active, window, account_free_at)
         else:
             written = _failed(item, failure, lead, message, now, active, window)
-        _write_lead(item, campaign, step, lead, written, now)
+        _write_lead(item, context, step, lead, written, now, message_id)
     return Result(written.outcome, ended=written.changes["next_send_at"] is None)
 
 
@@ -246,27 +257,29 @@ def _failed(
             Suppression.Reason.BOUNCED,
             Suppression.Source.SMTP_BOUNCE,
         )
-        return _Written(Outcome.BOUNCED, changes, transitions.BOUNCED, Event.BOUNCED)
+        return _Written(Outcome.BOUNCED, changes, transitions.BOUNCED, Event.BOUNCED, str(failure))
     if isinstance(failure, Refused):
         message.update(status=Status.FAILED, error=str(failure))
-        return _Written(Outcome.FAILED, changes, transitions.FAILED)
+        return _Written(Outcome.FAILED, changes, transitions.FAILED, error=str(failure))
     if attempts < settings.SEND_MAX_ATTEMPTS:
         message.update(status=Status.RETRY, error=str(failure))
         changes["next_send_at"] = retry_at(window, now, attempts) if active else None
         return _Written(Outcome.RETRY, changes)
     message.update(status=Status.FAILED, error=str(failure))
-    return _Written(Outcome.FAILED, changes, transitions.FAILED)
+    return _Written(Outcome.FAILED, changes, transitions.FAILED, error=str(failure))
 
 
 def _write_lead(
     item: Claim,
-    campaign: Campaign,
+    context: _Context,
     step: CampaignStep,
     lead: Lead,
     written: _Written,
     now: datetime,
+    message_id: str,
 ) -> None:
-    """The lead's fields (and status), then the event: in record()'s lock order."""
+    """The lead's fields (and status), then the events: in record()'s lock order."""
+    campaign = context.campaign
     leads = Lead.objects.filter(pk=lead.pk)
     if written.to is None:
         leads.update(**written.changes)
@@ -281,11 +294,33 @@ def _write_lead(
             type=written.event,
             at=now,
         )
+    logged = LOGGED.get(written.outcome)
+    if logged is not None:
+        extra = {"error": written.error} if written.outcome is not Outcome.SENT else {}
+        if written.outcome is Outcome.BOUNCED:
+            extra["source"] = "smtp"
+        events = [
+            sent_event(
+                logged, campaign, lead.pk, context.lead.email, account_id=item.account_id,
+                step=item.step, message_pk=item.message_id, message_id=message_id, **extra,
+            )
+        ]  # fmt: skip
+        if written.to == transitions.COMPLETED:
+            events.append(lead_event("lead.completed", campaign, lead.pk, context.lead.email))
+        record_events(events)
     # Hard bounces in a row (API.md §7), last in record()'s lock order: a send ends the row.
     if written.outcome is Outcome.BOUNCED:
         bounce_streak.extend(campaign.pk)
     elif written.outcome is Outcome.SENT:
         bounce_streak.end(campaign.pk)
+
+
+# The event log's type for each final outcome (a RETRY is not final: no event).
+LOGGED = {
+    Outcome.SENT: "message.sent",
+    Outcome.BOUNCED: "message.bounced",
+    Outcome.FAILED: "message.failed",
+}
 
 
 # Handing claims back
@@ -350,6 +385,7 @@ def account_failed(account: SenderAccount, error: AccountError) -> None:
         in_error = error.at_once or failures >= ACCOUNT_FAILURES_IN_ROW
         if in_error and row.status == SenderAccount.Status.ACTIVE:
             changes.update(status=SenderAccount.Status.ERROR, checked_at=now)
+            account_moved(row, SenderAccount.Status.ERROR, changes["last_error"])
         SenderAccount.objects.filter(pk=account.pk).update(**changes)
     for name, value in changes.items():
         setattr(account, name, value)

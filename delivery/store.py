@@ -5,6 +5,7 @@ the same methods."""
 import uuid
 from collections import defaultdict
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from django.db import connection
 
@@ -13,10 +14,23 @@ from coldsend.core import clock
 from delivery.claimed import Claim
 from delivery.models import Attempt, Message
 from delivery.outcomes import Outcome, Result
-from delivery.records import Event, bounce_streak, event_insert_params, event_insert_sql
+from delivery.records import (
+    Event,
+    bounce_streak,
+    event_insert_params,
+    event_insert_sql,
+    lead_event,
+    sent_event,
+)
 from delivery.schedule import Window, next_step_at
+from events.services import insert_params as log_insert_params
+from events.services import insert_sql as log_insert_sql
+from events.services import nudge
 from leads import transitions
 from leads.models import Lead
+
+if TYPE_CHECKING:
+    from delivery.send import _Context as Context
 
 Status = Message.Status
 
@@ -114,28 +128,25 @@ class PostgresStore:
     def record_sent(
         self,
         item: Claim,
-        campaign: Campaign,
+        context: "Context",
         steps: list[CampaignStep],
         step: CampaignStep,
         account_free_at: datetime | None,
+        message_id: str,
     ) -> Result | None:
-        """The common case in one round trip: message SENT, event SENT, the lead's next step (its
-        current status decides, read by the UPDATE itself). Several statements in one query run as
-        one transaction; it holds the counters' rows only while it runs."""
+        """The common case in one round trip: message SENT, event SENT (the counters' and the
+        event log's message.sent, and lead.completed after the last step), the lead's next step
+        (its current status decides, read by the UPDATE itself). Several statements in one query
+        run as one transaction; it holds the counters' rows only while it runs."""
+        campaign = context.campaign
         now = clock.now()
         last = item.step >= len(steps)
-        when = None
-        if not last:
-            when = next_step_at(
-                Window.of(campaign.schedule),
-                sent_at=now,
-                delay_days=steps[item.step].delay_days,
-                account_free_at=account_free_at,
-            )
+        when = None if last else _next_step(campaign, steps[item.step], now, account_free_at)
         going_on = transitions.continuing(stop_on_reply=campaign.stop_on_reply)
         status_after, status_params = transitions.after_send_sql("status", last=last)
         lead_table, message_table = Lead._meta.db_table, Message._meta.db_table
         campaign_table = Campaign._meta.db_table
+        completed_cte, log_params = _logged(item, context, message_id, now, last=last)
         # The locks in record()'s order: the campaign row, then the lead (updated first, with its
         # counters), its message, the event's counters. A lead deleted meanwhile gets no event, and
         # its message went with it.
@@ -146,10 +157,11 @@ class PostgresStore:
                 status = {status_after},
                 next_send_at = CASE WHEN %s AND status = ANY(%s) AND (SELECT status FROM
                     {campaign_table} WHERE id = %s) = %s THEN %s::timestamptz END
-            WHERE id = %s RETURNING id, next_send_at),
+            WHERE id = %s RETURNING id, next_send_at, status),
         message AS (
             UPDATE {message_table} SET status = %s, sent_at = %s, error = '' WHERE id = %s),
-        event AS ({event_insert_sql("lead")})
+        event AS ({event_insert_sql("lead")}),
+        logged AS ({log_insert_sql("lead")}){completed_cte}
         SELECT next_send_at FROM lead;
         {bounce_streak.end_sql()}"""  # noqa: S608 (names from the models)
         params = [
@@ -160,6 +172,7 @@ class PostgresStore:
             item.lead_id,
             Status.SENT, now, item.message_id,
             *event_insert_params(campaign.pk, item.account_id, step.pk, Event.SENT, now),
+            *log_params,
             campaign.pk,
         ]  # fmt: skip
         with connection.cursor() as cursor:
@@ -169,7 +182,40 @@ class PostgresStore:
             row = cursor.fetchone()
         if row is None:  # deleted while its message was on the wire: nothing to record
             return Result(Outcome.GONE, ended=True)
+        nudge()  # committed: the webhooks' dispatcher may deliver the events
         return Result(Outcome.SENT, ended=row[0] is None)
+
+
+def _next_step(
+    campaign: Campaign, step: CampaignStep, now: datetime, account_free_at: datetime | None
+) -> datetime:
+    """When the lead's next step is due (if its sequence goes on: the SQL decides)."""
+    return next_step_at(
+        Window.of(campaign.schedule),
+        sent_at=now,
+        delay_days=step.delay_days,
+        account_free_at=account_free_at,
+    )
+
+
+def _logged(
+    item: Claim, context: "Context", message_id: str, now: datetime, *, last: bool
+) -> tuple[str, list]:
+    """The event log's part of record_sent: message.sent (its CTE is always there), and after
+    the last step lead.completed when the lead's new status is COMPLETED (its CTE, returned)."""
+    campaign, lead = context.campaign, context.lead
+    params = log_insert_params(
+        sent_event(
+            "message.sent", campaign, item.lead_id, lead.email, account_id=item.account_id,
+            step=item.step, message_pk=item.message_id, message_id=message_id,
+        ),
+        now,
+    )  # fmt: skip
+    if not last:
+        return "", params
+    completed = lead_event("lead.completed", campaign, item.lead_id, lead.email)
+    params += [*log_insert_params(completed, now), transitions.COMPLETED]
+    return f",\n        completed AS ({log_insert_sql('lead', 'status = %s')})", params
 
 
 class GenericStore:
@@ -218,10 +264,11 @@ class GenericStore:
     def record_sent(
         self,
         item: Claim,
-        campaign: Campaign,
+        context: "Context",
         steps: list[CampaignStep],
         step: CampaignStep,
         account_free_at: datetime | None,
+        message_id: str,
     ) -> Result | None:
         """None: a send is recorded in record()'s transaction, like every other outcome."""
         return None

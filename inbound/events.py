@@ -9,7 +9,9 @@ from django.db.models import OuterRef, Subquery
 
 from campaigns.models import Campaign, CampaignStep
 from delivery.models import Message
+from delivery.records import message_events
 from engagement.models import EmailEvent
+from events.services import record_events
 
 Event = EmailEvent.Type
 
@@ -84,6 +86,7 @@ WHERE m.sent_at IS NOT NULL AND {opens_on} AND NOT EXISTS (
     WHERE e.lead_id = m.lead_id AND e.type = 'OPENED' AND e.step_id IS NOT DISTINCT FROM s.id
       AND e.occurred_at > v.low AND e.occurred_at < v.high
 )
+RETURNING lead_id, step_id
 """
 ROW = {
     "postgresql": "(%s::uuid, %s::timestamptz, %s::timestamptz, %s::timestamptz)",
@@ -129,3 +132,20 @@ def insert_opens(opens: list[tuple[uuid.UUID, datetime]], window: timedelta) -> 
             cursor.execute("SET LOCAL synchronous_commit TO OFF")
             cursor.execute(LOCK_MESSAGES, [sorted({str(pk) for pk, _ in opens})])
         cursor.execute(sql, params)
+        written = cursor.fetchall()
+        if written:
+            _log_opens([pk for pk, _ in opens], written)
+
+
+def _log_opens(candidates: list[uuid.UUID], written: list[tuple]) -> None:
+    """message.opened for each open written (by its lead and step), in the same transaction."""
+    positions = dict(
+        CampaignStep.objects.filter(pk__in={step for _, step in written}).values_list(
+            "pk", "position"
+        )
+    )
+    # SQLite returns a UUID column as its 32 hex digits, PostgreSQL as a UUID.
+    wanted = {(uuid.UUID(str(lead)), positions.get(step)) for lead, step in written}
+    messages = Message.objects.filter(pk__in=candidates).values_list("pk", "lead_id", "step")
+    pks = [pk for pk, lead, step in messages if (lead, step) in wanted]
+    record_events(message_events("message.opened", pks))

@@ -20,7 +20,7 @@ import logging
 import socket
 import ssl
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from email.message import Message as EmailMessage
 
 from django.conf import settings
@@ -36,7 +36,7 @@ from coldsend.core import clock, netcheck
 from coldsend.core.deadline import Deadline
 from coldsend.core.netcheck import HostRefused
 from delivery.models import Message
-from inbound import classify, services
+from inbound import classify, services, texts
 from inbound.models import InboxState, ReadMail
 from leads.models import Lead
 from sender_accounts.models import SenderAccount
@@ -115,6 +115,7 @@ class _CheckedIMAPClient(IMAPClient):
     def __init__(self, *args: object, deadline: Deadline, **kwargs: object) -> None:
         self.deadline = deadline
         super().__init__(*args, **kwargs)
+        self.normalise_times = False  # INTERNALDATE with its zone, not as local time
 
     def _create_IMAP4(self) -> imaplib.IMAP4:
         timeout = getattr(self._timeout, "connect", None)
@@ -255,9 +256,10 @@ def mail_key(parsed: EmailMessage, raw: bytes) -> str:
     return ids[0][:300] if ids else "sha256:" + hashlib.sha256(raw).hexdigest()
 
 
-def record(account: SenderAccount, raw: bytes) -> str:
+def record(account: SenderAccount, raw: bytes, arrived: datetime | None = None) -> str:
     """Classify one message and record what it says, once per message (by its Message-ID);
-    returns its kind, "other" when it names no message of ours, "seen" when already read."""
+    returns its kind, "other" when it names no message of ours, "seen" when already read.
+    `arrived`: when the IMAP server received it (else now)."""
     parsed = classify.parse(raw)
     with transaction.atomic():
         try:
@@ -267,20 +269,23 @@ def record(account: SenderAccount, raw: bytes) -> str:
                 )
         except IntegrityError:
             return "seen"
-        return _record(account, classify.classify(parsed))
+        return _record(account, classify.classify(parsed), parsed, arrived or clock.now())
 
 
-def _record(account: SenderAccount, found: classify.Classified) -> str:
+def _record(
+    account: SenderAccount, found: classify.Classified, parsed: EmailMessage, arrived: datetime
+) -> str:
     if found.kind == classify.BOUNCE:
         return _record_report(account, found)
     if found.kind in (classify.AUTO_REPLY, classify.REPLY):
         message = ours(account, found.message_ids)
         if message is None:
             return classify.OTHER
+        reply = texts.reply_data(parsed, arrived)
         if found.kind == classify.AUTO_REPLY:
-            services.record_auto_reply(message)
+            services.record_auto_reply(message, reply)
         else:
-            services.record_reply(message)
+            services.record_reply(message, reply)
     return found.kind
 
 
@@ -288,13 +293,13 @@ class Skipped(Exception):
     """One message that cannot be read or recorded: passed over, counted, logged."""
 
 
-def read_one(account: SenderAccount, uid: int, raw: bytes) -> str:
+def read_one(account: SenderAccount, uid: int, raw: bytes, arrived: datetime | None = None) -> str:
     """Record one message in its own `try`: anything wrong with it (MIME nested deeper than
     classify.MAX_DEPTH, undecodable headers, a classifier error) is a Skipped, never an error that
     stops the poll. A database error is not the message's fault: it stops the poll, and the
     message is read again next round."""
     try:
-        return record(account, raw)
+        return record(account, raw, arrived)
     except DatabaseError:
         raise
     except Exception as exc:
@@ -349,16 +354,31 @@ def _read_new(
         InboxState.objects.filter(pk=account.pk).update(uidvalidity=uidvalidity, last_uid=0)
     uids = sorted(uid for uid in client.search(["UID", f"{last + 1}:*"]) if uid > last)
     for batch in _batches(uids, FETCH_BATCH):
-        sizes = client.fetch(batch, ["RFC822.SIZE"])
+        sizes = client.fetch(batch, ["RFC822.SIZE", "INTERNALDATE"])
         for uid in batch:
-            kind = _fetch_and_read(account, client, uid, sizes.get(uid, {}).get(b"RFC822.SIZE"))
+            facts = sizes.get(uid, {})
+            arrived = facts.get(b"INTERNALDATE")
+            kind = _fetch_and_read(
+                account, client, uid, facts.get(b"RFC822.SIZE"), _arrival(arrived)
+            )
             if kind is not None:
                 seen[kind] = seen.get(kind, 0) + 1
             InboxState.objects.filter(pk=account.pk).update(last_uid=uid)
 
 
+def _arrival(value: object) -> datetime | None:
+    """The IMAP arrival time (INTERNALDATE), never later than now (it is read now)."""
+    if not isinstance(value, datetime) or value.tzinfo is None:
+        return None
+    return min(value, clock.now())
+
+
 def _fetch_and_read(
-    account: SenderAccount, client: IMAPClient, uid: int, size: int | None
+    account: SenderAccount,
+    client: IMAPClient,
+    uid: int,
+    size: int | None,
+    arrived: datetime | None = None,
 ) -> str | None:
     """One message: whole when within INBOX_MAX_MESSAGE_BYTES, else its headers alone (a reply
     with a large attachment still counts). Its kind, or None when there was nothing to read or
@@ -376,7 +396,7 @@ def _fetch_and_read(
     if not raw:
         return None
     try:
-        return read_one(account, uid, raw)
+        return read_one(account, uid, raw, arrived)
     except Skipped as skipped:
         _skipped(account, str(skipped), skipped.__cause__)
         return None

@@ -14,7 +14,7 @@ from delivery.actions import do_complete_campaign, do_suppress
 from delivery.html import links
 from delivery.models import Message
 from delivery.protection import protect_from_bounces
-from delivery.records import record_event
+from delivery.records import record_event, record_lead_event, record_message_event
 from delivery.tokens import link_digest
 from engagement.models import Suppression
 from inbound import dsn
@@ -81,13 +81,16 @@ def link_target(message_pk: uuid.UUID, index: int, digest: str) -> tuple[Sent, s
     return message, found[index][2]
 
 
-def record_click(message: Sent, index: int) -> bool:
-    """CLICKED for a campaign tracking clicks, once per link per 10 seconds."""
+def record_click(message: Sent, index: int, url: str) -> bool:
+    """CLICKED for a campaign tracking clicks, once per link per 10 seconds, with its
+    message.clicked event."""
     if not message.tracking.get("clicks"):
         return False
     if not first_in_window("click", message.pk, str(index)):
         return False
-    _record_hit(message.pk, Event.CLICKED, "clicks")
+    with transaction.atomic():
+        _record_hit(message.pk, Event.CLICKED, "clicks")
+        record_message_event("message.clicked", message.pk, url=url)
     return True
 
 
@@ -124,13 +127,15 @@ def unsubscribe(message_pk: uuid.UUID) -> bool:
         leads = Lead.objects.filter(pk=lead.pk)
         transitions.move(leads, transitions.UNSUBSCRIBED, next_send_at=None)
         _event(message, Event.UNSUBSCRIBED)
+        record_lead_event("lead.unsubscribed", message.pk)
     logger.info("lead %s unsubscribed", lead.pk)
     do_complete_campaign(message.campaign_id)
     return True
 
 
-def record_reply(message: Sent) -> None:
-    """REPLIED; the lead shows REPLIED and, with stop_on_reply, its sequence stops."""
+def record_reply(message: Sent, reply: dict | None = None) -> None:
+    """REPLIED; the lead shows REPLIED and, with stop_on_reply, its sequence stops. `reply`:
+    what lead.replied carries of the answer (inbound/texts.py)."""
     stop = (
         Campaign.objects.filter(pk=message.campaign_id)
         .values_list("stop_on_reply", flat=True)
@@ -145,12 +150,20 @@ def record_reply(message: Sent) -> None:
         stopped = {"next_send_at": None} if stop else {}
         transitions.move(Lead.objects.filter(pk=lead.pk), transitions.REPLIED, **stopped)
         _event(message, Event.REPLIED)
+        _answered("lead.replied", message, reply)
     do_complete_campaign(message.campaign_id)
 
 
-def record_auto_reply(message: Sent) -> None:
+def record_auto_reply(message: Sent, reply: dict | None = None) -> None:
     """AUTO_REPLIED only: an automatic answer is not a reply."""
-    _event(message, Event.AUTO_REPLIED)
+    with transaction.atomic():
+        _event(message, Event.AUTO_REPLIED)
+        _answered("lead.auto_replied", message, reply)
+
+
+def _answered(type: str, message: Sent, reply: dict | None) -> None:
+    """lead.replied or lead.auto_replied: L, the Message-ID of ours it answers, the reply."""
+    record_lead_event(type, message.pk, with_message_id=True, **({"reply": reply} if reply else {}))
 
 
 def record_report(message: Sent, failure: dsn.Failure, *, suppress: bool) -> bool:
@@ -176,6 +189,12 @@ def record_report(message: Sent, failure: dsn.Failure, *, suppress: bool) -> boo
         leads = Lead.objects.filter(pk=lead.pk)
         transitions.move(leads, transitions.BOUNCED if hard else transitions.FAILED,
                          next_send_at=None)  # fmt: skip
+        record_message_event(
+            "message.bounced" if hard else "message.failed",
+            message.pk,
+            error=error[:300],
+            **({"source": "report"} if hard else {}),
+        )
         if hard:
             _event(message, Event.BOUNCED)
             if suppress:

@@ -40,7 +40,7 @@ def click(request: HttpRequest, token: str) -> HttpResponse:
     if not target:
         raise Http404
     message, url = target
-    services.record_click(message, signed[1])
+    services.record_click(message, signed[1], url)
     return HttpResponseRedirect(url)
 
 

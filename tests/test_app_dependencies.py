@@ -1,8 +1,9 @@
-"""Arrows between apps point one way (inbound → delivery → engagement → leads → campaigns →
-sender_accounts → apikeys → workspaces), so a rule has one home and no cycle can come back.
-`audit` is ground every floor may stand on (the actions write its rows); it stands on the
-workspaces only. Views, serializers, admins, URLs and commands (the top floor) may read any
-app; `coldsend`, the composition root, is checked apart: only its `core` is ground."""
+"""Arrows between apps point one way (webhooks → inbound → delivery → engagement → leads →
+campaigns → sender_accounts → apikeys → workspaces), so a rule has one home and no cycle can
+come back. `audit` and `events` are ground every floor may stand on (the actions write their
+rows); audit stands on the workspaces only, events on nothing. Views, serializers, admins,
+URLs and commands (the top floor) may read any app; `coldsend`, the composition root, is
+checked apart: only its `core` is ground."""
 
 import ast
 from pathlib import Path
@@ -12,6 +13,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 # The apps from the top of the house to its ground, as the house plan draws them.
 ORDER = [
+    "webhooks",
     "inbound",
     "delivery",
     "engagement",
@@ -21,11 +23,12 @@ ORDER = [
     "apikeys",
     "workspaces",
 ]
-GROUND = ["audit"]
+GROUND = ["audit", "events"]
 # What each app's models, services, selectors … may import, besides itself and coldsend.core.
 ALLOWED = {app: set(ORDER[index + 1 :]) | set(GROUND) for index, app in enumerate(ORDER)}
 ALLOWED["workspaces"] = set()
 ALLOWED["audit"] = {"workspaces"}
+ALLOWED["events"] = set()  # ids in JSON only: it stands on nothing
 # Development tooling (the local mail catcher) stands on nothing; no app may stand on it, as it
 # is in no other app's ALLOWED.
 ALLOWED["mailcatcher"] = set()

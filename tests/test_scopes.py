@@ -33,7 +33,7 @@ def test_known_scopes_are_derived_from_resources():
     derived |= {f"{r}:all" for r in RESOURCES}
     derived.add("*")
     assert set(KNOWN_SCOPES) == derived
-    assert set(RESOURCES) == {"campaigns", "sender_accounts", "leads"}
+    assert set(RESOURCES) == {"campaigns", "sender_accounts", "leads", "webhooks", "events"}
 
 
 @pytest.mark.parametrize(

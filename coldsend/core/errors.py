@@ -18,6 +18,8 @@ class ErrorCode(StrEnum):
     NOT_READY = "not_ready"
     IN_USE = "in_use"
     DUPLICATE = "duplicate"
+    LIMIT_REACHED = "limit_reached"
+    SUPPRESSED = "suppressed"
     IDEMPOTENCY_IN_PROGRESS = "idempotency_in_progress"
     IDEMPOTENCY_KEY_REUSED = "idempotency_key_reused"
     IDEMPOTENCY_RESPONSE_NOT_STORED = "idempotency_response_not_stored"
@@ -54,6 +56,8 @@ class Conflict(DomainError):
             ErrorCode.NOT_READY,
             ErrorCode.IN_USE,
             ErrorCode.DUPLICATE,
+            ErrorCode.LIMIT_REACHED,
+            ErrorCode.SUPPRESSED,
             ErrorCode.IDEMPOTENCY_IN_PROGRESS,
             ErrorCode.IDEMPOTENCY_RESPONSE_NOT_STORED,
         }

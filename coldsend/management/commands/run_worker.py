@@ -3,7 +3,8 @@
 The send loop queues the reads of the inboxes that are due, claims due sends, sends and records
 them, and sleeps until the earliest next_send_at (at most WORKER_MAX_SLEEP_SECONDS). Beside it
 run TASK_WORKERS workers of the configured task backend: django-tasks-db's in threads, or RQ
-workers (the first with its scheduler) in child processes (TASKS_BACKEND=rq). The background
+workers (the first with its scheduler) in child processes (TASKS_BACKEND=rq), and
+WEBHOOK_WORKERS more on the `webhooks` queue, fed by the webhooks' dispatcher thread. The background
 tasks talk to other people's servers (an inbox poll, an account re-check), each under its own
 total deadline: with several task workers one slow server holds one of them, never the others.
 SIGTERM or SIGINT: the current message is finished, then it exits."""
@@ -23,6 +24,7 @@ from django.db import DatabaseError, close_old_connections
 from coldsend.core import clock
 from delivery import engine
 from inbound.inbox import poll_due_accounts
+from webhooks import dispatch
 
 logger = logging.getLogger("coldsend.worker")
 
@@ -42,11 +44,11 @@ def worker_round(stop: threading.Event | None = None, lanes: engine.Lanes | None
     return engine.run_round(lanes)
 
 
-def _db_task_worker(number: int) -> tuple[threading.Thread, object]:
+def _db_task_worker(number: int, queue: str = "default") -> tuple[threading.Thread, object]:
     from django_tasks_db.management.commands.db_worker import Worker
 
     worker = Worker(
-        queue_names=["default"],
+        queue_names=[queue],
         interval=1.0,
         batch=False,
         backend_name="default",
@@ -64,16 +66,16 @@ def _db_task_worker(number: int) -> tuple[threading.Thread, object]:
                 logger.exception("task worker: error, restarting")
                 time.sleep(1)
 
-    thread = threading.Thread(target=run, name=f"task-worker-{number}", daemon=True)
+    thread = threading.Thread(target=run, name=f"{queue}-task-worker-{number}", daemon=True)
     thread.start()
     return thread, worker
 
 
-def _rq_worker(scheduler: bool) -> subprocess.Popen:
+def _rq_worker(scheduler: bool, queue: str = "default") -> subprocess.Popen:
     command = [sys.executable, "manage.py", "rqworker"]
     if scheduler:
         command.append("--with-scheduler")
-    command += ["--job-class", "django_tasks_rq.backend.Job", "default"]
+    command += ["--job-class", "django_tasks_rq.backend.Job", queue]
     return subprocess.Popen(command, cwd=settings.BASE_DIR)  # noqa: S603 (our own manage.py)
 
 
@@ -105,11 +107,18 @@ class Command(BaseCommand):
         task_workers, children = [], []
         if not no_tasks:
             count = max(1, settings.TASK_WORKERS)
+            hooks = max(1, settings.WEBHOOK_WORKERS)
             if settings.TASKS_BACKEND == "db":
                 task_workers = [_db_task_worker(n)[1] for n in range(1, count + 1)]
+                task_workers += [_db_task_worker(n, "webhooks")[1] for n in range(1, hooks + 1)]
             elif settings.TASKS_BACKEND == "rq":
                 # RQ workers with django-tasks-rq's job class; the first runs the scheduler.
                 children = [_rq_worker(scheduler=n == 0) for n in range(count)]
+                children += [_rq_worker(False, "webhooks") for _ in range(hooks)]
+            # The webhooks' dispatcher: fans events out to deliveries and queues their tasks.
+            threading.Thread(
+                target=dispatch.sweep_forever, args=(stop,), name="webhook-dispatcher", daemon=True
+            ).start()
         logger.info("worker started (tasks: %s)", "off" if no_tasks else settings.TASKS_BACKEND)
         try:
             self.loop(stop, exit_when_idle)

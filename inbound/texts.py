@@ -1,0 +1,87 @@
+"""What a person reads of a message that came in (API.md §10 and §11): who sent it, its
+subject, and its text — the plain-text part, or the HTML part turned to text by inscriptis —
+bounded. Attachments are never read."""
+
+from datetime import datetime
+from email.header import decode_header, make_header
+from email.message import Message
+from email.utils import getaddresses
+
+from inscriptis import get_text
+
+MAX_TEXT_CHARS = 100_000
+EVENT_TEXT_BYTES = 8 * 1024  # reply text in an event, so an event stays under 20 KB
+MAX_HTML_CHARS = 2_000_000  # HTML beyond this is not turned to text (its start is)
+
+
+def header_text(value: object) -> str:
+    """A header decoded from RFC 2047 words; undecodable parts are replaced, never an error."""
+    if value is None:
+        return ""
+    try:
+        return str(make_header(decode_header(str(value)))).strip()
+    except (ValueError, LookupError, UnicodeError):
+        return str(value).strip()
+
+
+def sender(msg: Message) -> str:
+    """The From address (the address alone, without the display name)."""
+    found = getaddresses([header_text(msg.get("From"))])
+    return found[0][1][:320] if found and found[0][1] else header_text(msg.get("From"))[:320]
+
+
+def _decoded(part: Message) -> str:
+    payload = part.get_payload(decode=True)
+    if not isinstance(payload, bytes):
+        return ""
+    charset = part.get_content_charset() or "utf-8"
+    try:
+        return payload.decode(charset, "replace")
+    except LookupError:  # an unknown charset name
+        return payload.decode("utf-8", "replace")
+
+
+def _parts(msg: Message) -> tuple[Message | None, Message | None]:
+    """The first inline text/plain and text/html parts, attachments skipped."""
+    plain = html = None
+    for part in msg.walk():
+        if part.is_multipart() or part.get_content_disposition() == "attachment":
+            continue
+        kind = part.get_content_type()
+        if kind == "text/plain" and plain is None:
+            plain = part
+        elif kind == "text/html" and html is None:
+            html = part
+    return plain, html
+
+
+def text_of(msg: Message) -> str:
+    """The message's text, at most MAX_TEXT_CHARS characters."""
+    plain, html = _parts(msg)
+    if plain is not None:
+        text = _decoded(plain)
+    elif html is not None:
+        text = get_text(_decoded(html)[:MAX_HTML_CHARS])
+    else:
+        text = ""
+    return text.replace("\r\n", "\n").strip()[:MAX_TEXT_CHARS]
+
+
+def cut(text: str, limit: int) -> tuple[str, bool]:
+    """`text` cut to at most `limit` bytes of UTF-8 (never inside a character); whether it was."""
+    encoded = text.encode("utf-8")
+    if len(encoded) <= limit:
+        return text, False
+    return encoded[:limit].decode("utf-8", "ignore"), True
+
+
+def reply_data(msg: Message, received_at: datetime) -> dict:
+    """The `reply` object of lead.replied and lead.auto_replied."""
+    text, truncated = cut(text_of(msg), EVENT_TEXT_BYTES)
+    return {
+        "from": sender(msg),
+        "subject": header_text(msg.get("Subject"))[:998],
+        "text": text,
+        "text_truncated": truncated,
+        "received_at": received_at,
+    }
