@@ -26,7 +26,7 @@ from webhooks.transport import Answer, Connection
 logger = logging.getLogger("webhooks")
 
 Status = WebhookDelivery.Status
-BATCH = 200
+BATCH = 500
 GONE = 410
 
 

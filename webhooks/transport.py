@@ -6,6 +6,7 @@ deliveries to the same endpoint."""
 
 import contextlib
 import http.client
+import socket
 import ssl
 import time
 from dataclasses import dataclass
@@ -78,6 +79,8 @@ class Connection:
     def _open(self, deadline: Deadline) -> http.client.HTTPConnection:
         sock = connect(self.host, self.port, max(deadline.remaining(), 0.001))
         deadline.watch(sock)
+        # As http.client's own connect does: no Nagle wait between a request and the next.
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         kind = http.client.HTTPSConnection if self.https else http.client.HTTPConnection
         conn = kind(self.host, self.port, timeout=self.timeout)
         if self.https:

@@ -26,7 +26,8 @@ class _Watchdog:
 
     def arm(self, deadline: "Deadline", ends: float, generation: int) -> None:
         with self._wake:
-            heapq.heappush(self._heap, (ends, next(self._order), deadline, generation))
+            entry = (ends, next(self._order), deadline, generation)
+            heapq.heappush(self._heap, entry)
             if len(self._heap) > self._compact_at:  # drop the deadlines stopped or restarted
                 self._heap = [entry for entry in self._heap if entry[2].current(entry[3])]
                 heapq.heapify(self._heap)
@@ -34,7 +35,10 @@ class _Watchdog:
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._run, name="deadlines", daemon=True)
                 self._thread.start()
-            self._wake.notify()
+            # Only a new earliest end changes the watchdog's sleep: waking it for every arm
+            # would cost each request a thread switch.
+            if self._heap[0] is entry:
+                self._wake.notify()
 
     def _run(self) -> None:
         while True:
