@@ -17,6 +17,7 @@ BENCHMARKS = [
     "recovery",
     "classifier",
     "dsn_corpus",
+    "webhooks",
 ]
 
 
