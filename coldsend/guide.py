@@ -1,7 +1,7 @@
-"""The API guide (docs/api.md) and the sending guide it links to (docs/sending.md), served as
-HTML: CommonMark with tables, GitHub's heading ids (so `#7-delivery--campaigns-that-send` links
-work as on GitHub), links between the guides rewritten to their routes, and nothing loaded from
-another host. `?format=md` gives the markdown itself."""
+"""The API guide (docs/api.md) and the guides it links to (docs/sending.md, docs/webhooks.md),
+served as HTML: CommonMark with tables, GitHub's heading ids (so
+`#7-delivery--campaigns-that-send` links work as on GitHub), links between the guides rewritten
+to their routes, and nothing loaded from another host. `?format=md` gives the markdown itself."""
 
 import functools
 import unicodedata
@@ -19,7 +19,11 @@ from rest_framework.request import Request
 from rest_framework.views import APIView
 
 # The guides by name, with their files and the route (URL name) each is served at.
-GUIDES = {"api": ("docs/api.md", "guide"), "sending": ("docs/sending.md", "guide-sending")}
+GUIDES = {
+    "api": ("docs/api.md", "guide"),
+    "sending": ("docs/sending.md", "guide-sending"),
+    "webhooks": ("docs/webhooks.md", "guide-webhooks"),
+}
 GUIDE = GUIDES["api"][0]
 
 # Inline styles only; no script, and nothing from another host.
@@ -34,7 +38,7 @@ def github_slug(text: str) -> str:
 
 
 def _guide_links() -> dict[str, str]:
-    """`api.md` and `sending.md` (as a link in docs/ names them) → the route serving each."""
+    """`api.md`, `sending.md` … (as a link in docs/ names them) → the route serving each."""
     return {PurePosixPath(path).name: reverse(name) for path, name in GUIDES.values()}
 
 

@@ -246,6 +246,48 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     # No call to swagger.io's online validator: the docs work offline.
     "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
+    # Tags of their own only where a resource needs more words than its operations carry.
+    "TAGS": [
+        {
+            "name": "events",
+            "description": (
+                "The workspace's event log: every change (messages, leads, campaigns, sender "
+                "accounts, webhooks) is recorded in the transaction of the change itself, so an "
+                "event is never lost and never reports a change that was rolled back. Each "
+                "event is one of the `Event_<type>` schemas (`Event`, told apart by `type`); "
+                "payloads only ever gain fields. Kept `EVENTS_RETENTION_DAYS` (default 30). "
+                "To poll, ask `?created_after=` your last seen `created_at` minus 60 seconds "
+                "and drop the ids you have seen."
+            ),
+        },
+        {
+            "name": "webhooks",
+            "description": (
+                "Endpoints that receive the events as they happen, per Standard Webhooks 1.0: "
+                "a `POST` whose body is the event JSON exactly as signed (the same object "
+                "`GET events` shows), with the headers\n\n"
+                "- `Content-Type: application/json`\n"
+                "- `webhook-id`: the event's id, the same on every retry (dedupe on it)\n"
+                "- `webhook-timestamp`: Unix seconds of this attempt\n"
+                "- `webhook-signature`: `v1,<base64 HMAC-SHA256>` of "
+                "`{webhook-id}.{webhook-timestamp}.{body}`, keyed with the bytes of the "
+                "secret's base64 part (after `whsec_`); after a `rotate_secret`, until the "
+                "previous secret expires, two signatures separated by a space, the new one "
+                "first\n\n"
+                "The Standard Webhooks or Svix libraries verify them unchanged; reject an old "
+                "`webhook-timestamp` to stop replays. Any 2xx within `WEBHOOK_TIMEOUT_SECONDS` "
+                "(default 15) is a success; redirects are not followed. Anything else is "
+                "retried, re-signed with a new timestamp, after about 5 s, 5 min, 30 min, 2 h, "
+                "5 h, 10 h and 10 h (a 429 or 503 with `Retry-After` waits at least that "
+                "long). A 410 disables the endpoint at once (`disabled_reason` `gone`); no "
+                "success for 5 days while attempts failed disables it (`failing`); either way "
+                "a `webhook.disabled` event is recorded. Delivery is at least once and "
+                "unordered (order by `created_at`). **[The webhooks guide]"
+                "(/api/public/v1/guide/webhooks)** has a receiver in Python and every event "
+                "type with an example."
+            ),
+        },
+    ],
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "coldsend.api.schema.add_links",
@@ -371,9 +413,7 @@ if TASKS_BACKEND not in _TASK_BACKENDS:
     raise ImproperlyConfigured(f"TASKS_BACKEND must be one of {', '.join(_TASK_BACKENDS)}.")
 # Two queues: "default" (inbox reads, account re-checks) and "webhooks" (deliveries), each with
 # workers of its own, so a slow endpoint never holds an inbox read and the other way round.
-TASKS = {
-    "default": {"BACKEND": _TASK_BACKENDS[TASKS_BACKEND], "QUEUES": ["default", "webhooks"]}
-}
+TASKS = {"default": {"BACKEND": _TASK_BACKENDS[TASKS_BACKEND], "QUEUES": ["default", "webhooks"]}}
 if TASKS_BACKEND == "rq":
     INSTALLED_APPS.append("django_rq")  # its `rqworker` command
 # Task workers per run_worker (threads for the database queue, processes for RQ): inbox polls

@@ -21,9 +21,12 @@ public_v1 = [
     ),
     re_path(r"^guide/?$", APIGuideView.as_view(), name="guide"),
     re_path(r"^guide/sending/?$", APIGuideView.as_view(guide="sending"), name="guide-sending"),
+    re_path(r"^guide/webhooks/?$", APIGuideView.as_view(guide="webhooks"), name="guide-webhooks"),
     path("", include("campaigns.urls")),
     path("", include("sender_accounts.urls")),
     path("", include("leads.urls")),
+    path("", include("events.urls")),
+    path("", include("webhooks.urls")),
 ]
 
 # The admin's "View site" link leads to the API docs (the service has no other web pages).

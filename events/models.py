@@ -23,7 +23,7 @@ class Event(models.Model):
     campaign_id = models.UUIDField(null=True, blank=True)
     lead_id = models.UUIDField(null=True, blank=True)
     data = models.JSONField(encoder=DjangoJSONEncoder)
-    # False until the webhooks' dispatcher has made its deliveries (ENGINE.md: the outbox).
+    # False until the webhooks' dispatcher has made its deliveries (the outbox).
     dispatched = models.BooleanField(default=False)
 
     objects = EventQuerySet.as_manager()

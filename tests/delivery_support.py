@@ -169,7 +169,12 @@ def sink() -> Iterator[Sink]:
 @pytest.fixture
 def delivery_settings(settings):
     settings.SMTP_ALLOW_PRIVATE_HOSTS = True
-    settings.TASKS = {"default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend"}}
+    settings.TASKS = {
+        "default": {
+            "BACKEND": "django_tasks.backends.immediate.ImmediateBackend",
+            "QUEUES": ["default", "webhooks"],
+        }
+    }
     settings.SMTP_TIMEOUT_SECONDS = 5
     settings.SEND_BATCH_SIZE = 50
     # In-process engine runs see the test's own transaction only from its connection: one lane.

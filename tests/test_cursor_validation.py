@@ -10,8 +10,10 @@ from drf_spectacular.generators import SchemaGenerator
 
 from campaigns.models import Campaign
 from delivery.models import Message
+from events.services import record_event
 from leads.models import Lead
 from sender_accounts.models import SenderAccount
+from webhooks.models import WebhookAttempt, WebhookEndpoint
 
 ID = "0193c2a4-7b1e-7c3d-8a9b-0c1d2e3f4a5b"
 
@@ -58,10 +60,11 @@ def test_every_list_is_covered():
 
 
 @pytest.fixture
-def filled(workspace, campaign) -> str:
+def filled(workspace, campaign) -> dict[str, str]:
     """Two of each listed object, so every list has a second page at `limit=1` (a lead's
-    messages too: the id of that lead is returned, for the lists under `leads/{id}/`)."""
-    leads = []
+    messages and a webhook's deliveries too: the ids of that lead and that webhook are
+    returned, for the lists under `leads/{id}/` and `webhooks/{id}/`)."""
+    leads, webhooks = [], []
     for n in range(2):
         Campaign.objects.create(workspace=workspace, name=f"c{n}")
         SenderAccount.objects.create(
@@ -75,14 +78,31 @@ def filled(workspace, campaign) -> str:
             lead=leads[0], campaign=campaign, step=step, status=Message.Status.SENT, attempts=1,
             claimed_at=timezone.now(), sent_at=timezone.now(),
         )  # fmt: skip
-    return str(leads[0].pk)
+    for n in range(2):
+        record_event(workspace.pk, "lead.completed", {"n": n})
+        webhooks.append(
+            WebhookEndpoint.objects.create(
+                workspace=workspace, url=f"https://hooks.acme.test/{n}", event_types=["*"],
+                secret="whsec_test", created_at=timezone.now(), updated_at=timezone.now(),
+            )
+        )  # fmt: skip
+        WebhookAttempt.objects.create(
+            endpoint=webhooks[0], event_id=ID, event_type="lead.completed", attempt=n + 1,
+            status_code=500, duration_ms=1, attempted_at=timezone.now(),
+        )  # fmt: skip
+    return {"leads": str(leads[0].pk), "webhooks": str(webhooks[0].pk)}
+
+
+def fill(path: str, ids: dict[str, str]) -> str:
+    """`path` with its `{id}` the object of `ids` its resource names."""
+    return path.replace("{id}", ids.get(path.split("/")[4], ""))
 
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("path", LISTS)
 @pytest.mark.parametrize("cursor", GARBAGE, ids=lambda c: repr(c[:20]))
 def test_a_forged_cursor_is_a_400(client_all, filled, path, cursor):
-    path = path.replace("{id}", filled)
+    path = fill(path, filled)
     response = client_all.get(f"{path}?{urlencode({'cursor': cursor})}")
     assert response.status_code == 400, response.content
     assert response.json() == {"cursor": ["Invalid cursor."]}
@@ -91,7 +111,7 @@ def test_a_forged_cursor_is_a_400(client_all, filled, path, cursor):
 @pytest.mark.django_db
 @pytest.mark.parametrize("path", LISTS)
 def test_the_cursors_the_api_hands_out_work(client_all, filled, path):
-    path = path.replace("{id}", filled)
+    path = fill(path, filled)
     first = client_all.get(path, {"limit": 1}).json()
     second = client_all.get(first["next"]).json()
     back = client_all.get(second["previous"]).json()
@@ -105,7 +125,7 @@ def test_the_cursors_the_api_hands_out_work(client_all, filled, path):
 @pytest.mark.django_db
 @pytest.mark.parametrize("path", LISTS)
 def test_an_empty_cursor_is_no_cursor(client_all, filled, path):
-    path = path.replace("{id}", filled)
+    path = fill(path, filled)
     assert client_all.get(f"{path}?cursor=").json() == client_all.get(path).json()
 
 

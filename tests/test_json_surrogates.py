@@ -3,6 +3,7 @@
 12, finding 5). The operations come from the OpenAPI document, so a new route is covered."""
 
 import pytest
+from django.utils import timezone
 from drf_spectacular.generators import SchemaGenerator
 from rest_framework.test import APIClient
 
@@ -10,6 +11,7 @@ from campaigns.models import Campaign
 from leads.models import Lead
 from sender_accounts.models import SenderAccount
 from tests.urls import API
+from webhooks.models import WebhookEndpoint
 
 
 def json_write_operations() -> list[tuple[str, str]]:
@@ -56,11 +58,25 @@ def objects(workspace, campaign) -> dict[str, str]:
         workspace=workspace, type=SenderAccount.Type.NATIVE, email="native@acme.test"
     )
     lead = Lead.objects.create(workspace=workspace, campaign=campaign, email="lead@acme.test")
-    return {"campaigns": campaign.pk, "sender_accounts": account.pk, "leads": lead.pk}
+    webhook = WebhookEndpoint.objects.create(
+        workspace=workspace, url="https://hooks.acme.test/", event_types=["*"],
+        secret="whsec_test", created_at=timezone.now(), updated_at=timezone.now(),
+    )  # fmt: skip
+    return {
+        "campaigns": campaign.pk,
+        "sender_accounts": account.pk,
+        "leads": lead.pk,
+        "webhooks": webhook.pk,
+    }
 
 
-def counts() -> tuple[int, int, int]:
-    return Campaign.objects.count(), SenderAccount.objects.count(), Lead.objects.count()
+def counts() -> tuple[int, ...]:
+    return (
+        Campaign.objects.count(),
+        SenderAccount.objects.count(),
+        Lead.objects.count(),
+        WebhookEndpoint.objects.count(),
+    )
 
 
 @pytest.mark.django_db

@@ -16,6 +16,10 @@ STRICT_REQUEST_COMPONENTS = [
     "SMTPSenderAccountRequest",
     "SMTPSettingsRequest",
     "LeadRequest",
+    "WebhookCreateRequest",
+    "PatchedWebhookUpdateRequest",
+    "RotateSecretRequest",
+    "ReplayRequest",
 ]
 
 
@@ -55,6 +59,7 @@ def test_empty_filter_values_are_documented_as_absent(document):
         ("/api/public/v1/campaigns/", {"status"}),
         ("/api/public/v1/leads/", {"campaign_id", "status", "email"}),
         ("/api/public/v1/campaigns/{id}/analytics/", {"from", "to"}),
+        ("/api/public/v1/events/", {"type", "campaign_id", "lead_id", "created_after"}),
     ]:
         parameters = {p["name"]: p for p in document["paths"][path]["get"]["parameters"]}
         for name in names:

@@ -1,4 +1,4 @@
-"""The outbox's dispatcher (ENGINE.md): events not yet dispatched become one delivery row per
+"""The outbox's dispatcher: events not yet dispatched become one delivery row per
 subscribed endpoint; endpoints with deliveries due get one delivery task each on the
 `webhooks` queue (a task only hurries: the sweep finds again whatever a lost task or a killed
 worker left, once its lease has passed); events and deliveries older than
@@ -41,22 +41,25 @@ def fan_out(limit: int = FAN_OUT_BATCH) -> int:
         rows = Event.objects.filter(dispatched=False).order_by("id")
         if connection.vendor == "postgresql":
             rows = rows.select_for_update(skip_locked=True)
-        events = list(rows.values_list("pk", "workspace_id", "type", "campaign_id")[:limit])
+        events = list(
+            rows.values_list("pk", "workspace_id", "type", "campaign_id", "created_at")[:limit]
+        )
         if not events:
             return 0
         endpoints = defaultdict(list)
         for endpoint in WebhookEndpoint.objects.filter(
-            enabled=True, workspace_id__in={workspace for _, workspace, _, _ in events}
-        ).only("pk", "workspace_id", "event_types", "campaign_id"):
+            enabled=True, workspace_id__in={event[1] for event in events}
+        ).only("pk", "workspace_id", "event_types", "campaign_id", "enabled_since"):
             endpoints[endpoint.workspace_id].append(endpoint)
         deliveries = [
             WebhookDelivery(endpoint=endpoint, event_id=pk, next_attempt_at=now, created_at=now)
-            for pk, workspace, type, campaign in events
+            for pk, workspace, type, campaign, created in events
             for endpoint in endpoints[workspace]
             if endpoint.subscribes_to(type, campaign)
+            and (endpoint.enabled_since is None or created >= endpoint.enabled_since)
         ]
         WebhookDelivery.objects.bulk_create(deliveries, ignore_conflicts=True)
-        Event.objects.filter(pk__in=[pk for pk, _, _, _ in events]).update(dispatched=True)
+        Event.objects.filter(pk__in=[event[0] for event in events]).update(dispatched=True)
     return len(events)
 
 

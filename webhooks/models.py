@@ -1,4 +1,4 @@
-"""Webhook endpoints, one delivery row per (event, endpoint) — the outbox of ENGINE.md — and
+"""Webhook endpoints, one delivery row per (event, endpoint) — the outbox — and
 the log of every attempt (API.md §10)."""
 
 from django.db import models
@@ -31,6 +31,9 @@ class WebhookEndpoint(models.Model):
     # After a rotation, until previous_expires_at, every delivery is signed with both.
     previous_secret = EncryptedTextField(blank=True, default="")
     previous_expires_at = models.DateTimeField(null=True, blank=True)
+    # Events recorded before this (its creation, or its last re-enabling) are not its own: what
+    # it missed while disabled is only sent again by a replay.
+    enabled_since = models.DateTimeField(null=True, blank=True)
     last_success_at = models.DateTimeField(null=True, blank=True)
     failing_since = models.DateTimeField(null=True, blank=True)  # first failure after a success
     # A delivery task for the endpoint is queued or running until then (one at a time).

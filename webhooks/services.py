@@ -32,7 +32,10 @@ def url_problems(url: str) -> list[str]:
     """Why `url` cannot be an endpoint (empty when it can): https, or http where private hosts
     are allowed; no credentials; a host that resolves to public addresses only (unless private
     hosts are allowed)."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return ["The URL is not valid."]
     private_ok = allow_private_hosts()
     if parts.scheme != "https" and not (parts.scheme == "http" and private_ok):
         return ["The URL must use https." if not private_ok else "The URL must use http or https."]
@@ -86,6 +89,7 @@ def do_create_webhook(
             secret=secret,
             created_at=now,
             updated_at=now,
+            enabled_since=now,
         )
         record(actor, Action.WEBHOOK_CREATED, endpoint, extra={"url": endpoint.url})
     return endpoint, secret
@@ -111,7 +115,9 @@ def do_update_webhook(
         if "enabled" in changed:
             current.disabled_reason = None
             current.failing_since = None
-            if not current.enabled:
+            if current.enabled:
+                current.enabled_since = clock.now()
+            else:
                 WebhookDelivery.objects.filter(
                     endpoint=current, status=WebhookDelivery.Status.PENDING
                 ).update(status=WebhookDelivery.Status.FAILED, leased_until=None)
@@ -190,9 +196,14 @@ def do_replay(
                 leased_until=None,
             )
             WebhookDelivery.objects.bulk_create(
-                WebhookDelivery(endpoint=endpoint, event_id=pk, next_attempt_at=now, created_at=now)
-                for pk in ids
-                if pk not in existing
+                (
+                    WebhookDelivery(
+                        endpoint=endpoint, event_id=pk, next_attempt_at=now, created_at=now
+                    )
+                    for pk in ids
+                    if pk not in existing
+                ),
+                ignore_conflicts=True,  # the dispatcher may make one at the same moment
             )
         queued = len(batch)
         record(

@@ -1,4 +1,4 @@
-"""POSTs to someone else's server (API.md §10, ENGINE.md's bulkheads): connected to an address
+"""POSTs to someone else's server (API.md §10; a bulkhead per endpoint): connected to an address
 checked after DNS (the private-host rule of coldsend.core.netcheck), redirects never followed,
 a total deadline per attempt (a server that drips bytes is cut off when it passes), the response
 body read to a bound and kept to its first 1 KB. One Connection is kept alive over a batch of

@@ -169,8 +169,9 @@ class IdempotencyMiddleware:
 
 
 def _record(api_key_id: object, fingerprint: str, response: HttpResponse) -> dict:
-    """What is kept of an answer: all of it, or (over the per-answer bound or the key's budget)
-    its status and, for an object, its id."""
+    """What is kept of an answer: all of it, or (over the per-answer bound or the key's budget,
+    or an answer showing a secret once: a webhook's `secret`) its status and, for an object,
+    its id."""
     record = {
         "state": "done",
         "fingerprint": fingerprint,
@@ -178,7 +179,12 @@ def _record(api_key_id: object, fingerprint: str, response: HttpResponse) -> dic
         "content_type": response.get("Content-Type"),
     }
     body = response.content
-    if len(body) <= settings.IDEMPOTENCY_MAX_STORED_BYTES and _within_budget(api_key_id, body):
+    secret = getattr(response, "shows_secret", False)  # never kept, in any form
+    if (
+        not secret
+        and len(body) <= settings.IDEMPOTENCY_MAX_STORED_BYTES
+        and _within_budget(api_key_id, body)
+    ):
         record["body"] = body
     else:
         record["size"] = len(body)

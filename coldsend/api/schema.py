@@ -263,7 +263,8 @@ class ScopedAutoSchema(AutoSchema):
             errors["413"] = ERROR
             if self.get_request_serializer() is not None:
                 errors["415"] = ERROR
-        if self.method == "DELETE":
+        # A view whose deletes nothing can refuse says so (`delete_may_conflict = False`).
+        if self.method == "DELETE" and getattr(self.view, "delete_may_conflict", True):
             errors["409"] = CONFLICT
         if self.method == "POST":
             # Any POST with an Idempotency-Key can meet a retry still running (409) or a reused
