@@ -85,12 +85,18 @@ def test_a_tarpit_in_one_workspace_does_not_hold_up_another(
 ):
     """End to end with real workers: a tarpit account ACTIVE in one workspace, then a healthy
     account's campaign activated in another: its first message arrives within 10 seconds."""
-    with smtp_tarpit(interval=2.0, lifetime=300) as tarpit:
+    with smtp_tarpit(interval=1.0, lifetime=300) as tarpit:
         slow_id = create_account(client_all, sink, port=tarpit.port)
         slow_campaign = create_campaign(client_all, [slow_id])
         add_lead(client_all, slow_campaign, "stuck@example.com")
         activate(client_all, slow_campaign)
-        processes = [start_worker(SMTP_SESSION_DEADLINE_SECONDS="250") for _ in range(workers)]
+        # A byte every second never trips the 4-second read timeout, so only the session
+        # deadline could end the tarpit's session; on SIGTERM a worker waits SMTP_TIMEOUT_SECONDS
+        # for its lanes (the default, 10, would be waited in full for the lane the tarpit holds).
+        processes = [
+            start_worker(SMTP_SESSION_DEADLINE_SECONDS="250", SMTP_TIMEOUT_SECONDS="4")
+            for _ in range(workers)
+        ]
         try:
             assert wait_for(lambda: tarpit.connections >= 1, timeout=60)
             time.sleep(2)  # the tarpit now holds a lane of a worker

@@ -46,7 +46,14 @@ def test_the_account_recheck_runs_on_the_configured_task_backend(client_all, sin
     account = create_account(client_all, sink)
     campaign_id = create_campaign(client_all, [account])
     add_leads(client_all, campaign_id, [{"email": "wait@example.com"}])
-    env = {"TASKS_BACKEND": backend, "ACCOUNT_RECHECK_SECONDS": "0.5"}
+    # One task worker (the RQ one runs the scheduler) and one webhook worker: the recheck needs
+    # no more, and with RQ each is a process of its own to start.
+    env = {
+        "TASKS_BACKEND": backend,
+        "ACCOUNT_RECHECK_SECONDS": "0.5",
+        "TASK_WORKERS": "1",
+        "WEBHOOK_WORKERS": "1",
+    }
     if backend == "rq":
         env["TASKS_REDIS_URL"] = os.environ.get("TASKS_REDIS_URL", "redis://127.0.0.1:6379/6")
     worker = start_worker(tasks=True, **env)
