@@ -9,7 +9,7 @@ ALL_ACTION = "all"
 RESOURCES: dict[str, tuple[str, ...]] = {
     "campaigns": ("create", "read", "update", "delete", "pause", "activate"),
     "sender_accounts": ("create", "read", "update", "delete"),
-    "leads": ("create", "read", "delete"),
+    "leads": ("create", "read", "delete", "reply"),
     "webhooks": ("create", "read", "update", "delete"),
     "events": ("read",),
 }
@@ -19,6 +19,7 @@ RESOURCES: dict[str, tuple[str, ...]] = {
 # action added later (it must be in RESOURCES as well); the value says what it allows.
 ADDED_LATER: dict[str, str] = {
     "sender_accounts:update": "PATCH sender_accounts/{id}",
+    "leads:reply": "POST leads/{id}/reply",
 }
 
 

@@ -29,6 +29,7 @@ class AuditEvent(models.Model):
         SENDER_ACCOUNT_DELETED = "sender_account.deleted"
         LEAD_CREATED = "lead.created"
         LEAD_DELETED = "lead.deleted"
+        LEAD_ANSWERED = "lead.answered"
         LEADS_IMPORTED = "leads.imported"
         API_KEY_CREATED = "api_key.created"
         API_KEY_REVOKED = "api_key.revoked"

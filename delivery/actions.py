@@ -17,9 +17,11 @@ from audit.services import Action, Actor, record
 from campaigns import services as campaign_services
 from campaigns import transitions as campaign_transitions
 from campaigns.models import Campaign
+from coldsend.core import clock
 from coldsend.core.errors import Conflict, ErrorCode, Invalid, NotFound
-from delivery import previews, rescheduling
+from delivery import answering, building, previews, rescheduling
 from delivery.completion import complete_if_done
+from delivery.models import Answer, Message
 from delivery.records import bounce_streak
 from engagement import suppressions
 from engagement.models import Suppression
@@ -332,3 +334,57 @@ def do_test_send(
         },
     )
     return result
+
+
+def do_reply(lead: Lead, *, body: str, subject: str | None, actor: Actor) -> Answer:
+    """`POST leads/{id}/reply` (API.md §11): a plain-text answer QUEUED in the lead's thread,
+    from the account that sent its steps; a worker sends it within seconds. Conflict
+    `suppressed` when its address is suppressed in the workspace (whatever else: nothing may
+    go to it), `invalid_state` when the lead was never contacted, `not_ready` when that account
+    is deleted or DISABLED. The lead's status and sequence never change."""
+    with transaction.atomic():
+        current = Lead.objects.select_for_update().filter(pk=lead.pk).first()
+        if current is None:
+            raise NotFound
+        if Suppression.objects.filter(
+            workspace_id=current.workspace_id, email=current.email
+        ).exists():
+            raise Conflict(
+                "This lead's address is suppressed in the workspace (it unsubscribed or bounced).",
+                code=ErrorCode.SUPPRESSED,
+            )
+        thread = answering.thread_of(current)
+        if thread is None:
+            raise Conflict(
+                "This lead was never contacted: there is no thread to answer in.",
+                code=ErrorCode.INVALID_STATE,
+                status=current.status,
+            )
+        account_id = current.sender_account_id or (
+            Message.objects.filter(lead=current, sent_at__isnull=False)
+            .order_by("-sent_at")
+            .values_list("sender_account_id", flat=True)
+            .first()
+        )
+        account = SenderAccount.objects.filter(pk=account_id).defer(*SENDER_ACCOUNT_SECRETS).first()
+        if account is None or account.status == AccountStatus.DISABLED:
+            raise Conflict(
+                "The sender account of this lead's thread is deleted or DISABLED.",
+                code=ErrorCode.NOT_READY,
+                problems=["The sender account of the thread is deleted or DISABLED."],
+            )
+        in_reply_to, references, thread_subject = thread
+        now = clock.now()
+        answer = Answer.objects.create(
+            lead=current,
+            sender_account=account,
+            subject=building.header_text(subject) if subject else thread_subject,
+            body=body,
+            message_id=answering.new_message_id(account),
+            in_reply_to=in_reply_to,
+            references=references,
+            queued_at=now,
+            next_attempt_at=now,
+        )
+        record(actor, Action.LEAD_ANSWERED, current, extra={"answer_id": str(answer.pk)})
+    return answer

@@ -2,13 +2,15 @@
 Kept apart from the engine's own modules; campaigns, leads and sender accounts never import
 this, only their views and admin do."""
 
-from datetime import timedelta
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Q
 
 from campaigns.models import Campaign
 from coldsend.core import clock
-from delivery.models import Attempt, Message
+from delivery.models import Answer, Attempt, InboundMessage, Message
 from engagement.models import EmailEvent
 from leads.models import Lead
 from sender_accounts.models import SenderAccount
@@ -27,6 +29,10 @@ def sender_account_stats(account: SenderAccount) -> dict[str, int]:
         sent_total=Count("pk", filter=Q(type=Event.SENT)),
         bounced=Count("pk", filter=Q(type=Event.BOUNCED)),
     )
+    # Answers (API.md §11) count in the account's total, never in a campaign's events.
+    totals["sent_total"] += Answer.objects.filter(
+        sender_account=account, status=Answer.Status.SENT
+    ).count()
     return {"sent_today": sent_today, **totals}
 
 
@@ -51,6 +57,50 @@ def campaign_progress(campaign: Campaign, next_sends: int = 10) -> dict:
     }
 
 
-def lead_messages(lead: Lead) -> QuerySet[Message]:
-    """The messages sent or attempted for the lead, oldest first (`GET leads/{id}/messages`)."""
-    return Message.objects.filter(lead=lead, attempts__gt=0).order_by("step")
+OUTBOUND, INBOUND = 0, 1  # the rank of a direction: outbound first at the same instant
+
+
+@dataclass(frozen=True)
+class ConversationItem:
+    """One item of a lead's conversation (`GET leads/{id}/messages`, API.md §11): a campaign
+    step sent or attempted (`Message`), an answer (`Answer`) or an inbound message."""
+
+    at: datetime
+    rank: int  # OUTBOUND before INBOUND at the same instant
+    id: uuid.UUID
+    record: Message | Answer | InboundMessage
+
+    @property
+    def key(self) -> tuple[datetime, int, uuid.UUID]:
+        """The sort key: oldest first; ties outbound first, then id (unique)."""
+        return (self.at, self.rank, self.id)
+
+    @property
+    def direction(self) -> str:
+        return "outbound" if self.rank == OUTBOUND else "inbound"
+
+
+def lead_messages(lead: Lead, *, with_accounts: bool = False) -> list[ConversationItem]:
+    """The lead's conversation, oldest first by `at` (`GET leads/{id}/messages`, API.md §7 and
+    §11): the steps sent or attempted (a step not attempted yet is left out) at when sent, else
+    when last attempted; the answers at when sent, else when queued; the inbound messages at
+    their arrival. Three queries; a lead's thread is small, so it is merged here.
+    `with_accounts`: the sender accounts are loaded too (the admin shows their address)."""
+    steps = Message.objects.filter(lead=lead, attempts__gt=0)
+    answers = Answer.objects.filter(lead=lead)
+    if with_accounts:
+        steps, answers = (
+            steps.select_related("sender_account"),
+            answers.select_related("sender_account"),
+        )
+    items = [
+        ConversationItem(m.sent_at or m.attempted_at or m.claimed_at, OUTBOUND, m.pk, m)
+        for m in steps
+    ]
+    items += [ConversationItem(a.sent_at or a.queued_at, OUTBOUND, a.pk, a) for a in answers]
+    items += [
+        ConversationItem(i.received_at, INBOUND, i.pk, i)
+        for i in InboundMessage.objects.filter(lead=lead)
+    ]
+    items.sort(key=lambda item: item.key)
+    return items

@@ -19,3 +19,14 @@ def recheck_account_task(account_id: str) -> bool:
 
 def enqueue_recheck(account_id: uuid.UUID) -> None:
     recheck_account_task.enqueue(str(account_id))
+
+
+@task()
+def send_answer_task(answer_id: str) -> str:
+    from delivery.answering import send_answer
+
+    return send_answer(uuid.UUID(answer_id))
+
+
+def enqueue_answer(answer_id: uuid.UUID) -> None:
+    send_answer_task.enqueue(str(answer_id))

@@ -24,6 +24,7 @@ _REPLY = {
     "text": "Sounds good, let's talk on Thursday.",
     "text_truncated": False,
     "received_at": "2026-12-07T10:15:00Z",
+    "message": "0199a3c6-2b3c-7d4e-8f5a-6b7c8d9e0f1a",
 }
 _ACCOUNT = {
     "sender_account_id": "0199a3c1-f0aa-7d21-8b3c-5e6f7a8b9c0d",

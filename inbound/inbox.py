@@ -35,7 +35,7 @@ from campaigns.models import Campaign
 from coldsend.core import clock, netcheck
 from coldsend.core.deadline import Deadline
 from coldsend.core.netcheck import HostRefused
-from delivery.models import Message
+from delivery.models import Answer, InboundMessage, Message
 from inbound import classify, services, texts
 from inbound.models import InboxState, ReadMail
 from leads.models import Lead
@@ -189,21 +189,28 @@ def _batches(items: list[int], size: int) -> Iterator[list[int]]:
 
 
 def ours(account: SenderAccount, ids: list[str]) -> services.Sent | None:
-    """The latest message of the account's workspace among `ids`."""
+    """The latest message of the account's workspace among `ids`; an answer of ours (API.md
+    §11) named alone stands for its lead's latest step sent."""
     if not ids:
         return None
-    pk = (
-        Message.objects.filter(
-            message_id__in=ids,
-            campaign__in=Campaign.objects.for_workspace(account.workspace_id),
-            sent_at__isnull=False,
+    campaigns = Campaign.objects.for_workspace(account.workspace_id)
+    sent = Message.objects.filter(campaign__in=campaigns, sent_at__isnull=False)
+    pk = sent.filter(message_id__in=ids).order_by("-sent_at").values_list("pk", flat=True).first()
+    if pk is None:
+        lead = (
+            Answer.objects.filter(
+                message_id__in=ids, sent_at__isnull=False, lead__campaign__in=campaigns
+            )
+            .order_by("-sent_at")
+            .values_list("lead_id", flat=True)
+            .first()
         )
-        .order_by("-sent_at")
-        .values_list("pk", flat=True)
-        .first()
-    )
+        if lead is not None:
+            pk = sent.filter(lead_id=lead).order_by("-sent_at").values_list("pk", flat=True).first()
     return services.sent_message(pk) if pk else None
 
+
+Kept = InboundMessage.Kind
 
 # A report naming only an address applies to what this account sent that address lately.
 REPORT_LOOKBACK = timedelta(days=14)
@@ -225,7 +232,9 @@ def _latest_sent_to(account: SenderAccount, address: str) -> services.Sent | Non
     return services.sent_message(pk) if pk else None
 
 
-def _record_report(account: SenderAccount, found: classify.Classified) -> str:
+def _record_report(
+    account: SenderAccount, found: classify.Classified, parsed: EmailMessage, arrived: datetime
+) -> str:
     """A bounce report counts only for a message of ours (API.md §8): one it names by
     Message-ID (its failed address must be that lead's, and a hard bounce suppresses it); a
     report naming no Message-ID at all applies to the latest message this account sent to a
@@ -239,15 +248,17 @@ def _record_report(account: SenderAccount, found: classify.Classified) -> str:
         if failure is None:  # the lead's mailbox forwarded to a dead one: nothing of ours
             logger.info("bounce report for message %s names another address", named.pk)
             return classify.OTHER
-        services.record_report(named, failure, suppress=True)
+        if services.record_report(named, failure, suppress=True):
+            services.keep_inbound(named, Kept.BOUNCE, parsed, account, arrived)
         return found.kind
     if found.message_ids:  # it names messages, none of them ours (or another workspace's)
         return classify.OTHER
     recorded = False
     for failure in found.failures:
         message = _latest_sent_to(account, failure.address)
-        if message is not None:
-            recorded = services.record_report(message, failure, suppress=False) or recorded
+        if message is not None and services.record_report(message, failure, suppress=False):
+            services.keep_inbound(message, Kept.BOUNCE, parsed, account, arrived)
+            recorded = True
     return found.kind if recorded else classify.OTHER
 
 
@@ -276,12 +287,14 @@ def _record(
     account: SenderAccount, found: classify.Classified, parsed: EmailMessage, arrived: datetime
 ) -> str:
     if found.kind == classify.BOUNCE:
-        return _record_report(account, found)
+        return _record_report(account, found, parsed, arrived)
     if found.kind in (classify.AUTO_REPLY, classify.REPLY):
         message = ours(account, found.message_ids)
         if message is None:
             return classify.OTHER
-        reply = texts.reply_data(parsed, arrived)
+        kind = Kept.AUTO_REPLY if found.kind == classify.AUTO_REPLY else Kept.REPLY
+        kept = services.keep_inbound(message, kind, parsed, account, arrived)
+        reply = {**texts.reply_data(parsed, arrived), "message": kept.pk}
         if found.kind == classify.AUTO_REPLY:
             services.record_auto_reply(message, reply)
         else:

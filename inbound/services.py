@@ -4,6 +4,8 @@ automatic answers and hard bounces of one message of ours."""
 import logging
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
+from email.message import Message as EmailMessage
 
 from django.db import transaction
 
@@ -12,17 +14,18 @@ from coldsend.core import clock
 from delivery import placeholders
 from delivery.actions import do_complete_campaign, do_suppress
 from delivery.html import links
-from delivery.models import Message
+from delivery.models import InboundMessage, Message
 from delivery.protection import protect_from_bounces
 from delivery.records import record_event, record_lead_event, record_message_event
 from delivery.tokens import link_digest
 from engagement.models import Suppression
-from inbound import dsn
+from inbound import classify, dsn, texts
 from inbound.dedupe import first_in_window
 from inbound.events import Event, insert_hit, message_step_id
 from inbound.hits import note_open
 from leads import transitions
 from leads.models import Lead
+from sender_accounts.models import SenderAccount
 
 logger = logging.getLogger("inbound")
 
@@ -208,3 +211,28 @@ def record_report(message: Sent, failure: dsn.Failure, *, suppress: bool) -> boo
         protect_from_bounces(message.campaign_id)
     do_complete_campaign(message.campaign_id)
     return True
+
+
+def keep_inbound(
+    message: Sent,
+    kind: str,
+    parsed: EmailMessage,
+    account: SenderAccount,
+    received_at: datetime,
+) -> InboundMessage:
+    """Keep a message that came in for the lead of `message` (ours, which it answers or reports
+    on): its headers that matter and its text, bounded (API.md §11); never its attachments."""
+    ids = classify.ids_in
+    return InboundMessage.objects.create(
+        lead_id=message.lead_id,
+        account=account,
+        answers_id=message.pk,
+        kind=kind,
+        from_address=texts.sender(parsed),
+        subject=texts.header_text(parsed.get("Subject"))[:998],
+        text=texts.text_of(parsed),
+        message_id=(ids(parsed.get("Message-ID")) or [""])[0][:300],
+        in_reply_to=(ids(parsed.get("In-Reply-To")) or [""])[0][:300],
+        references=" ".join(ids(parsed.get("References")))[:10_000],
+        received_at=received_at,
+    )

@@ -1,7 +1,8 @@
-"""What a person reads of a message that came in (API.md §10 and §11): who sent it, its
+"""What a person reads of a message that came in (API.md §10): who sent it, its
 subject, and its text — the plain-text part, or the HTML part turned to text by inscriptis —
 bounded. Attachments are never read."""
 
+from collections.abc import Iterator
 from datetime import datetime
 from email.header import decode_header, make_header
 from email.message import Message
@@ -41,11 +42,27 @@ def _decoded(part: Message) -> str:
         return payload.decode("utf-8", "replace")
 
 
+def _leaves(part: Message) -> Iterator[Message]:
+    """The leaf parts, without going into message/* parts (a report's status fields, a
+    returned message): they are not what the sender wrote. Iterative: depth is bounded by the
+    reader (classify.MAX_DEPTH), but no recursion either way."""
+    stack = [part]
+    while stack:
+        current = stack.pop()
+        if current.get_content_maintype() == "message":
+            continue
+        if current.is_multipart():
+            payload = current.get_payload()
+            stack.extend(reversed([p for p in payload if isinstance(p, Message)]))
+        else:
+            yield current
+
+
 def _parts(msg: Message) -> tuple[Message | None, Message | None]:
     """The first inline text/plain and text/html parts, attachments skipped."""
     plain = html = None
-    for part in msg.walk():
-        if part.is_multipart() or part.get_content_disposition() == "attachment":
+    for part in _leaves(msg):
+        if part.get_content_disposition() == "attachment":
             continue
         kind = part.get_content_type()
         if kind == "text/plain" and plain is None:

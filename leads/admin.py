@@ -11,10 +11,11 @@ from audit.services import Actor
 from coldsend.admin import DeleteThroughServiceMixin
 from delivery import actions
 from delivery.api_selectors import lead_messages
+from delivery.models import Answer, InboundMessage, Message
 from engagement.models import EmailEvent
 from leads.emails import normalize_email
 from leads.models import Lead
-from leads.serializers import custom_fields_problems
+from leads.serializers import answer_public_status, custom_fields_problems
 from leads.transitions import DELETABLE
 
 
@@ -36,6 +37,16 @@ class LeadAdminForm(forms.ModelForm):
         if problems:
             raise ValidationError(problems)
         return value
+
+
+def conversation_kind(record: Message | Answer | InboundMessage) -> str:
+    if isinstance(record, InboundMessage):
+        return record.kind
+    return "STEP" if isinstance(record, Message) else "ANSWER"
+
+
+def public_status(record: Message | Answer) -> str:
+    return record.public_status if isinstance(record, Message) else answer_public_status(record)
 
 
 EVENTS_SHOWN = 500  # opens can repeat without end: the page shows the latest ones
@@ -80,14 +91,21 @@ class LeadAdmin(DeleteThroughServiceMixin, admin.ModelAdmin):
             return [fieldset for fieldset in self.fieldsets if fieldset[0] is None]
         return self.fieldsets
 
-    @admin.display(description="Messages sent or attempted")
+    @admin.display(description="Sent and received")
     def conversation(self, lead: Lead) -> str:
-        """What was sent or attempted for the lead, oldest first (`GET leads/{id}/messages`):
-        the engine's record, read-only."""
-        return render_to_string(
-            "admin/leads/lead/conversation.html",
-            {"messages": lead_messages(lead).select_related("sender_account")},
-        )
+        """The lead's conversation, oldest first, as `GET leads/{id}/messages` lists it: the
+        steps sent or attempted, the answers, and what came in (replies, automatic answers,
+        bounce reports); read-only, statuses as the API shows them."""
+        items = [
+            {
+                "direction": item.direction,
+                "kind": conversation_kind(item.record),
+                "status": None if item.direction == "inbound" else public_status(item.record),
+                "record": item.record,
+            }
+            for item in lead_messages(lead, with_accounts=True)
+        ]
+        return render_to_string("admin/leads/lead/conversation.html", {"items": items})
 
     @admin.display(description="Events")
     def events(self, lead: Lead) -> str:

@@ -3,13 +3,16 @@ from typing import Any
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import QuerySet, TextChoices
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema_field
+from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema_field
 from rest_framework import serializers
 
 from campaigns.models import Campaign
-from coldsend.api.fields import conflict_body, named_choice_field
+from campaigns.serializers import BodyField
+from coldsend.api.fields import SingleLineCharField, conflict_body, named_choice_field
 from coldsend.api.strict import StrictFieldsMixin
-from delivery.models import Message
+from coldsend.core.errors import ErrorCode
+from delivery.api_selectors import ConversationItem
+from delivery.models import Answer, InboundMessage, Message
 from engagement.selectors import NO_ENGAGEMENT
 from leads.emails import MAX_LENGTH as MAX_EMAIL_LENGTH
 from leads.emails import SHAPE_DESCRIPTION as EMAIL_SHAPE
@@ -24,11 +27,14 @@ from leads.values import (
 )
 
 LeadStatusField = named_choice_field(Lead.Status, "LeadStatus")
+MAX_REPLY_BODY = 100_000
 
 
 class MessageStatus(TextChoices):
-    """What a client sees of a message: the engine's in-between states read as FAILED."""
+    """What a client sees of an outbound message: an answer waiting for a worker is QUEUED; the
+    engine's other in-between states read as FAILED."""
 
+    QUEUED = "QUEUED"
     SENT = "SENT"
     FAILED = "FAILED"
     BOUNCED = "BOUNCED"
@@ -161,25 +167,68 @@ class LeadSerializer(StrictFieldsMixin, serializers.ModelSerializer):
 MessageStatusField = named_choice_field(MessageStatus, "MessageStatus")
 
 
-class LeadMessageSerializer(serializers.Serializer):
-    """One step sent or attempted to the lead."""
+class OutboundKind(TextChoices):
+    STEP = "STEP"
+    ANSWER = "ANSWER"
+
+
+OutboundKindField = named_choice_field(OutboundKind, "OutboundKind")
+InboundKindField = named_choice_field(InboundMessage.Kind, "InboundKind")
+
+
+def _constant(value: str) -> serializers.Field:
+    """A field that is always `value` (the `direction` that tells the two item shapes apart)."""
+
+    @extend_schema_field({"type": "string", "enum": [value]})
+    class Constant(serializers.CharField):
+        pass
+
+    return Constant(help_text=f"Always `{value}` for this shape.")
+
+
+def answer_public_status(answer: Answer) -> str:
+    """An answer as a client sees it: QUEUED until its SMTP transaction has an outcome (SENT or
+    FAILED; one interrupted by a crash is FAILED after the lease): it is never tried twice."""
+    if answer.status in (Answer.Status.QUEUED, Answer.Status.CLAIMED, Answer.Status.SENDING):
+        return MessageStatus.QUEUED
+    if answer.status == Answer.Status.SENT:
+        return MessageStatus.SENT
+    return MessageStatus.FAILED
+
+
+class OutboundMessageSerializer(serializers.Serializer):
+    """What we sent or are sending to the lead: a campaign step (STEP) or an answer written with
+    `POST leads/{id}/reply` (ANSWER)."""
 
     id = serializers.UUIDField()
-    step = serializers.IntegerField(help_text="1-based position of the step in the campaign.")
+    direction = _constant("outbound")
+    kind = OutboundKindField(
+        help_text="STEP: a step of the campaign. ANSWER: sent with `POST leads/{id}/reply`."
+    )
+    at = serializers.DateTimeField(
+        help_text="Where it sorts: `sent_at` once sent; before that, when it was last attempted "
+        "(a step) or queued (an answer)."
+    )
+    step = serializers.IntegerField(
+        allow_null=True,
+        help_text="1-based position of the step in the campaign; null for an answer.",
+    )
     sender_account_id = serializers.UUIDField(
         allow_null=True, help_text="The account it went through (null if since deleted)."
     )
     subject = serializers.CharField(help_text="The subject as rendered for this lead.")
     message_id = serializers.CharField(
-        help_text="The `Message-ID` header, with its angle brackets, e.g. `<0192…@sender.example>`."
+        help_text="The `Message-ID` header, with its angle brackets, e.g. `<0192…@sender.example>` "
+        "(an answer has it from the start)."
     )
     status = MessageStatusField(
-        source="public_status",
-        help_text="SENT: accepted by the server. BOUNCED: refused for good (5xx); the address "
-        "is then suppressed. FAILED: not delivered; a temporary failure (4xx, dropped "
-        "connection) is tried again while the lead's `next_send_at` is set, and the message "
-        "then shows its new outcome; after the last try, or a send interrupted by a crash, it "
-        "stays FAILED and the lead is FAILED.",
+        help_text="QUEUED: an answer waiting for a worker (also while its account is in ERROR or "
+        "at its daily limit). SENT: accepted by the server. BOUNCED: a step refused for good "
+        "(5xx); the address is then suppressed. FAILED: not delivered; a step's temporary "
+        "failure (4xx, dropped connection) is tried again while the lead's `next_send_at` is "
+        "set, and the message then shows its new outcome; after the last try, or a send "
+        "interrupted by a crash, it stays FAILED (a step's lead is then FAILED). A message in "
+        "the middle of its SMTP transaction also reads FAILED until the outcome is recorded."
     )
     attempts = serializers.IntegerField(help_text="SMTP transactions started for it.")
     error = serializers.CharField(
@@ -187,10 +236,122 @@ class LeadMessageSerializer(serializers.Serializer):
     )
     sent_at = serializers.DateTimeField(allow_null=True, help_text="When it was accepted.")
 
-    def to_representation(self, message: Message) -> dict:
-        data = super().to_representation(message)
-        data["error"] = data["error"] or None
-        return data
+
+class InboundMessageSerializer(serializers.Serializer):
+    """A message that came in for the lead and counts: a reply, an automatic answer or a bounce
+    report (API.md §8)."""
+
+    id = serializers.UUIDField()
+    direction = _constant("inbound")
+    kind = InboundKindField(
+        help_text="REPLY: the lead answered. AUTO_REPLY: an automatic answer (out of office …). "
+        "BOUNCE: a delivery report saying our message was not delivered."
+    )
+    at = serializers.DateTimeField(help_text="The same as `received_at`.")
+    from_address = serializers.CharField(
+        source="record.from_address", help_text="The `From` address as received."
+    )
+    subject = serializers.CharField(help_text="The `Subject` as received.")
+    text = serializers.CharField(
+        help_text="The plain-text part, or the HTML part turned to text; at most 100,000 "
+        "characters."
+    )
+    message_id = serializers.CharField(
+        help_text="Its `Message-ID`, with angle brackets; empty when it had none."
+    )
+    in_reply_to = serializers.CharField(
+        help_text="Its `In-Reply-To` header (the message of ours it answers), or empty."
+    )
+    received_at = serializers.DateTimeField(
+        help_text="When the mailbox received it (its IMAP arrival time)."
+    )
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        fields = super().get_fields()  # `from` is a Python keyword: named here
+        return {("from" if name == "from_address" else name): f for name, f in fields.items()}
+
+
+def conversation_item(item: ConversationItem) -> dict:
+    """One item of `GET leads/{id}/messages` as the API shows it."""
+    record = item.record
+    if isinstance(record, InboundMessage):
+        return InboundMessageSerializer(
+            {
+                "id": record.pk,
+                "direction": "inbound",
+                "kind": record.kind,
+                "at": item.at,
+                "record": record,
+                "subject": record.subject,
+                "text": record.text,
+                "message_id": record.message_id,
+                "in_reply_to": record.in_reply_to,
+                "received_at": record.received_at,
+            }
+        ).data
+    is_step = isinstance(record, Message)
+    return OutboundMessageSerializer(
+        {
+            "id": record.pk,
+            "direction": "outbound",
+            "kind": OutboundKind.STEP if is_step else OutboundKind.ANSWER,
+            "at": item.at,
+            "step": record.step if is_step else None,
+            "sender_account_id": record.sender_account_id,
+            "subject": record.subject,
+            "message_id": record.message_id,
+            "status": record.public_status if is_step else answer_public_status(record),
+            "attempts": record.attempts,
+            "error": record.error or None,
+            "sent_at": record.sent_at,
+        }
+    ).data
+
+
+# The items of `GET leads/{id}/messages`: a `oneOf` told apart by `direction`.
+CONVERSATION_ITEMS = PolymorphicProxySerializer(
+    component_name="ConversationItem",
+    serializers={"outbound": OutboundMessageSerializer, "inbound": InboundMessageSerializer},
+    resource_type_field_name="direction",
+    many=True,
+)
+
+
+class LeadReplySerializer(StrictFieldsMixin, serializers.Serializer):
+    """An answer to the lead, in its thread. Unknown fields are refused (400)."""
+
+    body = BodyField(
+        max_length=MAX_REPLY_BODY,
+        trim_whitespace=False,
+        help_text="The plain text, kept as sent (not whitespace only), at most 100,000 "
+        "characters. Nothing is added to it: no unsubscribe line, no tracking.",
+    )
+    subject = SingleLineCharField(
+        max_length=998,
+        required=False,
+        help_text="The Subject header: one line (CR and LF are refused). Left out: the thread's "
+        "subject with exactly one `Re: `.",
+    )
+
+    def validate_body(self, value: str) -> str:
+        if not value.strip():
+            raise serializers.ValidationError("This field may not be blank.")
+        return value
+
+
+LeadReplyConflictSerializer = conflict_body(
+    "LeadReplyConflict",
+    [ErrorCode.INVALID_STATE, ErrorCode.SUPPRESSED, ErrorCode.NOT_READY],
+    "A 409: the lead cannot be answered.",
+    status=LeadStatusField(
+        required=False, help_text="`invalid_state` only: the lead's current status."
+    ),
+    problems=serializers.ListField(
+        child=serializers.CharField(),
+        required=False,
+        help_text="`not_ready` only: what is missing to send the answer.",
+    ),
+)
 
 
 LeadDuplicateSerializer = conflict_body(

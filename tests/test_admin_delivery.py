@@ -44,7 +44,7 @@ def test_a_leads_page_lists_its_messages_read_only(superuser_client, client_all,
 
     content = page(superuser_client, f"/admin/leads/lead/{ann}/change/")
 
-    assert "Messages sent or attempted" in content
+    assert "Conversation" in content
     assert "Hello Ann" in content
     assert sent.message_id in content  # with its angle brackets
     assert "SENT" in content

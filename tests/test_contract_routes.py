@@ -6,14 +6,19 @@ import re
 import uuid
 
 import pytest
+from django.utils import timezone
 from drf_spectacular.generators import SchemaGenerator
 from rest_framework.test import APIClient
 
 from apikeys.scopes import KNOWN_SCOPES
 from campaigns.models import Campaign, CampaignStep
+from delivery.models import Message
+from events.services import record_event
 from leads.models import Lead
 from sender_accounts.models import SenderAccount
 from tests.urls import api_url
+from webhooks.models import WebhookAttempt, WebhookEndpoint
+from webhooks.signing import new_secret
 
 ROUTES = [
     ("get", "me", None),
@@ -40,10 +45,24 @@ ROUTES = [
     ("get", "leads/{id}", "leads:read"),
     ("delete", "leads/{id}", "leads:delete"),
     ("get", "leads/{id}/messages", "leads:read"),
+    ("post", "leads/{id}/reply", "leads:reply"),
+    ("get", "events", "events:read"),
+    ("get", "events/{id}", "events:read"),
+    ("get", "webhooks", "webhooks:read"),
+    ("post", "webhooks", "webhooks:create"),
+    ("get", "webhooks/{id}", "webhooks:read"),
+    ("patch", "webhooks/{id}", "webhooks:update"),
+    ("delete", "webhooks/{id}", "webhooks:delete"),
+    ("post", "webhooks/{id}/test", "webhooks:update"),
+    ("post", "webhooks/{id}/rotate_secret", "webhooks:update"),
+    ("post", "webhooks/{id}/replay", "webhooks:update"),
+    ("get", "webhooks/{id}/deliveries", "webhooks:read"),
 ]
 SCOPED = [r for r in ROUTES if r[2]]
 DETAIL = [r for r in ROUTES if "{id}" in r[1]]
-LISTS = ["campaigns", "sender_accounts", "leads"]
+LISTS = ["campaigns", "sender_accounts", "leads", "webhooks", "events"]
+# Never listened on: a webhook test against it answers at once (connection refused).
+HOOK = "http://127.0.0.1:9/hook"
 
 
 def test_the_schema_offers_exactly_the_contracts_operations():
@@ -57,14 +76,32 @@ def test_the_schema_offers_exactly_the_contracts_operations():
 
 
 def build_workspace_objects(workspace) -> dict[str, str]:
-    """A campaign ready to activate, its sender account and a PENDING lead; their ids by
-    resource."""
+    """A campaign ready to activate, its sender account, a PENDING lead, a webhook endpoint and
+    an event; their ids by resource."""
     sender = SenderAccount.objects.create(workspace=workspace, type="NATIVE", email="s@x.io")
     campaign = Campaign.objects.create(workspace=workspace, name="C")
     campaign.sender_accounts.add(sender)
     CampaignStep.objects.create(campaign=campaign, position=0, subject="Hi", body="Hello")
     lead = Lead.objects.create(workspace=workspace, campaign=campaign, email="l@x.io")
-    return {"campaigns": str(campaign.id), "sender_accounts": str(sender.id), "leads": str(lead.id)}
+    now = timezone.now()
+    webhook = WebhookEndpoint.objects.create(
+        workspace=workspace,
+        url=HOOK,
+        event_types=["*"],
+        secret=new_secret(),
+        created_at=now,
+        updated_at=now,
+    )
+    event = record_event(
+        workspace.pk, "lead.unsubscribed", {"lead_id": str(lead.id)}, campaign_id=campaign.id
+    )
+    return {
+        "campaigns": str(campaign.id),
+        "sender_accounts": str(sender.id),
+        "leads": str(lead.id),
+        "webhooks": str(webhook.id),
+        "events": str(event.id),
+    }
 
 
 def url_for(path: str, ids: dict[str, str]) -> str:
@@ -81,6 +118,10 @@ def valid_body(path: str, ids: dict[str, str]) -> dict:
         "leads/import": {"campaign_id": ids["campaigns"], "leads": [{"email": "i@x.io"}]},
         "campaigns/{id}/preview": {"step": 1},
         "campaigns/{id}/test": {"step": 1, "to": "t@x.io"},
+        "webhooks": {"url": HOOK, "event_types": ["*"]},
+        "webhooks/{id}": {"description": "Renamed"},
+        "webhooks/{id}/replay": {"since": "2000-01-01T00:00:00Z"},
+        "leads/{id}/reply": {"body": "Thanks!"},
     }.get(path, {})
 
 
@@ -93,6 +134,13 @@ def test_each_operation_needs_exactly_its_scope(method, path, scope, make_key, w
         Campaign.objects.filter(id=ids["campaigns"]).update(status=Campaign.Status.ACTIVE)
     if path.endswith("/preview"):  # a preview of a real lead needs leads:read as well
         Lead.objects.filter(id=ids["leads"]).delete()
+    if path.endswith("/reply"):  # a lead is answered once a step went to it
+        now = timezone.now()
+        Message.objects.create(
+            lead_id=ids["leads"], campaign_id=ids["campaigns"], step=1,
+            sender_account_id=ids["sender_accounts"], status=Message.Status.SENT, attempts=1,
+            message_id="<1@x.io>", subject="Hi", claimed_at=now, attempted_at=now, sent_at=now,
+        )  # fmt: skip
     everything_else = [
         s for s in KNOWN_SCOPES if s != "*" and not s.startswith(scope.split(":")[0])
     ]
@@ -134,6 +182,8 @@ def test_another_workspaces_objects_are_404_on_every_method(
         ),
         "sender_accounts": SenderAccount.objects.filter(id=theirs["sender_accounts"]).count(),
         "leads": Lead.objects.values_list("id", "status").get(id=theirs["leads"]),
+        "webhooks": WebhookEndpoint.objects.values().get(id=theirs["webhooks"]),
+        "attempts": WebhookAttempt.objects.count(),
     }
     client = make_client(["*"])
     response = getattr(client, method)(url_for(path, theirs), valid_body(path, mine), format="json")
@@ -145,6 +195,8 @@ def test_another_workspaces_objects_are_404_on_every_method(
         ),
         "sender_accounts": SenderAccount.objects.filter(id=theirs["sender_accounts"]).count(),
         "leads": Lead.objects.values_list("id", "status").get(id=theirs["leads"]),
+        "webhooks": WebhookEndpoint.objects.values().get(id=theirs["webhooks"]),
+        "attempts": WebhookAttempt.objects.count(),
     }
     assert after == before
 

@@ -167,7 +167,7 @@ def test_sender_account_security_modes_and_their_defaults(schema, block, compone
 def test_what_you_can_see_in_the_sending_guide(schema):
     seen = section(SENDING_MD, "What you can see")
     for first_cell, component in [
-        ("`GET leads/{id}/messages`", "LeadMessage"),
+        ("`GET leads/{id}/messages`", "OutboundMessage"),
         ("`GET sender_accounts/{id}`", "SenderAccount"),
     ]:
         stated = parenthesis_after(table_row(seen, first_cell), "`status` (")

@@ -9,10 +9,14 @@ import jsonschema
 import pytest
 from django.core.cache import cache
 from django.test import RequestFactory
+from django.utils import timezone
 from rest_framework.test import APIClient
 
+from campaigns.models import Campaign
 from coldsend.api.idempotency import _fingerprint
 from coldsend.core.errors import Conflict, ErrorCode, Unprocessable
+from delivery.models import Message
+from engagement.models import Suppression
 from leads.models import Lead
 from sender_accounts.models import SenderAccount
 from tests.urls import API, api_url
@@ -30,6 +34,12 @@ DOMAIN_CONFLICTS: dict[tuple[str, str], set[ErrorCode]] = {
     ("DELETE", "sender_accounts/{id}/"): {ErrorCode.IN_USE},
     ("POST", "leads/"): {ErrorCode.DUPLICATE},
     ("DELETE", "leads/{id}/"): {ErrorCode.INVALID_STATE},
+    ("POST", "leads/{id}/reply/"): {
+        ErrorCode.INVALID_STATE,
+        ErrorCode.SUPPRESSED,
+        ErrorCode.NOT_READY,
+    },
+    ("POST", "webhooks/"): {ErrorCode.LIMIT_REACHED},
 }
 
 
@@ -124,7 +134,11 @@ def test_every_post_answers_the_idempotency_errors_it_documents(document, make_k
         check(document, operation, 422, reused.json())
 
 
-def test_domain_conflicts_answer_as_documented(document, client_all):
+def campaign_workspace(campaign_id: str) -> int:
+    return Campaign.objects.values_list("workspace_id", flat=True).get(pk=campaign_id)
+
+
+def test_domain_conflicts_answer_as_documented(document, client_all, settings):
     by_operation = {(m, p): op for m, p, op in operations(document)}
     seen: set[tuple[str, str]] = set()
 
@@ -173,5 +187,29 @@ def test_domain_conflicts_answer_as_documented(document, client_all):
     answer("POST", "leads/", "leads", ErrorCode.DUPLICATE, **lead)
     Lead.objects.filter(pk=created["id"]).update(status=Lead.Status.CONTACTED)
     answer("DELETE", "leads/{id}/", f"leads/{created['id']}", ErrorCode.INVALID_STATE)
+    reply = ("POST", "leads/{id}/reply/", f"leads/{created['id']}/reply")
+    answer(*reply, ErrorCode.INVALID_STATE, body="Thanks")  # nothing was sent to it
+    now = timezone.now()
+    Message.objects.create(
+        lead_id=created["id"], campaign_id=campaign["id"], step=1, sender_account_id=sender["id"],
+        status=Message.Status.SENT, attempts=1, message_id="<1@acme.test>", subject="Hi",
+        claimed_at=now, attempted_at=now, sent_at=now,
+    )  # fmt: skip
+    suppression = Suppression.objects.create(
+        workspace_id=campaign_workspace(campaign["id"]), email="ann@example.com",
+        reason=Suppression.Reason.UNSUBSCRIBED, created_at=now,
+    )  # fmt: skip
+    answer(*reply, ErrorCode.SUPPRESSED, body="Thanks")
+    suppression.delete()
+    SenderAccount.objects.filter(pk=sender["id"]).update(status=SenderAccount.Status.DISABLED)
+    answer(*reply, ErrorCode.NOT_READY, body="Thanks")
+
+    settings.WEBHOOKS_PER_WORKSPACE = 0
+    webhook = {"url": "http://127.0.0.1:9/hook", "event_types": ["*"]}
+    limited = client_all.post(api_url("webhooks"), webhook, format="json")
+    assert limited.status_code == 409, limited.content
+    assert limited.json()["code"] == ErrorCode.LIMIT_REACHED
+    check(document, by_operation[("POST", "webhooks/")], 409, limited.json())
+    seen.add(("POST", "webhooks/"))
 
     assert seen == set(DOMAIN_CONFLICTS)

@@ -1,5 +1,6 @@
-"""`GET leads/{id}/messages` (API.md §7): what the engine sent or attempted for one lead, as
-received by a real SMTP server, oldest first, cursor-paginated; 404 across workspaces."""
+"""`GET leads/{id}/messages` (API.md §7 and §11): what the engine sent or attempted for one lead,
+as received by a real SMTP server, oldest first, cursor-paginated; 404 across workspaces. (Answers
+and inbound messages in the same list: tests/test_conversations_api.py.)"""
 
 from datetime import timedelta
 
@@ -23,7 +24,10 @@ STEPS = [
     {"subject": "", "body": "Second", "delay_days": 0},
     {"subject": "Last one", "body": "Third", "delay_days": 0},
 ]
-FIELDS = ["id", "step", "sender_account_id", "subject", "message_id", "status", "attempts"]
+FIELDS = [
+    "id", "direction", "kind", "at", "step", "sender_account_id", "subject", "message_id",
+    "status", "attempts",
+]  # fmt: skip
 
 
 def messages_url(lead_id: str, **query: object) -> str:
@@ -57,6 +61,8 @@ def test_every_step_sent_is_listed_oldest_first_as_the_server_received_it(client
     assert [m["message_id"] for m in listed] == [r["Message-ID"] for r in received]
     for message in listed:
         assert set(message) == {*FIELDS, "error", "sent_at"}
+        assert (message["direction"], message["kind"]) == ("outbound", "STEP")
+        assert message["at"] == message["sent_at"]
         assert (message["message_id"][0], message["message_id"][-1]) == ("<", ">")
         assert message["sender_account_id"] == account
         assert (message["status"], message["attempts"], message["error"]) == ("SENT", 1, None)
@@ -104,6 +110,7 @@ def test_a_bounce_shows_bounced_with_the_servers_answer(client_all, sink, clock)
     [message] = messages_of(client_all, lead_id)
     assert (message["step"], message["status"], message["attempts"]) == (1, "BOUNCED", 1)
     assert message["sent_at"] is None
+    assert message["at"] == WEDNESDAY_NOON.isoformat().replace("+00:00", "Z")  # attempted then
     assert "550" in message["error"]
     assert client_all.get(api_url(f"leads/{lead_id}")).json()["status"] == "BOUNCED"
 

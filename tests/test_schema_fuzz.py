@@ -31,11 +31,13 @@ from campaigns.models import Campaign, CampaignStep
 from coldsend.api.pagination import INVALID_CURSOR
 from delivery.models import Message
 from delivery.previews import LEAD_NOT_IN_CAMPAIGN, NO_STEP, STEP_RANGE_PATTERN
+from events.filters import OUT_OF_RANGE
 from leads.importing.parse_json import TOO_DEEP
 from leads.models import Lead
 from leads.services import CAMPAIGN_NOT_FOUND
 from sender_accounts.models import SMTP_REFUSED, SMTP_REQUIRED, SenderAccount
 from sender_accounts.serializers import NO_INBOX, PASSWORD_AGAIN
+from webhooks.serializers import UNTIL_BEFORE_SINCE
 
 API = "/api/public/v1/"
 # A fixed seed and derandomize: CI runs the same requests every time, so a failure reproduces.
@@ -50,6 +52,13 @@ MISSING_SENDER = re.compile(r"Sender account [0-9a-f-]{36} does not exist\.")
 HOST_REFUSED = re.compile(
     r"The host .* (does not resolve|is not a public address \(loopback, private, link-local"
     r" or reserved\))\.",
+    re.DOTALL,
+)
+# A webhook URL is checked like a host (above), against the server's private-host rule, and by
+# Django's URLValidator (a host name with a top-level domain, …), more than a `uri` can say.
+WEBHOOK_URL = re.compile(
+    r"Enter a valid URL\.|The URL (must use http or https|has no host|must not carry a username"
+    rf" or password|'s port is not valid)\.|{HOST_REFUSED.pattern}",
     re.DOTALL,
 )
 
@@ -75,6 +84,13 @@ NOT_IN_THE_SCHEMA = {
     "imap": [{"host": HOST_REFUSED}, [NO_INBOX], {"password": [PASSWORD_AGAIN]}],
     "smtp": [[SMTP_REFUSED], [SMTP_REQUIRED], {"password": [PASSWORD_AGAIN]}],
     "to": [["The range may cover at most 366 days."]],
+    # a webhook's URL (above), and an endpoint of one campaign with other event types
+    "url": [WEBHOOK_URL],
+    "event_types": [re.compile(r"An endpoint of one campaign gets no .+\.")],
+    # replay: `until` before `since`; any time whose UTC offset takes it past year 1 or 9999
+    "until": [[UNTIL_BEFORE_SINCE], [OUT_OF_RANGE]],
+    "since": [[OUT_OF_RANGE]],
+    "created_after": [[OUT_OF_RANGE]],
     # step 1 needs a subject, later steps may leave it empty: OpenAPI 3.0 cannot give a list's
     # first item a schema of its own (`prefixItems` is 3.1); the field's description says it
     "steps": [{"0": {"subject": ["This field may not be blank."]}}],

@@ -40,6 +40,7 @@ CONTRACT_SCOPES = {
     "sender_accounts:update",
     "sender_accounts:delete",
     "sender_accounts:all",
+    "leads:reply",
     "webhooks:create",
     "webhooks:read",
     "webhooks:update",

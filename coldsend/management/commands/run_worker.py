@@ -23,6 +23,7 @@ from django.db import DatabaseError, close_old_connections
 
 from coldsend.core import clock
 from delivery import engine
+from delivery.answering import queue_due as queue_answers
 from inbound.inbox import poll_due_accounts
 from webhooks import dispatch
 
@@ -31,14 +32,19 @@ logger = logging.getLogger("coldsend.worker")
 
 def worker_round(stop: threading.Event | None = None, lanes: engine.Lanes | None = None) -> int:
     """One round of a worker: a read of each inbox that is due is queued (a background task,
-    run by the task backend's workers), then the engine's sending round: with `lanes`, claims
-    handed to the free lanes without waiting for any; without, one batch sent before this
-    returns (in-process runs). A failure to queue (the queue's Redis down) is logged and does
-    not stop the sending. Returns the number of messages claimed."""
+    run by the task backend's workers), and so is each answer due (API.md §11), then the
+    engine's sending round: with `lanes`, claims handed to the free lanes without waiting for
+    any; without, one batch sent before this returns (in-process runs). A failure to queue (the
+    queue's Redis down) is logged and does not stop the sending. Returns the number of messages
+    claimed."""
     try:
         poll_due_accounts()
     except Exception:
         logger.exception("worker: queueing the inbox reads failed; sending goes on")
+    try:
+        queue_answers()
+    except Exception:
+        logger.exception("worker: queueing the answers failed; sending goes on")
     if lanes is None:
         return engine.run_once(stop)
     return engine.run_round(lanes)
