@@ -148,7 +148,10 @@ def _gate(pk: uuid.UUID) -> tuple[Answer, SenderAccount] | None:
         if answer is None:
             return None
         lead = Lead.objects.filter(pk=answer.lead_id).only("pk", "email", "workspace_id").first()
-        account = SenderAccount.objects.filter(pk=answer.sender_account_id).first()
+        # Locked, as the engine's claim locks it: the rolling limit is counted by one at a time.
+        account = (
+            SenderAccount.objects.select_for_update().filter(pk=answer.sender_account_id).first()
+        )
         if lead is None or account is None:
             answer.status, answer.error = Status.FAILED, "the lead or its account is gone"
             answer.save(update_fields=["status", "error"])
@@ -209,6 +212,10 @@ def _record(
 ) -> str:
     now = clock.now()
     with transaction.atomic():
+        # Still ours: one the recovery FAILED as interrupted meanwhile is left as it is.
+        mine = Answer.objects.select_for_update().filter(pk=answer.pk, status=Status.SENDING)
+        if not mine.exists():
+            return Answer.objects.filter(pk=answer.pk).values_list("status", flat=True).first()
         if failure is None:
             answer.status, answer.sent_at, answer.error = Status.SENT, now, ""
             _log(answer, "message.sent")

@@ -18,6 +18,7 @@ from coldsend.core.ids import uuid7
 from delivery.claimed import Claim
 from delivery.completion import complete_if_done
 from delivery.models import Attempt, Message
+from delivery.records import complete_leads
 from delivery.schedule import Window
 from delivery.store import reserve_attempts, store
 from engagement.models import Suppression
@@ -113,6 +114,7 @@ def _next_free(states: dict[uuid.UUID, _Account], now: datetime) -> datetime | N
 class _Claiming:
     """One campaign's claim under way, inside its transaction."""
 
+    campaign: Campaign
     now: datetime
     window: Window
     room: int
@@ -155,7 +157,7 @@ def claim_campaign(
         window, room = opened
         steps = CampaignStep.objects.filter(campaign=campaign).count()
         going_on = set(transitions.continuing(stop_on_reply=campaign.stop_on_reply))
-        batch = _Claiming(now, window, room, *_accounts(campaign, now, busy))
+        batch = _Claiming(campaign, now, window, room, *_accounts(campaign, now, busy))
         if busy:
             due = due.exclude(sender_account_id__in=busy)
         _take_followups(batch, due, steps, going_on)
@@ -273,7 +275,10 @@ def _move_the_rest(batch: _Claiming) -> None:
     for status, ids in batch.finished.items():
         leads = Lead.objects.filter(pk__in=ids)
         leads.update(next_send_at=None)
-        transitions.move(leads, status)
+        if status == transitions.COMPLETED:
+            complete_leads(batch.campaign, leads)
+        else:
+            transitions.move(leads, status)
 
 
 def _write_claims(campaign: Campaign, taken: list, now: datetime) -> list[Claim]:

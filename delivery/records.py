@@ -200,6 +200,20 @@ def message_events(
     return events
 
 
+def complete_leads(campaign: Campaign, leads: object, **changes: object) -> None:
+    """Move `leads` (a queryset) to COMPLETED, each one that moves with its lead.completed."""
+    from leads import transitions
+
+    # The rows the move will change (its own rule: the statuses COMPLETED may follow).
+    moving = list(
+        leads.filter(status__in=transitions.sources(transitions.COMPLETED)).values_list(
+            "pk", "email"
+        )
+    )
+    transitions.move(leads, transitions.COMPLETED, **changes)
+    record_events([lead_event("lead.completed", campaign, pk, email) for pk, email in moving])
+
+
 def record_message_event(type: str, message_pk: uuid.UUID, **extra: object) -> None:
     record_events(message_events(type, [message_pk], {message_pk: extra}))
 

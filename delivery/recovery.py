@@ -16,7 +16,7 @@ from delivery.claim import PUSH_MAX
 from delivery.claimed import Claim
 from delivery.completion import complete_if_done
 from delivery.models import Message
-from delivery.records import account_moved
+from delivery.records import account_moved, record_message_event
 from delivery.rescheduling import schedule_campaign
 from delivery.send import release
 from delivery.transport import AccountError, open_session
@@ -54,6 +54,7 @@ def recover(now: datetime) -> None:
                 status=Status.FAILED, error="interrupted"
             ):
                 continue
+            record_message_event("message.failed", message.pk, error="interrupted")
             leads = Lead.objects.filter(pk=message.lead_id)
             leads.update(next_send_at=None)
             transitions.move(leads, transitions.FAILED)

@@ -26,8 +26,10 @@ from campaigns.models import Campaign, CampaignStep
 from coldsend.core import clock
 from delivery.completion import IN_FLIGHT, complete_if_done
 from delivery.models import Message
+from delivery.records import complete_leads, message_events
 from delivery.schedule import Window, first_send_at, retry_delay
 from engagement.models import Suppression
+from events.services import record_events
 from leads import transitions
 from leads.models import Lead
 
@@ -108,15 +110,19 @@ def schedule_campaign(campaign: Campaign) -> bool:
         )
         leads = Lead.objects.filter(campaign_id=current.pk)
         going_on = transitions.continuing(stop_on_reply=current.stop_on_reply)
-        transitions.move(
+        complete_leads(
+            current,
             leads.filter(status=transitions.CONTACTED, current_step__gte=len(delays)),
-            transitions.COMPLETED,
             next_send_at=None,
         )
         # A step removed while waiting to be retried is not tried again: it stays not delivered.
-        Message.objects.filter(
+        dropped = Message.objects.filter(
             campaign_id=current.pk, status=Message.Status.RETRY, step__gt=len(delays)
-        ).update(status=Message.Status.FAILED)
+        )
+        failed = list(dropped.values_list("pk", flat=True))
+        dropped.filter(pk__in=failed).update(status=Message.Status.FAILED)
+        error = {"error": "its step was removed before it could be tried again"}
+        record_events(message_events("message.failed", failed, {pk: dict(error) for pk in failed}))
         apply_suppressions(current)
         waiting = _not_in_flight(leads.filter(status__in=going_on))
         waiting.filter(current_step=0).update(next_send_at=first)

@@ -145,7 +145,9 @@ def _log_opens(candidates: list[uuid.UUID], written: list[tuple]) -> None:
         )
     )
     # SQLite returns a UUID column as its 32 hex digits, PostgreSQL as a UUID.
-    wanted = {(uuid.UUID(str(lead)), positions.get(step)) for lead, step in written}
     messages = Message.objects.filter(pk__in=candidates).values_list("pk", "lead_id", "step")
-    pks = [pk for pk, lead, step in messages if (lead, step) in wanted]
-    record_events(message_events("message.opened", pks))
+    by_key = {(lead, step): pk for pk, lead, step in messages}
+    # One event per open written: two opens of a message in one batch are two events.
+    pks = [by_key.get((uuid.UUID(str(lead)), positions.get(step))) for lead, step in written]
+    events = {event.data["message"]: event for event in message_events("message.opened", pks)}
+    record_events([events[pk] for pk in pks if pk in events])

@@ -222,7 +222,10 @@ def keep_inbound(
 ) -> InboundMessage:
     """Keep a message that came in for the lead of `message` (ours, which it answers or reports
     on): its headers that matter and its text, bounded (API.md §11); never its attachments."""
-    ids = classify.ids_in
+
+    def ids(value: object) -> list[str]:
+        return [texts.clean(found) for found in classify.ids_in(value)]
+
     return InboundMessage.objects.create(
         lead_id=message.lead_id,
         account=account,

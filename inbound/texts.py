@@ -4,7 +4,7 @@ bounded. Attachments are never read."""
 
 from collections.abc import Iterator
 from datetime import datetime
-from email.header import decode_header, make_header
+from email.header import Header, decode_header, make_header
 from email.message import Message
 from email.utils import getaddresses
 
@@ -15,14 +15,37 @@ EVENT_TEXT_BYTES = 8 * 1024  # reply text in an event, so an event stays under 2
 MAX_HTML_CHARS = 2_000_000  # HTML beyond this is not turned to text (its start is)
 
 
+def clean(text: str) -> str:
+    """Text any database stores: raw 8-bit bytes the parser kept as escapes read as UTF-8 (what
+    unlabelled mail mostly is), other lone surrogates and NUL replaced."""
+    try:
+        text = text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    except UnicodeEncodeError:  # a surrogate that is no escaped byte (e.g. from UTF-7)
+        text = text.encode("utf-8", "replace").decode("utf-8")
+    return text.replace("\x00", "\ufffd")
+
+
 def header_text(value: object) -> str:
     """A header decoded from RFC 2047 words; undecodable parts are replaced, never an error."""
     if value is None:
         return ""
+    if isinstance(value, Header):  # raw 8-bit bytes in the header: read as UTF-8
+        value = "".join(_chunk(text, charset) for text, charset in decode_header(value))
     try:
-        return str(make_header(decode_header(str(value)))).strip()
+        return clean(str(make_header(decode_header(clean(str(value)))))).strip()
     except (ValueError, LookupError, UnicodeError):
-        return str(value).strip()
+        return clean(str(value)).strip()
+
+
+def _chunk(text: bytes | str, charset: str | None) -> str:
+    if isinstance(text, str):
+        return text
+    if charset in (None, "unknown-8bit"):
+        charset = "utf-8"
+    try:
+        return text.decode(charset, "replace")
+    except LookupError:
+        return text.decode("utf-8", "replace")
 
 
 def sender(msg: Message) -> str:
@@ -81,7 +104,7 @@ def text_of(msg: Message) -> str:
         text = get_text(_decoded(html)[:MAX_HTML_CHARS])
     else:
         text = ""
-    return text.replace("\r\n", "\n").strip()[:MAX_TEXT_CHARS]
+    return clean(text).replace("\r\n", "\n").strip()[:MAX_TEXT_CHARS]
 
 
 def cut(text: str, limit: int) -> tuple[str, bool]:

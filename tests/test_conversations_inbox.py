@@ -487,3 +487,24 @@ def test_an_answer_to_a_reply_without_references_keeps_the_chain(client_all, sin
     sent_answer = received(sink, address)[-1]
     assert sent_answer["In-Reply-To"] == "<plain-reply-1@mail.example.com>"
     assert sent_answer["References"].split() == [sent[address], "<plain-reply-1@mail.example.com>"]
+
+
+def test_a_reply_holding_nul_and_raw_8bit_bytes_is_kept_readable(client_all, sink, dovecot, clock):
+    """PostgreSQL stores no NUL in text, and a raw 8-bit UTF-8 subject is what unlabelled mail
+    sends: the reply is kept (never a message that stops the inbox), its text readable."""
+    address = "nul@example.com"
+    _, user, ids, sent = contact(client_all, sink, dovecot, [address])
+    raw = fixture_mail("reply_long", lead=address, message_id=sent[address], body="Yes\x00 please")
+    raw = raw.replace(b"Subject: ", "Subject: Café ".encode(), 1)
+    deliver(dovecot, user, raw, arrival(0))
+    later = fixture_mail("reply_plain", lead=address, message_id=sent[address])
+    deliver(dovecot, user, later.replace(b"Message-ID: <", b"Message-ID: <later-", 1), arrival(1))
+    clock.move_to(WEDNESDAY_NOON + timedelta(minutes=5))
+    run_engine()
+
+    items = thread(client_all, ids[address])
+    inbound = [item for item in items if item["direction"] == "inbound"]
+    assert len(inbound) == 2  # the next message was read too: nothing stopped the inbox
+    assert "\x00" not in inbound[0]["text"]
+    assert inbound[0]["text"].startswith("Yes")
+    assert inbound[0]["subject"].startswith("Café ")

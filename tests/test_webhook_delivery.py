@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from django.test import Client
+from django.utils import timezone
 
 from events.models import Event
 from tests.delivery_support import (
@@ -27,7 +28,7 @@ from tests.tracking_support import links_in, parts, send_campaign
 from tests.urls import api_url
 from tests.webhook_support import Receiver, Reply, receiver_fixture, verifies  # noqa: F401
 from webhooks.dispatch import sweep
-from webhooks.models import WebhookEndpoint
+from webhooks.models import WebhookDelivery, WebhookEndpoint
 
 pytestmark = pytest.mark.usefixtures("webhook_settings")
 
@@ -504,3 +505,41 @@ def test_the_log_keeps_1_kb_of_the_answer_and_a_redirect_is_a_failure(
     sweep()
     assert len(receiver.to("/moved")) == 2
     assert receiver.to("/target") == []
+
+
+def test_an_answer_holding_nul_bytes_is_logged_and_the_delivery_done(
+    client_all, sink, clock, receiver
+):
+    """PostgreSQL stores no NUL in text: the kept body replaces it, and the delivery is DONE,
+    not retried forever."""
+    created = hook(client_all, receiver, "/nul")
+    receiver.answer_always(Reply(200, b"ok\x00\x00binary\xff"), path="/nul")
+    one_event(client_all, sink)
+    sweep()
+    [attempt] = deliveries_log(client_all, created["id"])
+    assert attempt["status_code"] == 200
+    assert "\x00" not in attempt["response_body"]
+    assert attempt["response_body"].startswith("ok")
+    clock.shift(timedelta(minutes=5))
+    sweep()
+    assert len(receiver.to("/nul")) == 1  # delivered once, not again
+
+
+def test_a_batch_cut_short_by_its_budget_leaves_the_rest_due_now(client_all, sink, clock, receiver):
+    """Only an endpoint that did not answer at all makes the rest of its batch wait for that
+    delivery's retry; a budget running out leaves them due at once."""
+    from webhooks.delivering import deliver_endpoint
+
+    created = hook(client_all, receiver, "/slow")
+    receiver.answer_always(Reply(500, b"no"), path="/slow")
+    for name in ("One", "Two", "Three"):
+        one_event(client_all, sink, name)
+    from webhooks.dispatch import fan_out
+
+    fan_out()
+    deliver_endpoint(created["id"], budget=0)  # one POST, then the budget is spent
+    rows = WebhookDelivery.objects.filter(endpoint_id=created["id"]).order_by("attempts")
+    untried = [row for row in rows if row.attempts == 0]
+    assert len(untried) == 2
+    assert all(row.next_attempt_at <= timezone.now() for row in untried)
+    assert all(row.leased_until is None for row in untried)

@@ -116,7 +116,14 @@ def deliver_endpoint(endpoint_id: uuid.UUID, budget: float | None = None) -> int
             return 0
         conn = Connection(endpoint.url, settings.WEBHOOK_TIMEOUT_SECONDS)
         try:
-            while time.monotonic() - started < budget:
+            while True:  # one batch at least, then while the budget lasts
+                # Read again each batch: a new URL, secret or disabling applies from the next.
+                endpoint = _current(endpoint)
+                if endpoint is None:
+                    break
+                if endpoint.url != conn.url:
+                    conn.close()
+                    conn = Connection(endpoint.url, settings.WEBHOOK_TIMEOUT_SECONDS)
                 taken = claim(endpoint, BATCH)
                 if not taken:
                     break
@@ -129,6 +136,14 @@ def deliver_endpoint(endpoint_id: uuid.UUID, budget: float | None = None) -> int
     finally:
         WebhookEndpoint.objects.filter(pk=endpoint_id).update(hurried_until=None)
     return succeeded
+
+
+def _current(endpoint: WebhookEndpoint) -> WebhookEndpoint | None:
+    return (
+        WebhookEndpoint.objects.select_related("workspace")
+        .filter(pk=endpoint.pk, enabled=True)
+        .first()
+    )
 
 
 def _deliver_batch(
@@ -159,13 +174,24 @@ def _deliver_batch(
         if time.monotonic() - started >= budget:
             break
     untried = [pk for pk, _, _ in taken[len(tried) :]] if tried else []
-    _record(endpoint, tried, untried, gone=stop_reason == WebhookEndpoint.DisabledReason.GONE)
+    _record(
+        endpoint,
+        tried,
+        untried,
+        gone=stop_reason == WebhookEndpoint.DisabledReason.GONE,
+        cut_off=stop_reason == "cut_off",
+    )
     succeeded = sum(1 for t in tried if t.answer.ok)
     return succeeded, stop_reason is None and time.monotonic() - started < budget
 
 
 def _record(
-    endpoint: WebhookEndpoint, tried: list[_Tried], untried: list[int], *, gone: bool
+    endpoint: WebhookEndpoint,
+    tried: list[_Tried],
+    untried: list[int],
+    *,
+    gone: bool,
+    cut_off: bool,
 ) -> None:
     """One transaction: the attempts' log rows, each delivery's next state, the endpoint's
     health (and its disabling: at once on 410, after WEBHOOK_FAILING_DAYS without success)."""
@@ -207,8 +233,9 @@ def _record(
                 status=Status.PENDING if next_at else Status.FAILED,
                 leased_until=None,
             )
-        if untried:  # not tried: due again with the failed one's retry, or at once
-            rows.filter(pk__in=untried).update(next_attempt_at=resume_at, leased_until=None)
+        if untried:  # not tried: after an endpoint that did not answer, with its retry
+            resume = resume_at if cut_off else now
+            rows.filter(pk__in=untried).update(next_attempt_at=resume, leased_until=None)
         _note_health(endpoint, tried, now, gone=gone)
 
 

@@ -47,9 +47,13 @@ def fan_out(limit: int = FAN_OUT_BATCH) -> int:
         if not events:
             return 0
         endpoints = defaultdict(list)
-        for endpoint in WebhookEndpoint.objects.filter(
+        subscribed = WebhookEndpoint.objects.filter(
             enabled=True, workspace_id__in={event[1] for event in events}
-        ).only("pk", "workspace_id", "event_types", "campaign_id", "enabled_since"):
+        ).only("pk", "workspace_id", "event_types", "campaign_id", "enabled_since")
+        if connection.vendor == "postgresql":
+            # A disable waits for these deliveries to exist, and then drops them with the rest.
+            subscribed = subscribed.select_for_update(no_key=True)
+        for endpoint in subscribed:
             endpoints[endpoint.workspace_id].append(endpoint)
         deliveries = [
             WebhookDelivery(endpoint=endpoint, event_id=pk, next_attempt_at=now, created_at=now)

@@ -15,13 +15,14 @@ from urllib.parse import urlsplit
 
 from coldsend.core import clock
 from coldsend.core.deadline import Deadline
-from coldsend.core.netcheck import HostRefused, connect
+from coldsend.core.netcheck import HostRefused, resolve
 
 KEPT_BODY_BYTES = 1024
 # Read at most this much of a response (beyond it the connection is closed, not drained).
 READ_LIMIT = 64 * 1024
 MAX_RETRY_AFTER = 86_400.0
 USER_AGENT = "ColdSend-Webhooks/1.0"
+MAX_ADDRESSES = 3  # of a name's addresses, tried in turn within one attempt's deadline
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,7 @@ class Connection:
 
     def __init__(self, url: str, timeout: float) -> None:
         parts = urlsplit(url)
+        self.url = url
         self.https = parts.scheme == "https"
         self.host = parts.hostname or ""
         self.port = parts.port or (443 if self.https else 80)
@@ -77,8 +79,7 @@ class Connection:
             self._conn = None
 
     def _open(self, deadline: Deadline) -> http.client.HTTPConnection:
-        sock = connect(self.host, self.port, max(deadline.remaining(), 0.001))
-        deadline.watch(sock)
+        sock = self._connect(deadline)
         # As http.client's own connect does: no Nagle wait between a request and the next.
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         kind = http.client.HTTPSConnection if self.https else http.client.HTTPConnection
@@ -89,6 +90,24 @@ class Connection:
             deadline.watch(sock)
         conn.sock = sock  # connected to the checked address; http.client does not look again
         return conn
+
+    def _connect(self, deadline: Deadline) -> socket.socket:
+        """A socket to an address the private-host rule allows (checked after DNS, and the one
+        connected to), its attempts within the deadline: at most MAX_ADDRESSES tried."""
+        error: OSError | None = None
+        for family, kind, proto, _, address in resolve(self.host, self.port)[:MAX_ADDRESSES]:
+            if deadline.remaining() <= 0:
+                break
+            sock = socket.socket(family, kind, proto)
+            deadline.watch(sock)
+            try:
+                sock.settimeout(max(deadline.remaining(), 0.001))
+                sock.connect(address)
+                return sock
+            except OSError as exc:
+                sock.close()
+                error = exc
+        raise error or TimeoutError("no address answered in time")
 
     def post(self, body: bytes, headers: dict[str, str]) -> Answer:
         """One POST within the total deadline; never raises for what the server does."""
@@ -133,7 +152,7 @@ class Connection:
                 self.close()  # more than we read, or the server closes: start afresh next time
             return Answer(
                 status_code=response.status,
-                body=data[:KEPT_BODY_BYTES].decode("utf-8", "replace"),
+                body=storable(data[:KEPT_BODY_BYTES].decode("utf-8", "replace")),
                 error=None,
                 duration_ms=_ms_since(started),
                 retry_after=retry_after(response.getheader("Retry-After")),
@@ -142,7 +161,12 @@ class Connection:
 
     @staticmethod
     def _failed(error: str, started: float) -> Answer:
-        return Answer(None, None, error[:300], _ms_since(started))
+        return Answer(None, None, storable(error)[:300], _ms_since(started))
+
+
+def storable(text: str) -> str:
+    """Text PostgreSQL can store: no NUL (a server's answer may hold anything)."""
+    return text.replace("\x00", "\ufffd")
 
 
 def _ms_since(started: float) -> int:
