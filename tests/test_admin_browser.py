@@ -15,11 +15,13 @@ import pytest
 from django.contrib.auth import get_user_model
 
 from audit.models import AuditEvent
+from audit.services import Actor
 from campaigns.models import Campaign
 from coldsend.core import clock
-from delivery.models import Message
+from delivery.models import Answer, InboundMessage, Message
 from engagement.models import EmailEvent
 from tests.factories import make_campaign, make_lead, make_smtp_account
+from webhooks.services import do_create_webhook
 
 CHROMIUM = shutil.which("chromium") or (
     "/usr/bin/chromium" if os.path.exists("/usr/bin/chromium") else None
@@ -133,7 +135,24 @@ def world(db, workspace) -> dict:
         sender_account=account, claimed_at=now, attempted_at=now,
         error="550 5.1.1 " + "mailbox-unavailable-" * 14,
     )  # fmt: skip
-    return {"campaign": campaign, "lead": leads[0], "account": account}
+    # What came back, and our answer (API.md §11), with long unbroken values.
+    InboundMessage.objects.create(
+        lead=leads[0], account=account, kind="REPLY", from_address=leads[0].email,
+        subject="Re: " + "Hello " * 30, message_id="<reply-1@example.com>",
+        text="Thanks, interested. " + "https://example.com/" + "very-long-path-" * 30,
+        received_at=now + dt.timedelta(minutes=5),
+    )  # fmt: skip
+    Answer.objects.create(
+        lead=leads[0], sender_account=account, status="SENT", subject="Re: Hello",
+        body="Great, Tuesday works: " + "no-spaces-here-" * 30, message_id="<answer-1@example.com>",
+        queued_at=now + dt.timedelta(minutes=6), sent_at=now + dt.timedelta(minutes=6),
+    )  # fmt: skip
+    endpoint, _ = do_create_webhook(
+        workspace,
+        {"url": "https://hooks.example.com/" + "coldsend-" * 20, "event_types": ["*"]},
+        actor=Actor.command("test"),
+    )
+    return {"campaign": campaign, "lead": leads[0], "account": account, "webhook": endpoint}
 
 
 @pytest.mark.django_db(transaction=True)
@@ -193,6 +212,9 @@ def test_pages_fit_a_1280_pixel_window(browser, live_server, world):
         "lead": f"/admin/leads/lead/{world['lead'].pk}/change/",
         "sender account": f"/admin/sender_accounts/senderaccount/{world['account'].pk}/change/",
         "audit trail": "/admin/audit/auditevent/",
+        "webhook endpoint": f"/admin/webhooks/webhookendpoint/{world['webhook'].pk}/change/",
+        "webhook endpoints": "/admin/webhooks/webhookendpoint/",
+        "events": "/admin/events/event/",
     }
     widths = {name: fits(browser, live_server, path) for name, path in pages.items()}
     assert all(width <= WIDTH for width in widths.values()), widths
@@ -201,3 +223,7 @@ def test_pages_fit_a_1280_pixel_window(browser, live_server, world):
     conversation = browser.find_element(By.CSS_SELECTOR, "table.cs-conversation")
     assert "mailbox-unavailable-" in conversation.text
     assert conversation.size["width"] <= WIDTH
+    # In order: our steps, then the reply, then our answer.
+    text = conversation.text
+    assert text.index("mailbox-unavailable-") < text.index("Thanks, interested.")
+    assert text.index("Thanks, interested.") < text.index("Great, Tuesday works")
