@@ -440,9 +440,13 @@ WEBHOOK_RETRY_SCHEDULE = [float(s) for s in env.list("WEBHOOK_RETRY_SCHEDULE", d
 WEBHOOK_FAILING_DAYS = env.float("WEBHOOK_FAILING_DAYS", default=5.0)
 # Delivery task workers per run_worker (threads, or RQ processes), on the "webhooks" queue.
 WEBHOOK_WORKERS = env.int("WEBHOOK_WORKERS", default=4)
+# A workspace's endpoints are delivered by at most this many workers at once (across worker
+# processes): one workspace's slow endpoints never hold every worker.
+WEBHOOK_TASKS_PER_WORKSPACE = env.int("WEBHOOK_TASKS_PER_WORKSPACE", default=2)
 # A delivery task works for one endpoint for at most this long, then lets others have a turn.
 WEBHOOK_TASK_SECONDS = env.float("WEBHOOK_TASK_SECONDS", default=30.0)
-# A claimed delivery is held this long; a worker killed meanwhile leaves it to the next sweep.
+# A claimed delivery is held this long (at least a task's budget plus one attempt's timeout);
+# a worker killed meanwhile leaves it to the next sweep.
 WEBHOOK_LEASE_SECONDS = env.float("WEBHOOK_LEASE_SECONDS", default=60.0)
 # How often each worker's dispatcher looks for new events and due deliveries (it is also woken
 # at once by events recorded in its own process).

@@ -22,8 +22,10 @@ EVENTS = 20
 FAST = {
     "WEBHOOK_SWEEP_SECONDS": "0.2",
     "WEBHOOK_RETRY_SCHEDULE": "1,1,1",
-    "WEBHOOK_LEASE_SECONDS": "2",
+    "WEBHOOK_LEASE_SECONDS": "2",  # the lease is never shorter than budget + timeout + 5 s
 }
+# A short budget and timeout, so the lease a killed worker leaves is short (1 + 3 + 5 s).
+SHORT_LEASE = {**FAST, "WEBHOOK_TASK_SECONDS": "1", "WEBHOOK_TIMEOUT_SECONDS": "3"}
 
 
 def hook(client, receiver: Receiver, path: str) -> str:
@@ -93,7 +95,7 @@ def test_a_worker_killed_before_the_delivery_is_recorded_loses_nothing(
 ):
     receiver.script(HANG, path="/hook")  # the first POST never gets its answer
     endpoint_id = hook(client_all, receiver, "/hook")
-    first = start_worker(tasks=True, **FAST)
+    first = start_worker(tasks=True, **SHORT_LEASE)
     try:
         warmed_up(make_client(["*"], other_workspace), receiver, foreign_campaign)
         ids = commit_events(campaign)
@@ -106,10 +108,10 @@ def test_a_worker_killed_before_the_delivery_is_recorded_loses_nothing(
         first.send_signal(signal.SIGKILL)
         first.wait(timeout=30)
 
-    second = start_worker(tasks=True, **FAST)
+    second = start_worker(tasks=True, **SHORT_LEASE)
     try:
         after_kill = lambda: {hit.id for hit in receiver.to("/hook")[1:] if hit.verified}  # noqa: E731
-        assert wait_for(lambda: after_kill() == ids, timeout=20)
+        assert wait_for(lambda: after_kill() == ids, timeout=30)
         assert wait_for(lambda: not leased.exclude(status="DELIVERED").exists(), timeout=10)
     finally:
         receiver.released.set()
@@ -118,3 +120,32 @@ def test_a_worker_killed_before_the_delivery_is_recorded_loses_nothing(
     assert all(hit.verified for hit in hits)
     # At least once: the delivery the killed worker was sending may come again, same id.
     assert len(hits) in (EVENTS, EVENTS + 1)
+
+
+def test_one_workspaces_slow_endpoints_leave_workers_for_the_others(
+    client_all, make_client, campaign, foreign_campaign, other_workspace, receiver
+):
+    """Three tarpit endpoints of one workspace and three delivery workers: at most
+    WEBHOOK_TASKS_PER_WORKSPACE (2) of them hold a worker, so another workspace's healthy
+    endpoint is delivered at once, not after a tarpit's 15 s."""
+    for n in range(3):
+        receiver.answer_always(HANG, path=f"/tarpit{n}")
+        hook(client_all, receiver, f"/tarpit{n}")
+    other = make_client(["*"], other_workspace)
+    hook(other, receiver, "/healthy")
+    worker = start_worker(tasks=True, WEBHOOK_TIMEOUT_SECONDS="15", WEBHOOK_WORKERS="3", **FAST)
+    try:
+        warm = commit_events(foreign_campaign, 1)
+        assert wait_for(lambda: ids_at(receiver, "/healthy") == warm, timeout=30)
+        commit_events(campaign, 3)
+        tarpits = lambda: sum(len(receiver.to(f"/tarpit{n}")) for n in range(3))  # noqa: E731
+        assert wait_for(lambda: tarpits() == 2, timeout=10)  # two workers held, not three
+        committed = time.monotonic()
+        ids = commit_events(foreign_campaign, 5)
+        assert wait_for(lambda: ids <= ids_at(receiver, "/healthy"), timeout=15)
+        took = time.monotonic() - committed
+        assert took < 8, took
+        assert tarpits() == 2
+    finally:
+        receiver.released.set()
+        assert stop([worker]) == [0]

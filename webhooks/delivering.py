@@ -31,7 +31,10 @@ GONE = 410
 
 
 def lease() -> timedelta:
-    return timedelta(seconds=settings.WEBHOOK_LEASE_SECONDS)
+    """How long a claim (and an endpoint's hurry) holds: never shorter than a task can run (its
+    budget, then one more attempt's deadline), so no second task takes what one still sends."""
+    longest = settings.WEBHOOK_TASK_SECONDS + settings.WEBHOOK_TIMEOUT_SECONDS + 5
+    return timedelta(seconds=max(settings.WEBHOOK_LEASE_SECONDS, longest))
 
 
 def due(now: datetime) -> Q:

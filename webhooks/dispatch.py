@@ -8,7 +8,7 @@ its own, woken at once when this process records an event (`hurry`)."""
 import logging
 import threading
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -76,9 +76,17 @@ def hurry_due(now: datetime | None = None) -> int:
     not_hurried = Q(hurried_until__isnull=True) | Q(hurried_until__lt=now)
     has_due = WebhookDelivery.objects.filter(due(now), endpoint_id=OuterRef("pk"))
     queued = 0
-    for pk in WebhookEndpoint.objects.filter(
-        not_hurried, Exists(has_due), enabled=True
-    ).values_list("pk", flat=True):
+    # A workspace's endpoints hold at most WEBHOOK_TASKS_PER_WORKSPACE delivery workers at once:
+    # its slow endpoints cost its own deliveries, never another workspace's.
+    busy = Counter(
+        WebhookEndpoint.objects.filter(hurried_until__gte=now).values_list(
+            "workspace_id", flat=True
+        )
+    )
+    waiting = WebhookEndpoint.objects.filter(not_hurried, Exists(has_due), enabled=True)
+    for pk, workspace in waiting.values_list("pk", "workspace_id"):
+        if busy[workspace] >= settings.WEBHOOK_TASKS_PER_WORKSPACE:
+            continue
         mine = WebhookEndpoint.objects.filter(not_hurried, pk=pk)
         if not mine.update(hurried_until=now + lease()):
             continue  # another dispatcher took it
@@ -88,6 +96,10 @@ def hurry_due(now: datetime | None = None) -> int:
             logger.exception("webhooks: queueing the delivery of endpoint %s failed", pk)
             WebhookEndpoint.objects.filter(pk=pk).update(hurried_until=None)
             continue
+        # Still held unless the task already ran (a backend that runs tasks at once).
+        busy[workspace] += WebhookEndpoint.objects.filter(
+            pk=pk, hurried_until__isnull=False
+        ).count()
         queued += 1
     return queued
 
