@@ -1,8 +1,6 @@
 import secrets
 from typing import Any
-from urllib.parse import urlencode
 
-from cryptography.fernet import Fernet, InvalidToken
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import quote
@@ -17,11 +15,11 @@ from apikeys.models import APIKey
 from apikeys.scopes import ALL_ACTION, KNOWN_SCOPES, all_scope_note, parse_scopes
 from apikeys.services import issue_api_key, revoke_api_key
 from audit.services import Actor
-from coldsend.admin import RefusalAnswerMixin
+from coldsend.admin import RefusalAnswerMixin, redirect_to_show_once, take_shown_once
 
-# How long a submitted add form's token is remembered, and the created page can show the key.
+# How long a submitted add form's token is remembered (the created page shows the key for
+# coldsend.admin.SHOW_ONCE_SECONDS).
 FORM_TOKEN_SECONDS = 24 * 3600
-SHOW_KEY_SECONDS = 600
 LIST_SCOPES_SHOWN = 2
 DAMAGED_FORM = "This form is damaged: reload the page."
 
@@ -166,13 +164,8 @@ class APIKeyAdmin(RefusalAnswerMixin, admin.ModelAdmin):
         The session keeps the key only encrypted, under a one-time Fernet key that travels in
         the redirect's URL alone: neither the session table nor the URL holds the key, and the
         first GET removes the ciphertext."""
-        raw = request._new_api_key
-        one_time_key = Fernet.generate_key()
-        request.session[self.session_key(obj.pk)] = (
-            Fernet(one_time_key).encrypt(raw.encode()).decode()
-        )
-        return HttpResponseRedirect(
-            f"{self.created_url(obj.pk)}?{urlencode({'k': one_time_key.decode()})}"
+        return redirect_to_show_once(
+            request, self.session_key(obj.pk), request._new_api_key, self.created_url(obj.pk)
         )
 
     def created_url(self, key_id: Any) -> str:
@@ -194,17 +187,7 @@ class APIKeyAdmin(RefusalAnswerMixin, admin.ModelAdmin):
             return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
         if not self.has_view_or_change_permission(request, key):
             return HttpResponseRedirect(reverse("admin:index", current_app=self.admin_site.name))
-        encrypted = request.session.pop(self.session_key(key.pk), None)
-        raw = None
-        if encrypted is not None:
-            try:
-                raw = (
-                    Fernet(request.GET.get("k", "").encode())
-                    .decrypt(encrypted, ttl=SHOW_KEY_SECONDS)
-                    .decode()
-                )
-            except (InvalidToken, ValueError):
-                raw = None
+        raw = take_shown_once(request, self.session_key(key.pk))
         opts, site = self.opts, self.admin_site.name
         request.current_app = site
         context = {

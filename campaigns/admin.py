@@ -12,7 +12,7 @@ from django.contrib import admin, messages
 from django.contrib.admin.utils import quote, unquote
 from django.core.exceptions import PermissionDenied
 from django.db import models
-from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -22,7 +22,7 @@ from audit.services import Actor
 from campaigns import transitions
 from campaigns.models import Campaign, CampaignStep, default_schedule, default_tracking
 from campaigns.serializers import ScheduleSerializer, TrackingSerializer, known_timezones
-from coldsend.admin import DeleteThroughServiceMixin, RefusalAnswerMixin
+from coldsend.admin import ButtonViewMixin, DeleteThroughServiceMixin, RefusalAnswerMixin
 from coldsend.core import clock
 from coldsend.core.errors import Conflict, Invalid, NotFound
 from delivery import actions, previews
@@ -319,7 +319,9 @@ class CampaignStepInline(admin.TabularInline):
 
 
 @admin.register(Campaign)
-class CampaignAdmin(RefusalAnswerMixin, DeleteThroughServiceMixin, admin.ModelAdmin):
+class CampaignAdmin(
+    ButtonViewMixin, RefusalAnswerMixin, DeleteThroughServiceMixin, admin.ModelAdmin
+):
     form = CampaignAdminForm
     delete_service = actions.do_delete_campaign
     list_display = ["name", "workspace", "status", "daily_limit", "created_at"]
@@ -425,13 +427,9 @@ class CampaignAdmin(RefusalAnswerMixin, DeleteThroughServiceMixin, admin.ModelAd
     def move_view(self, request: HttpRequest, object_id: str, move: str) -> HttpResponse:
         """POST only: activate or pause through the API's action, audited as the admin user;
         a refusal (409 in the API) shows as an error message."""
-        if request.method != "POST":
-            return HttpResponseNotAllowed(["POST"])
-        campaign = self.get_object(request, unquote(object_id))
-        if campaign is None:
-            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
-        if not self.has_change_permission(request, campaign):
-            raise PermissionDenied
+        campaign = self.posted_object(request, object_id)
+        if isinstance(campaign, HttpResponse):
+            return campaign
         label, do_move = self.MOVES[move]
         try:
             moved = do_move(campaign, actor=Actor.for_user(request.user))
@@ -501,13 +499,9 @@ class CampaignAdmin(RefusalAnswerMixin, DeleteThroughServiceMixin, admin.ModelAd
     def test_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         """POST only: the API's `test` (step `step` sent once, now, to `to`, for a lead with
         empty fields), audited as the admin user; the outcome shows as a message."""
-        if request.method != "POST":
-            return HttpResponseNotAllowed(["POST"])
-        campaign = self.get_object(request, unquote(object_id))
-        if campaign is None:
-            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
-        if not self.has_change_permission(request, campaign):
-            raise PermissionDenied
+        campaign = self.posted_object(request, object_id)
+        if isinstance(campaign, HttpResponse):
+            return campaign
         step = self._step_of(request, request.POST)
         if step is None:
             return self._change_page(campaign)

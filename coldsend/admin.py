@@ -2,10 +2,14 @@
 
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlencode
 
+from cryptography.fernet import Fernet, InvalidToken
 from django.contrib import messages
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied
 from django.db.models import Model, QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 
 from audit.services import Actor
 from coldsend.core.errors import Conflict, NotFound
@@ -62,3 +66,49 @@ class RefusalAnswerMixin:
             return super().changeform_view(request, object_id, form_url, extra_context)
         except self.refusals as refusal:
             return self.answer_refusal(request, refusal)
+
+
+class ButtonViewMixin:
+    """For a ModelAdmin with buttons that POST to a view of their own (activate, check, send a
+    test): the checks every such view makes first."""
+
+    def posted_object(self, request: HttpRequest, object_id: str) -> Model | HttpResponse:
+        """POST only, an object that exists, the user's change permission: the object, or the
+        answer to give instead (405, or the admin's "does not exist" redirect); PermissionDenied
+        without the permission."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        obj = self.get_object(request, unquote(object_id))
+        if obj is None:
+            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+        if not self.has_change_permission(request, obj):
+            raise PermissionDenied
+        return obj
+
+
+# A secret shown once after its creation (an API key, a webhook's signing secret): post/redirect/
+# get, the session keeping it only encrypted under a one-time Fernet key that travels in the
+# redirect's URL alone, so neither the session table nor the URL holds it, and the first GET of
+# the page that shows it removes the ciphertext.
+SHOW_ONCE_SECONDS = 600
+
+
+def redirect_to_show_once(
+    request: HttpRequest, session_key: str, secret: str, url: str
+) -> HttpResponseRedirect:
+    one_time_key = Fernet.generate_key()
+    request.session[session_key] = Fernet(one_time_key).encrypt(secret.encode()).decode()
+    return HttpResponseRedirect(f"{url}?{urlencode({'k': one_time_key.decode()})}")
+
+
+def take_shown_once(request: HttpRequest, session_key: str) -> str | None:
+    """The secret on the first GET within SHOW_ONCE_SECONDS; None afterwards (a reload), or
+    with a wrong one-time key."""
+    encrypted = request.session.pop(session_key, None)
+    if encrypted is None:
+        return None
+    try:
+        one_time = Fernet(request.GET.get("k", "").encode())
+        return one_time.decrypt(encrypted, ttl=SHOW_ONCE_SECONDS).decode()
+    except (InvalidToken, ValueError):
+        return None

@@ -2,10 +2,9 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.admin.utils import quote, unquote
-from django.core.exceptions import PermissionDenied
+from django.contrib.admin.utils import quote
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.loader import render_to_string
 from django.urls import path, reverse
 from django.utils.decorators import method_decorator
@@ -13,7 +12,7 @@ from django.views.decorators.debug import sensitive_post_parameters
 
 from audit.services import Actor
 from campaigns.services import active_campaign_ids, delete_sender_account
-from coldsend.admin import DeleteThroughServiceMixin, RefusalAnswerMixin
+from coldsend.admin import ButtonViewMixin, DeleteThroughServiceMixin, RefusalAnswerMixin
 from coldsend.core.errors import Conflict, Invalid, NotFound
 from delivery.actions import (
     LOGIN_TARGET,
@@ -132,7 +131,9 @@ class SenderAccountAdminForm(forms.ModelForm):
 @admin.register(SenderAccount)
 # The SMTP password is kept out of Django's error reports, should an add or change ever fail.
 @method_decorator(sensitive_post_parameters("smtp_password"), name="changeform_view")
-class SenderAccountAdmin(RefusalAnswerMixin, DeleteThroughServiceMixin, admin.ModelAdmin):
+class SenderAccountAdmin(
+    ButtonViewMixin, RefusalAnswerMixin, DeleteThroughServiceMixin, admin.ModelAdmin
+):
     form = SenderAccountAdminForm
     delete_service = delete_sender_account
     list_display = ["email", "type", "workspace", "status", "last_error", "created_at"]
@@ -232,13 +233,9 @@ class SenderAccountAdmin(RefusalAnswerMixin, DeleteThroughServiceMixin, admin.Mo
     def check_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         """POST only: the API's `sender_accounts/{id}/check` (connect now, send nothing); the
         outcome shows as a message on the change page."""
-        if request.method != "POST":
-            return HttpResponseNotAllowed(["POST"])
-        account = self.get_object(request, unquote(object_id))
-        if account is None:
-            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
-        if not self.has_change_permission(request, account):
-            raise PermissionDenied
+        account = self.posted_object(request, object_id)
+        if isinstance(account, HttpResponse):
+            return account
         try:
             result = do_check_sender_account(account)
         except NoSlot:

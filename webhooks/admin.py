@@ -5,16 +5,13 @@ recent attempts; and the deliveries, read-only."""
 
 import secrets
 from typing import Any
-from urllib.parse import urlencode
 
-from cryptography.fernet import Fernet, InvalidToken
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import quote, unquote
 from django.core.cache import cache
-from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.decorators import method_decorator
@@ -23,7 +20,13 @@ from django.views.decorators.debug import sensitive_variables
 
 from audit.services import Actor
 from campaigns.models import Campaign
-from coldsend.admin import DeleteThroughServiceMixin, RefusalAnswerMixin
+from coldsend.admin import (
+    ButtonViewMixin,
+    DeleteThroughServiceMixin,
+    RefusalAnswerMixin,
+    redirect_to_show_once,
+    take_shown_once,
+)
 from coldsend.core.errors import Conflict, Invalid
 from events.types import CAMPAIGN_TYPES, SUBSCRIBABLE
 from webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
@@ -36,9 +39,9 @@ from webhooks.services import (
 )
 
 EVERY_TYPE = "*"
-# How long a submitted add form's token is remembered, and the created page can show the secret.
+# How long a submitted add form's token is remembered (the created page shows the secret for
+# coldsend.admin.SHOW_ONCE_SECONDS).
 FORM_TOKEN_SECONDS = 24 * 3600
-SHOW_SECRET_SECONDS = 600
 DAMAGED_FORM = "This form is damaged: reload the page."
 LIST_TYPES_SHOWN = 2
 RECENT_ATTEMPTS = 20
@@ -186,7 +189,9 @@ def _attempt_rows(attempts: list[WebhookAttempt]) -> str:
 
 
 @admin.register(WebhookEndpoint)
-class WebhookEndpointAdmin(RefusalAnswerMixin, DeleteThroughServiceMixin, admin.ModelAdmin):
+class WebhookEndpointAdmin(
+    ButtonViewMixin, RefusalAnswerMixin, DeleteThroughServiceMixin, admin.ModelAdmin
+):
     form = WebhookEndpointForm
     delete_service = do_delete_webhook
     list_display = [
@@ -298,12 +303,11 @@ class WebhookEndpointAdmin(RefusalAnswerMixin, DeleteThroughServiceMixin, admin.
         """Post/redirect/get, as for API keys: the session keeps the secret only encrypted,
         under a one-time key that travels in the redirect's URL alone, and the first GET of the
         created page removes it."""
-        one_time_key = Fernet.generate_key()
-        request.session[self.session_key(obj.pk)] = (
-            Fernet(one_time_key).encrypt(request._new_webhook_secret.encode()).decode()
-        )
-        return HttpResponseRedirect(
-            f"{self.created_url(obj.pk)}?{urlencode({'k': one_time_key.decode()})}"
+        return redirect_to_show_once(
+            request,
+            self.session_key(obj.pk),
+            request._new_webhook_secret,
+            self.created_url(obj.pk),
         )
 
     @staticmethod
@@ -344,17 +348,7 @@ class WebhookEndpointAdmin(RefusalAnswerMixin, DeleteThroughServiceMixin, admin.
             return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
         if not self.has_view_or_change_permission(request, endpoint):
             return HttpResponseRedirect(reverse("admin:index", current_app=self.admin_site.name))
-        encrypted = request.session.pop(self.session_key(endpoint.pk), None)
-        secret = None
-        if encrypted is not None:
-            try:
-                secret = (
-                    Fernet(request.GET.get("k", "").encode())
-                    .decrypt(encrypted, ttl=SHOW_SECRET_SECONDS)
-                    .decode()
-                )
-            except (InvalidToken, ValueError):
-                secret = None
+        secret = take_shown_once(request, self.session_key(endpoint.pk))
         request.current_app = self.admin_site.name
         context = {
             **self.admin_site.each_context(request),
@@ -373,13 +367,9 @@ class WebhookEndpointAdmin(RefusalAnswerMixin, DeleteThroughServiceMixin, admin.
     def test_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         """POST only: the API's `webhooks/{id}/test` (a `webhook.test` event, now, never
         retried); its status code or error and duration show as a message."""
-        if request.method != "POST":
-            return HttpResponseNotAllowed(["POST"])
-        endpoint = self.get_object(request, unquote(object_id))
-        if endpoint is None:
-            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
-        if not self.has_change_permission(request, endpoint):
-            raise PermissionDenied
+        endpoint = self.posted_object(request, object_id)
+        if isinstance(endpoint, HttpResponse):
+            return endpoint
         try:
             result = do_test_webhook(endpoint, actor=Actor.for_user(request.user))
         except WebhookEndpoint.DoesNotExist:
